@@ -1,0 +1,207 @@
+"""Check the builder's answers and turn them into typed values.
+
+Standard library only: the pre-generation hook runs this on cookiecutter's
+own interpreter, which may have nothing else installed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+VERSION_PATTERN = re.compile(r"^\d{8}_\d{6}$")
+VERSION_FORMAT = "%Y%m%d_%H%M%S"
+FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+YES = {"yes", "y", "true", "1", "on"}
+NO = {"no", "n", "false", "0", "off"}
+
+
+class AnswerError(ValueError):
+    """An answer that cannot be used; the message names it and the fix."""
+
+    def __init__(self, what: str, value: Any, fix: str) -> None:
+        super().__init__(f"{what} ({value!r}): {fix}")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Every answer of cookiecutter.json, checked and typed."""
+
+    version: str
+    package_name: str
+    model_file: Path | None
+    scaler_file: Path | None
+    metadata_file: Path | None
+    feature_names: list[str] | None
+    training_source: str | None
+    training_id: str | None
+    export_file: str | None
+    deployed_by: str
+    threshold: float | None
+    score_percentile: int
+    batch_size: int
+    timeout_seconds: int
+    create_zip: bool
+    template_dir: Path
+    output_dir: Path
+
+    @property
+    def build_time(self) -> datetime:
+        """The version as a UTC time."""
+        return parse_version(self.version)
+
+
+def parse_version(value: Any) -> datetime:
+    """Return the UTC time a version string names."""
+    text = str(value)
+    fix = "use the UTC build time as YYYYMMDD_HHMMSS, e.g. 20241201_143022"
+    if not VERSION_PATTERN.match(text):
+        raise AnswerError("version", value, fix)
+    try:
+        moment = datetime.strptime(text, VERSION_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise AnswerError("version", value, "not a real date and time; " + fix) from None
+    if moment.year < 1980:
+        raise AnswerError("version", value, "zip archives cannot hold dates before 1980")
+    return moment
+
+
+def _text(context: Mapping[str, Any], key: str) -> str:
+    value = context.get(key, "")
+    return "" if value is None else str(value).strip()
+
+
+def _file(context: Mapping[str, Any], key: str) -> Path | None:
+    typed = _text(context, key)
+    resolved = _text(context, f"__{key.removesuffix('_path')}_file")
+    if not typed:
+        return None
+    path = Path(resolved or os.path.abspath(os.path.expanduser(typed)))
+    if not path.exists():
+        raise AnswerError(key, typed, f"no such file ({path}); check the path")
+    if not path.is_file():
+        raise AnswerError(key, typed, f"{path} is not a regular file; give a file")
+    return path
+
+
+def _integer(context: Mapping[str, Any], key: str, low: int, high: float, fix: str) -> int:
+    value = context.get(key)
+    if isinstance(value, bool):
+        raise AnswerError(key, value, fix)
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise AnswerError(key, value, fix) from None
+    if not number.is_integer() or not low <= number <= high:
+        raise AnswerError(key, value, fix)
+    return int(number)
+
+
+def _threshold(context: Mapping[str, Any]) -> float | None:
+    value = context.get("threshold", "")
+    fix = "give a finite number, or leave it empty to use the model's own boundary"
+    if value is None or str(value).strip() == "":
+        return None
+    if isinstance(value, bool):
+        raise AnswerError("threshold", value, fix)
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise AnswerError("threshold", value, fix) from None
+    if not math.isfinite(number):
+        raise AnswerError("threshold", value, fix)
+    return number
+
+
+def _feature_names(context: Mapping[str, Any]) -> list[str] | None:
+    value = _text(context, "feature_names")
+    if not value:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    if any(not name for name in names):
+        raise AnswerError(
+            "feature_names", value, "a name is empty; give names separated by commas"
+        )
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise AnswerError(
+            "feature_names", value, f"{', '.join(duplicates)} appear more than once"
+        )
+    return names
+
+
+def _switch(context: Mapping[str, Any], key: str) -> bool:
+    value = context.get(key, "yes")
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in YES:
+        return True
+    if text in NO:
+        return False
+    raise AnswerError(key, value, "answer yes or no")
+
+
+def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
+    """Check every answer; raise AnswerError for the first one that is bad.
+
+    ``template_dir`` is the template's folder, as the hook found it.
+    """
+    version = _text(context, "version")
+    parse_version(version)
+    package_name = _text(context, "package_name")
+    if not FOLDER_NAME.match(package_name) or ".." in package_name:
+        raise AnswerError(
+            "package_name",
+            package_name,
+            "use one folder name of letters, digits, '.', '_' and '-'",
+        )
+    model_file = _file(context, "model_path")
+    scaler_file = _file(context, "scaler_path")
+    metadata_file = _file(context, "metadata_path")
+    if model_file is None and (scaler_file or metadata_file):
+        given = "scaler_path" if scaler_file else "metadata_path"
+        raise AnswerError(
+            given,
+            _text(context, given),
+            "the demo model brings its own; give model_path too, or leave it empty",
+        )
+    return Answers(
+        version=version,
+        package_name=package_name,
+        model_file=model_file,
+        scaler_file=scaler_file,
+        metadata_file=metadata_file,
+        feature_names=_feature_names(context),
+        training_source=_text(context, "training_source") or None,
+        training_id=_text(context, "training_id") or None,
+        export_file=_text(context, "export_file") or None,
+        deployed_by=_text(context, "deployed_by") or _login_name(),
+        threshold=_threshold(context),
+        score_percentile=_integer(
+            context, "score_percentile", 1, 99, "give a whole number from 1 to 99"
+        ),
+        batch_size=_integer(
+            context, "batch_size", 1, math.inf, "give a whole number of rows, 1 or more"
+        ),
+        timeout_seconds=_integer(
+            context, "timeout_seconds", 1, math.inf, "give a whole number of seconds, 1 or more"
+        ),
+        create_zip=_switch(context, "create_zip"),
+        template_dir=template_dir,
+        output_dir=Path(_text(context, "_output_dir") or os.getcwd()),
+    )
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,139 @@
+"""Copy, hash and zip a package folder (standard library only).
+
+Files are streamed in chunks, so memory does not grow with the model. Every
+output is written under a temporary name and moved into place last, so a
+failure leaves no half-written file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+CHUNK_BYTES = 1 << 20
+SUMS_FILE = "SHA256SUMS"
+SKIPPED_DIRS = {"__pycache__"}
+SKIPPED_SUFFIXES = {".pyc"}
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+def sha256_file(path: Path) -> str:
+    """Return the SHA-256 hex digest of ``path``, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; move it onto ``path`` on success."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+        with os.fdopen(descriptor, mode, **text) as stream:
+            yield stream
+        os.chmod(temporary, FILE_MODE)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def copy_file(source: Path, destination: Path) -> None:
+    """Copy ``source`` to ``destination`` atomically (the OS streams the bytes)."""
+    descriptor, temporary = tempfile.mkstemp(
+        dir=destination.parent, prefix=f".{destination.name}."
+    )
+    os.close(descriptor)
+    try:
+        shutil.copyfile(source, temporary)
+        os.chmod(temporary, FILE_MODE)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented UTF-8 JSON with a final newline."""
+    with atomic_write(path, "w") as stream:
+        stream.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def package_files(folder: Path, exclude: set[str] = frozenset()) -> list[str]:
+    """Return every file under ``folder`` as sorted POSIX relative paths.
+
+    Byte-code caches are left out; so are the names in ``exclude``.
+    """
+    names = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        for name in files:
+            path = Path(root, name)
+            relative = path.relative_to(folder).as_posix()
+            if path.suffix in SKIPPED_SUFFIXES or relative in exclude:
+                continue
+            if path.is_symlink() or not path.is_file():
+                raise ValueError(
+                    f"{relative} in {folder} is not a regular file: "
+                    "a package holds regular files only"
+                )
+            names.append(relative)
+    return sorted(names)
+
+
+def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
+    """Return ``{name: sha256}`` for each of ``names`` inside ``folder``."""
+    return {name: sha256_file(folder / name) for name in names}
+
+
+def write_sha256sums(folder: Path) -> dict[str, str]:
+    """Write SHA256SUMS (``sha256sum -c`` format) over every other file."""
+    hashes = file_hashes(folder, package_files(folder, exclude={SUMS_FILE}))
+    with atomic_write(folder / SUMS_FILE, "w") as stream:
+        stream.writelines(f"{digest}  {name}\n" for name, digest in hashes.items())
+    return hashes
+
+
+def write_zip(folder: Path, zip_path: Path, timestamp: datetime) -> str:
+    """Zip ``folder`` as ``zip_path`` with one top folder; return its SHA-256.
+
+    The archive is deterministic: entries sorted, every date set to
+    ``timestamp``, fixed permissions. The same files and timestamp give the
+    same bytes. ``zip_path.sha256`` is written beside it in ``sha256sum``
+    format.
+    """
+    top = folder.name
+    date_time = timestamp.timetuple()[:6]
+    with atomic_write(zip_path) as stream:
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+            entry = zipfile.ZipInfo(f"{top}/", date_time)
+            entry.external_attr = (0o040000 | DIR_MODE) << 16 | 0x10
+            archive.writestr(entry, b"")
+            for name in package_files(folder):
+                entry = zipfile.ZipInfo(f"{top}/{name}", date_time)
+                entry.external_attr = (0o100000 | FILE_MODE) << 16
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                entry.create_system = 3
+                entry.file_size = (folder / name).stat().st_size
+                with open(folder / name, "rb") as source, archive.open(
+                    entry, "w"
+                ) as target:
+                    shutil.copyfileobj(source, target, CHUNK_BYTES)
+    digest = sha256_file(zip_path)
+    with atomic_write(zip_path.with_name(zip_path.name + ".sha256"), "w") as stream:
+        stream.write(f"{digest}  {zip_path.name}\n")
+    return digest

@@ -1,0 +1,190 @@
+"""Load the model and scaler and check that they make a working detector.
+
+Needs scikit-learn: only the post-generation hook imports this module.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import platform
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.exceptions import InconsistentVersionWarning
+
+from .answers import AnswerError
+from .documents import ModelFacts
+
+ENVIRONMENT_PACKAGES = ["scikit-learn", "numpy", "scipy", "joblib", "pandas"]
+
+
+def load_artifact(path: Path, answer: str) -> tuple[Any, str]:
+    """Unpickle ``path``; return it and the scikit-learn version it was built with."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        try:
+            artifact = joblib.load(path)
+        except Exception as error:
+            raise AnswerError(
+                answer,
+                str(path),
+                f"cannot be loaded with joblib ({type(error).__name__}: {error}); "
+                "give a file written by joblib.dump",
+            ) from None
+    built_with = sklearn.__version__
+    for warning in caught:
+        if isinstance(warning.message, InconsistentVersionWarning):
+            built_with = warning.message.original_sklearn_version
+    return artifact, built_with
+
+
+def describe(model: Any) -> str:
+    """Name the model: its class, or the classes of a Pipeline's steps."""
+    steps = getattr(model, "steps", None)
+    if steps:
+        return "Pipeline(" + ", ".join(type(step).__name__ for _, step in steps) + ")"
+    return type(model).__name__
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` as plain JSON types; other objects become their repr."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else repr(float(value))
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_safe(item) for item in value]
+    return repr(value)
+
+
+def build_environment() -> dict[str, str | None]:
+    """Versions of Python and the packages that a pickled model depends on."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in ENVIRONMENT_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
+    detector = package.final_estimator(model)
+    if not hasattr(model, "score_samples") or not hasattr(detector, "offset_"):
+        raise AnswerError(
+            "model_path",
+            str(path),
+            f"holds a {describe(model)}, not a fitted outlier detector with "
+            "score_samples and offset_; give an IsolationForest (or a Pipeline "
+            "ending in one, or another such detector)",
+        )
+    if getattr(model, "n_features_in_", None) is None:
+        raise AnswerError(
+            "model_path", str(path), "the model does not record n_features_in_; refit it"
+        )
+    return detector
+
+
+def _output_width(scaler: Any, width: int, path: Path) -> int:
+    if not hasattr(scaler, "transform") or getattr(scaler, "n_features_in_", None) is None:
+        raise AnswerError(
+            "scaler_path",
+            str(path),
+            f"holds a {type(scaler).__name__}, not a fitted transformer; give the "
+            "fitted StandardScaler (or similar)",
+        )
+    names = getattr(scaler, "feature_names_in_", None)
+    zeros = np.zeros((1, width))
+    sample = zeros if names is None else _frame(zeros, names)
+    return int(np.asarray(scaler.transform(sample)).shape[1])
+
+
+def _frame(X: np.ndarray, names: Any) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=list(names))
+
+
+def resolve_feature_names(
+    width: int, sources: dict[str, list[str] | None]
+) -> list[str]:
+    """Return the one list of ``width`` names that every source agrees on."""
+    given = {source: list(names) for source, names in sources.items() if names is not None}
+    for source, names in given.items():
+        if len(names) != width:
+            raise AnswerError(
+                source, ",".join(names), f"names {len(names)} features, the model takes {width}"
+            )
+    if not given:
+        raise AnswerError(
+            "feature_names",
+            "",
+            f"the model was fitted on a bare array of {width} columns and no "
+            f"metadata names them; give feature_names=name1,name2,... ({width} names)",
+        )
+    (first_source, first), *others = given.items()
+    for source, names in others:
+        if names != first:
+            raise AnswerError(
+                source, ",".join(names), f"differ from the names in {first_source}: {first}"
+            )
+    return first
+
+
+def inspect_artifacts(
+    model_path: Path,
+    scaler_path: Path | None,
+    declared_names: dict[str, list[str] | None],
+    threshold: float | None,
+    package: ModuleType,
+) -> tuple[ModelFacts, str]:
+    """Load and check the artifacts; return their facts and the model's
+    scikit-learn version.
+
+    ``declared_names`` maps where feature names were given (``feature_names``,
+    ``metadata_path``) to the names, or None. ``package`` is the package's
+    own inference module, whose score convention gives the default threshold.
+    """
+    model, built_with = load_artifact(model_path, "model_path")
+    detector = _check_detector(model, model_path, package)
+    width = int(model.n_features_in_)
+    fitted_names = {"model_path": _names(model)}
+    if scaler_path is not None:
+        scaler, _ = load_artifact(scaler_path, "scaler_path")
+        input_width = int(getattr(scaler, "n_features_in_", 0) or 0)
+        produced = _output_width(scaler, input_width, scaler_path)
+        if produced != width:
+            raise AnswerError(
+                "scaler_path",
+                str(scaler_path),
+                f"produces {produced} features, the model takes {width}; give the "
+                "scaler that was fitted with this model",
+            )
+        width = input_width
+        fitted_names = {"scaler_path": _names(scaler)}
+    names = resolve_feature_names(width, {**fitted_names, **declared_names})
+    contamination = getattr(detector, "contamination", None)
+    facts = ModelFacts(
+        model_type=describe(model),
+        model_parameters=json_safe(detector.get_params(deep=False)),
+        feature_names=names,
+        threshold=package.model_threshold(model) if threshold is None else threshold,
+        anomaly_ratio=float(contamination) if isinstance(contamination, float) else None,
+        environment=build_environment(),
+    )
+    return facts, built_with
+
+
+def _names(step: Any) -> list[str] | None:
+    names = getattr(step, "feature_names_in_", None)
+    return None if names is None else [str(name) for name in names]

@@ -1,0 +1,274 @@
+"""Build metadata.json and deployment_manifest.json (standard library only).
+
+Both follow the schemas of the package specification: every key is present,
+and a value nobody knows is null, never invented.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .answers import AnswerError, Answers
+from .archive import SUMS_FILE, file_hashes, package_files
+
+PACKAGE_FORMAT_VERSION = "1.0"
+MODEL_FILE = "model.joblib"
+SCALER_FILE = "scaler.joblib"
+METADATA_FILE = "metadata.json"
+MANIFEST_FILE = "deployment_manifest.json"
+VALIDATION_SCRIPT = "validate_model.py"
+INFERENCE_EXAMPLE = "inference_example.py"
+REQUIREMENTS_FILE = "requirements.txt"
+README_FILE = "README.md"
+
+METADATA_SCHEMA: dict[str, list[str]] = {
+    "model_info": [
+        "version",
+        "created_at",
+        "model_type",
+        "training_source",
+        "export_file",
+        "training_id",
+    ],
+    "training_info": [
+        "training_samples",
+        "feature_names",
+        "feature_count",
+        "export_file_size",
+        "training_duration",
+        "model_parameters",
+    ],
+    "evaluation_info": ["basic_metrics", "cross_validation_score", "feature_importance"],
+    "deployment_info": ["status", "deployed_at", "deployed_by"],
+}
+BASIC_METRICS = [
+    "accuracy",
+    "precision",
+    "recall",
+    "f1_score",
+    "threshold_value",
+    "anomaly_ratio",
+]
+REQUIRED_GIVEN_SECTIONS = ["model_info", "training_info", "evaluation_info"]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What loading the model and scaler told about them."""
+
+    model_type: str
+    model_parameters: dict[str, Any]
+    feature_names: list[str]
+    threshold: float
+    training_samples: int | None = None
+    anomaly_ratio: float | None = None
+    environment: dict[str, str | None] = field(default_factory=dict)
+
+
+def iso_time(moment: datetime) -> str:
+    """Return ``moment`` as ISO 8601 UTC with a Z suffix."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_given_metadata(path: Path) -> dict[str, Any]:
+    """Read the training service's metadata.json and check its sections."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise AnswerError(
+            "metadata_path", str(path), f"not valid JSON ({error}); give the "
+            "training service's metadata.json"
+        ) from None
+    if not isinstance(data, dict):
+        raise AnswerError("metadata_path", str(path), "must hold a JSON object")
+    for section in REQUIRED_GIVEN_SECTIONS:
+        if not isinstance(data.get(section), dict):
+            raise AnswerError(
+                "metadata_path",
+                str(path),
+                f"has no '{section}' object; it must have the specification's "
+                f"sections {', '.join(REQUIRED_GIVEN_SECTIONS)}",
+            )
+    names = data["training_info"].get("feature_names")
+    if names is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise AnswerError(
+            "metadata_path", str(path), "training_info.feature_names must be a list "
+            "of non-empty strings",
+        )
+    return data
+
+
+def _complete(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Add every key of the schema that is missing, as null."""
+    for section, keys in METADATA_SCHEMA.items():
+        part = metadata.setdefault(section, {})
+        for key in keys:
+            part.setdefault(key, None)
+    metrics = metadata["evaluation_info"]["basic_metrics"]
+    if not isinstance(metrics, dict):
+        metrics = metadata["evaluation_info"]["basic_metrics"] = {}
+    for key in BASIC_METRICS:
+        metrics.setdefault(key, None)
+    return metadata
+
+
+def build_metadata(
+    answers: Answers,
+    facts: ModelFacts,
+    given: dict[str, Any] | None = None,
+    demo: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return metadata.json for this package.
+
+    ``given`` is the training service's metadata: its values are kept and
+    only what it lacks is filled in. ``demo`` is what training the demo
+    model measured. Without either, the model describes itself.
+    """
+    built = iso_time(answers.build_time)
+    metadata = copy.deepcopy(given) if given else {}
+    info = metadata.setdefault("model_info", {})
+    training = metadata.setdefault("training_info", {})
+    evaluation = metadata.setdefault("evaluation_info", {})
+    known = {
+        "model_info": {
+            "version": answers.version,
+            "created_at": built,
+            "model_type": facts.model_type,
+            "training_source": answers.training_source,
+            "export_file": answers.export_file,
+            "training_id": answers.training_id,
+        },
+        "training_info": {
+            "training_samples": facts.training_samples,
+            "model_parameters": facts.model_parameters,
+        },
+        "evaluation_info": {
+            "basic_metrics": {
+                "threshold_value": facts.threshold,
+                "anomaly_ratio": facts.anomaly_ratio,
+            }
+        },
+    }
+    if demo:
+        known["model_info"]["training_source"] = demo["training_source"]
+        known["training_info"].update(
+            training_samples=demo["training_samples"],
+            training_duration=demo["training_duration"],
+            dataset=demo["dataset"],
+        )
+        known["evaluation_info"] = {
+            key: demo[key]
+            for key in (
+                "basic_metrics",
+                "cross_validation_score",
+                "cross_validation_method",
+                "feature_importance",
+                "feature_importance_method",
+            )
+        }
+    for section, values in known.items():
+        part = metadata.setdefault(section, {})
+        for key, value in values.items():
+            if part.get(key) is None:
+                part[key] = value
+    metrics = evaluation.get("basic_metrics")
+    if isinstance(metrics, dict):
+        for key, value in known["evaluation_info"]["basic_metrics"].items():
+            if metrics.get(key) is None:
+                metrics[key] = value
+    given_names = training.get("feature_names")
+    if given_names is not None and list(given_names) != facts.feature_names:
+        raise AnswerError(
+            "metadata_path",
+            str(answers.metadata_file),
+            f"training_info.feature_names {given_names} differ from the model's "
+            f"{facts.feature_names}",
+        )
+    given_count = training.get("feature_count")
+    if given_count is not None and given_count != len(facts.feature_names):
+        raise AnswerError(
+            "metadata_path",
+            str(answers.metadata_file),
+            f"training_info.feature_count is {given_count}, the model has "
+            f"{len(facts.feature_names)} features",
+        )
+    training["feature_names"] = list(facts.feature_names)
+    training["feature_count"] = len(facts.feature_names)
+    info.setdefault("version", answers.version)
+    metadata["deployment_info"] = {
+        "status": "deployed",
+        "deployed_at": built,
+        "deployed_by": answers.deployed_by,
+    }
+    metadata["build_environment"] = dict(facts.environment)
+    return _complete(metadata)
+
+
+def build_manifest(
+    answers: Answers,
+    metadata: dict[str, Any],
+    folder: Path,
+    threshold: float,
+    self_test: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return deployment_manifest.json for the files now in ``folder``.
+
+    ``file_integrity`` holds the SHA-256 of every package file except the
+    manifest itself and SHA256SUMS (which hashes the manifest).
+    ``total_package_size`` counts the same files.
+    """
+    has_scaler = (folder / SCALER_FILE).is_file()
+    names = package_files(folder, exclude={MANIFEST_FILE, SUMS_FILE})
+    first = [MODEL_FILE, SCALER_FILE, METADATA_FILE]
+    ordered = [n for n in first if n in names] + [n for n in names if n not in first]
+    metrics = metadata["evaluation_info"]["basic_metrics"]
+    manifest = {
+        "model_version": answers.version,
+        "deployment_timestamp": iso_time(answers.build_time),
+        "package_format_version": PACKAGE_FORMAT_VERSION,
+        "model_info": {
+            key: metadata["model_info"][key]
+            for key in ("model_type", "training_source", "training_id", "export_file")
+        },
+        "training_info": metadata["training_info"],
+        "evaluation_info": {
+            key: metadata["evaluation_info"][key]
+            for key in METADATA_SCHEMA["evaluation_info"]
+        },
+        "deployment_info": metadata["deployment_info"],
+        "files": {
+            "model_file": MODEL_FILE,
+            "scaler_file": SCALER_FILE if has_scaler else None,
+            "metadata_file": METADATA_FILE,
+            "validation_script": VALIDATION_SCRIPT,
+            "inference_example": INFERENCE_EXAMPLE,
+            "requirements": REQUIREMENTS_FILE,
+            "readme": README_FILE,
+        },
+        "file_integrity": file_hashes(folder, ordered),
+        "inference_config": {
+            "threshold": threshold,
+            "anomaly_ratio": metrics.get("anomaly_ratio"),
+            "score_percentile": answers.score_percentile,
+            "batch_size": answers.batch_size,
+            "timeout_seconds": answers.timeout_seconds,
+        },
+        "model_artifacts": {
+            "model_size_bytes": (folder / MODEL_FILE).stat().st_size,
+            "scaler_size_bytes": (
+                (folder / SCALER_FILE).stat().st_size if has_scaler else 0
+            ),
+            "total_package_size": sum((folder / n).stat().st_size for n in names),
+        },
+    }
+    if self_test is not None:
+        manifest["self_test"] = self_test
+    return manifest

@@ -1,0 +1,41 @@
+"""Build the deployment package in the folder cookiecutter has just rendered.
+
+Copies the artifacts in, writes metadata.json, deployment_manifest.json and
+SHA256SUMS, runs the package's own validate_model.py and zips the folder
+(see hooks/package_builder/build.py). On failure it prints one ``ERROR:``
+line and exits 1; cookiecutter then removes the folder, and no zip is left.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+
+def template_dir() -> Path:
+    """The template's folder (``_repo_dir`` is as typed, relative to the run dir)."""
+    return Path(CONTEXT.get("__run_dir") or ".", CONTEXT["_repo_dir"]).resolve()
+
+
+def main() -> int:
+    sys.path.insert(0, str(template_dir() / "hooks"))
+    from package_builder.answers import AnswerError, parse_answers
+    from package_builder.build import BuildError, build_package
+
+    folder = Path.cwd()
+    try:
+        answers = parse_answers(CONTEXT, template_dir())
+        zip_path = build_package(answers, folder)
+    except (AnswerError, BuildError) as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 1
+    print(f"Package folder: {folder}")
+    if zip_path is not None:
+        print(f"Package zip:    {zip_path}")
+        print(f"Zip SHA-256:    {zip_path}.sha256")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Refuse bad answers before cookiecutter writes any package file.
+
+Every answer is checked here, on cookiecutter's own interpreter, so that a
+typo ends the run with one ``ERROR:`` line instead of a half-built package.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+
+def template_dir() -> Path:
+    """The template's folder (``_repo_dir`` is as typed, relative to the run dir)."""
+    return Path(CONTEXT.get("__run_dir") or ".", CONTEXT["_repo_dir"]).resolve()
+
+
+def main() -> int:
+    sys.path.insert(0, str(template_dir() / "hooks"))
+    from package_builder.answers import AnswerError, parse_answers
+    from package_builder.build import BuildError, require_scikit_learn
+    from package_builder.documents import read_given_metadata
+
+    try:
+        answers = parse_answers(CONTEXT, template_dir())
+        if answers.metadata_file:
+            read_given_metadata(answers.metadata_file)
+        require_scikit_learn()
+    except (AnswerError, BuildError) as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Jinja filters used by cookiecutter.json while the questions are answered.
+
+Cookiecutter renders the questions in the directory it was started from, so
+these filters see the builder's working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.utils import simple_filter
+
+FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@simple_filter
+def abspath(value: str) -> str:
+    """Return ``value`` as an absolute path (``~`` expanded); empty stays empty."""
+    value = str(value).strip()
+    if not value:
+        return ""
+    return os.path.abspath(os.path.expanduser(value))
+
+
+@simple_filter
+def folder_name(value: str) -> str:
+    """Return ``value`` if it is one safe folder name, else stop the run.
+
+    Cookiecutter creates the package folder before the pre-generation hook
+    runs, so a name with a path separator would leave folders behind (or
+    outside the output directory) before any answer is checked.
+    """
+    value = str(value)
+    if not FOLDER_NAME.match(value) or ".." in value:
+        raise FailedHookException(
+            f"ERROR: package_name ({value!r}): must be one folder name made of "
+            "letters, digits, '.', '_' and '-'; it is built from version, which "
+            "must look like 20241201_143022"
+        )
+    return value
