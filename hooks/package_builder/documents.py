@@ -107,17 +107,20 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
 
 
 def _complete(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Add every key of the schema that is missing, as null."""
+    """Return ``metadata`` in schema order, every missing schema key as null.
+
+    Keys beyond the schema are kept, after the schema's own.
+    """
+    ordered: dict[str, Any] = {}
     for section, keys in METADATA_SCHEMA.items():
-        part = metadata.setdefault(section, {})
-        for key in keys:
-            part.setdefault(key, None)
-    metrics = metadata["evaluation_info"]["basic_metrics"]
+        part = metadata.get(section) or {}
+        ordered[section] = {key: part.get(key) for key in keys} | part
+    evaluation = ordered["evaluation_info"]
+    metrics = evaluation["basic_metrics"]
     if not isinstance(metrics, dict):
-        metrics = metadata["evaluation_info"]["basic_metrics"] = {}
-    for key in BASIC_METRICS:
-        metrics.setdefault(key, None)
-    return metadata
+        metrics = {}
+    evaluation["basic_metrics"] = {key: metrics.get(key) for key in BASIC_METRICS} | metrics
+    return ordered | {k: v for k, v in metadata.items() if k not in ordered}
 
 
 def build_metadata(
@@ -184,14 +187,6 @@ def build_metadata(
         for key, value in known["evaluation_info"]["basic_metrics"].items():
             if metrics.get(key) is None:
                 metrics[key] = value
-    given_names = training.get("feature_names")
-    if given_names is not None and list(given_names) != facts.feature_names:
-        raise AnswerError(
-            "metadata_path",
-            str(answers.metadata_file),
-            f"training_info.feature_names {given_names} differ from the model's "
-            f"{facts.feature_names}",
-        )
     given_count = training.get("feature_count")
     if given_count is not None and given_count != len(facts.feature_names):
         raise AnswerError(
