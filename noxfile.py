@@ -1,7 +1,7 @@
 """Sessions for rendering, validating, testing and linting the template.
 
-    nox -s render validate   # build the demo and sample packages into dist/, check them
-    nox -s tests             # the test suite
+nox -s render validate   # build the demo and sample packages into dist/, check them
+nox -s tests             # the test suite
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def render(session: nox.Session) -> None:
     if DIST.exists():
         shutil.rmtree(DIST)
     DIST.mkdir()
-    artifacts = Path(session.create_tmp()) / "artifacts"
+    artifacts = Path(session.create_tmp()).resolve() / "artifacts"
     if artifacts.exists():
         shutil.rmtree(artifacts)
     samples = json.loads(
@@ -66,7 +66,9 @@ def render(session: nox.Session) -> None:
                 *(f"{key}={value}" for key, value in answers.items()),
                 *session.posargs,
             )
-    session.log(f"packages in {DIST}: " + ", ".join(p.name for p in sorted(DIST.glob("*.zip"))))
+    session.log(
+        f"packages in {DIST}: " + ", ".join(p.name for p in sorted(DIST.glob("*.zip")))
+    )
 
 
 @nox.session
@@ -77,7 +79,7 @@ def validate(session: nox.Session) -> None:
     if not zips:
         session.error("no packages in dist/: run `nox -s render` first")
     for zip_path in zips:
-        workdir = Path(session.create_tmp()) / zip_path.stem
+        workdir = Path(session.create_tmp()).resolve() / zip_path.stem
         if workdir.exists():
             shutil.rmtree(workdir)
         shutil.unpack_archive(zip_path, workdir)
@@ -88,12 +90,21 @@ def validate(session: nox.Session) -> None:
         python = str(venv / bin_dir / "python")
         with session.chdir(package):
             session.run(
-                python, "-m", "pip", "install", "-q", "-r", "requirements.txt",
+                python,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                "requirements.txt",
                 external=True,
             )
             session.run(python, "validate_model.py", external=True)
-            snippet = "pattern_1.py" if DEMO_VERSION in zip_path.name else "one_record.py"
-            session.run(python, str(SNIPPETS / snippet), external=True)
+            snippet = (
+                "pattern_1.py" if DEMO_VERSION in zip_path.name else "one_record.py"
+            )
+            code = (SNIPPETS / snippet).read_text(encoding="utf-8")
+            session.run(python, "-c", code, external=True, silent=False)
 
 
 @nox.session

@@ -93,9 +93,9 @@ def write_samples(directory: Path) -> dict[str, dict[str, str]]:
 
     folder = directory / "no_scaler"
     folder.mkdir(parents=True, exist_ok=True)
-    model = IsolationForest(
-        n_estimators=30, contamination=0.05, random_state=SEED
-    ).fit(X)
+    model = IsolationForest(n_estimators=30, contamination=0.05, random_state=SEED).fit(
+        X
+    )
     joblib.dump(model, folder / "model.joblib")
     samples["no_scaler"] = {
         "model_path": "no_scaler/model.joblib",

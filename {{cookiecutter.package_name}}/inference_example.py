@@ -141,8 +141,10 @@ def _named_if_fitted_with_names(step: Any, X: np.ndarray) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-    return type(value) is float or type(value) is int or (
-        isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    return (
+        type(value) is float
+        or type(value) is int
+        or (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)))
     )
 
 
@@ -164,7 +166,9 @@ class ModelInference:
         files = self._manifest.get("files", {})
         self._model = joblib.load(self.model_dir / files["model_file"])
         scaler_file = files.get("scaler_file")
-        self._scaler = joblib.load(self.model_dir / scaler_file) if scaler_file else None
+        self._scaler = (
+            joblib.load(self.model_dir / scaler_file) if scaler_file else None
+        )
         self._feature_names = list(self._manifest["training_info"]["feature_names"])
         config = self._manifest.get("inference_config", {})
         threshold = config.get("threshold")
@@ -226,7 +230,9 @@ class ModelInference:
                 )
             rows = features.tolist()
         elif isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
-            rows = [self._record_values(record, row) for row, record in enumerate(features)]
+            rows = [
+                self._record_values(record, row) for row, record in enumerate(features)
+            ]
         else:
             raise ValueError(
                 f"features must be a list of dicts, a DataFrame or a 2-D array, "

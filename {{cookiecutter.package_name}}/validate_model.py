@@ -55,7 +55,9 @@ def load(package_dir: Path) -> ModelInference:
     try:
         inference = ModelInference(package_dir, verify=False)
     except Exception as error:
-        raise ValidationFailed(f"loading failed: {type(error).__name__}: {error}")
+        raise ValidationFailed(
+            f"loading failed: {type(error).__name__}: {error}"
+        ) from error
     print(f"✅ Model loaded successfully ({type(inference.model).__name__})")
     if inference.scaler is not None:
         print(f"✅ Scaler loaded successfully ({type(inference.scaler).__name__})")
@@ -77,7 +79,9 @@ def check_inference(inference: ModelInference) -> None:
             [dict(zip(inference.feature_names, row)) for row in inputs]
         )
     except Exception as error:
-        raise ValidationFailed(f"inference failed: {type(error).__name__}: {error}")
+        raise ValidationFailed(
+            f"inference failed: {type(error).__name__}: {error}"
+        ) from error
     bad_rows = [
         row
         for row, (score, expected) in enumerate(
@@ -148,12 +152,12 @@ def check_features(package_dir: Path, inference: ModelInference) -> None:
 
 
 def validate(package_dir: Path) -> None:
-    """Run every check on ``package_dir``; raise ValidationFailed on the first failure."""
+    """Run every check; raise ValidationFailed at the first that fails."""
     print("🔍 Validating model deployment...")
     try:
         manifest = read_manifest(package_dir)
     except (OSError, ValueError) as error:
-        raise ValidationFailed(str(error))
+        raise ValidationFailed(str(error)) from error
     check_integrity(package_dir, manifest)
     inference = load(package_dir)
     check_inference(inference)

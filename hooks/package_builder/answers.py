@@ -67,9 +67,13 @@ def parse_version(value: Any) -> datetime:
     try:
         moment = datetime.strptime(text, VERSION_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
-        raise AnswerError("version", value, "not a real date and time; " + fix) from None
+        raise AnswerError(
+            "version", value, "not a real date and time; " + fix
+        ) from None
     if moment.year < 1980:
-        raise AnswerError("version", value, "zip archives cannot hold dates before 1980")
+        raise AnswerError(
+            "version", value, "zip archives cannot hold dates before 1980"
+        )
     return moment
 
 
@@ -91,7 +95,9 @@ def _file(context: Mapping[str, Any], key: str) -> Path | None:
     return path
 
 
-def _integer(context: Mapping[str, Any], key: str, low: int, high: float, fix: str) -> int:
+def _integer(
+    context: Mapping[str, Any], key: str, low: int, high: float, fix: str
+) -> int:
     value = context.get(key)
     if isinstance(value, bool):
         raise AnswerError(key, value, fix)
@@ -192,7 +198,11 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
             context, "batch_size", 1, math.inf, "give a whole number of rows, 1 or more"
         ),
         timeout_seconds=_integer(
-            context, "timeout_seconds", 1, math.inf, "give a whole number of seconds, 1 or more"
+            context,
+            "timeout_seconds",
+            1,
+            math.inf,
+            "give a whole number of seconds, 1 or more",
         ),
         create_zip=_switch(context, "create_zip"),
         template_dir=template_dir,

@@ -118,21 +118,26 @@ def write_zip(folder: Path, zip_path: Path, timestamp: datetime) -> str:
     """
     top = folder.name
     date_time = timestamp.timetuple()[:6]
-    with atomic_write(zip_path) as stream:
-        with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
-            entry = zipfile.ZipInfo(f"{top}/", date_time)
-            entry.external_attr = (0o040000 | DIR_MODE) << 16 | 0x10
-            archive.writestr(entry, b"")
-            for name in package_files(folder):
-                entry = zipfile.ZipInfo(f"{top}/{name}", date_time)
-                entry.external_attr = (0o100000 | FILE_MODE) << 16
-                entry.compress_type = zipfile.ZIP_DEFLATED
-                entry.create_system = 3
-                entry.file_size = (folder / name).stat().st_size
-                with open(folder / name, "rb") as source, archive.open(
-                    entry, "w"
-                ) as target:
-                    shutil.copyfileobj(source, target, CHUNK_BYTES)
+    names = package_files(folder)
+    with (
+        atomic_write(zip_path) as stream,
+        zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        entry = zipfile.ZipInfo(f"{top}/", date_time)
+        entry.create_system = 3
+        entry.external_attr = (0o040000 | DIR_MODE) << 16 | 0x10
+        archive.writestr(entry, b"")
+        for name in names:
+            entry = zipfile.ZipInfo(f"{top}/{name}", date_time)
+            entry.create_system = 3
+            entry.external_attr = (0o100000 | FILE_MODE) << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.file_size = (folder / name).stat().st_size
+            with (
+                open(folder / name, "rb") as source,
+                archive.open(entry, "w") as target,
+            ):
+                shutil.copyfileobj(source, target, CHUNK_BYTES)
     digest = sha256_file(zip_path)
     with atomic_write(zip_path.with_name(zip_path.name + ".sha256"), "w") as stream:
         stream.write(f"{digest}  {zip_path.name}\n")

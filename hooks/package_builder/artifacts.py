@@ -90,13 +90,18 @@ def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
         )
     if getattr(model, "n_features_in_", None) is None:
         raise AnswerError(
-            "model_path", str(path), "the model does not record n_features_in_; refit it"
+            "model_path",
+            str(path),
+            "the model does not record n_features_in_; refit it",
         )
     return detector
 
 
 def _output_width(scaler: Any, width: int, path: Path) -> int:
-    if not hasattr(scaler, "transform") or getattr(scaler, "n_features_in_", None) is None:
+    if (
+        not hasattr(scaler, "transform")
+        or getattr(scaler, "n_features_in_", None) is None
+    ):
         raise AnswerError(
             "scaler_path",
             str(path),
@@ -119,11 +124,15 @@ def resolve_feature_names(
     width: int, sources: dict[str, list[str] | None]
 ) -> list[str]:
     """Return the one list of ``width`` names that every source agrees on."""
-    given = {source: list(names) for source, names in sources.items() if names is not None}
+    given = {
+        source: list(names) for source, names in sources.items() if names is not None
+    }
     for source, names in given.items():
         if len(names) != width:
             raise AnswerError(
-                source, ",".join(names), f"names {len(names)} features, the model takes {width}"
+                source,
+                ",".join(names),
+                f"names {len(names)} features, the model takes {width}",
             )
     if not given:
         raise AnswerError(
@@ -136,7 +145,9 @@ def resolve_feature_names(
     for source, names in others:
         if names != first:
             raise AnswerError(
-                source, ",".join(names), f"differ from the names in {first_source}: {first}"
+                source,
+                ",".join(names),
+                f"differ from the names in {first_source}: {first}",
             )
     return first
 
@@ -179,7 +190,9 @@ def inspect_artifacts(
         model_parameters=json_safe(detector.get_params(deep=False)),
         feature_names=names,
         threshold=package.model_threshold(model) if threshold is None else threshold,
-        anomaly_ratio=float(contamination) if isinstance(contamination, float) else None,
+        anomaly_ratio=float(contamination)
+        if isinstance(contamination, float)
+        else None,
         environment=build_environment(),
     )
     return facts, built_with

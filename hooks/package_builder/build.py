@@ -84,7 +84,9 @@ def place_artifacts(answers: Answers, folder: Path) -> dict[str, Any] | None:
     return None
 
 
-def self_test_inputs(package: ModuleType, folder: Path, width: int) -> list[list[float]]:
+def self_test_inputs(
+    package: ModuleType, folder: Path, width: int
+) -> list[list[float]]:
     """Rows for the self-test when no held-out data is at hand.
 
     Centred on the scaler's mean and stepped by its scale (or on 0 by 1),
@@ -137,7 +139,9 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     from .artifacts import inspect_artifacts
 
     package = load_package_module(folder)
-    given = read_given_metadata(answers.metadata_file) if answers.metadata_file else None
+    given = (
+        read_given_metadata(answers.metadata_file) if answers.metadata_file else None
+    )
     demo = place_artifacts(answers, folder)
     scaler_path = folder / SCALER_FILE
     declared: dict[str, list[str] | None] = {"feature_names": answers.feature_names}
@@ -194,4 +198,4 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     return zip_path
 
 
-__all__ = ["BuildError", "build_package", "MANIFEST_FILE", "VALIDATION_SCRIPT"]
+__all__ = ["MANIFEST_FILE", "VALIDATION_SCRIPT", "BuildError", "build_package"]

@@ -43,7 +43,11 @@ METADATA_SCHEMA: dict[str, list[str]] = {
         "training_duration",
         "model_parameters",
     ],
-    "evaluation_info": ["basic_metrics", "cross_validation_score", "feature_importance"],
+    "evaluation_info": [
+        "basic_metrics",
+        "cross_validation_score",
+        "feature_importance",
+    ],
     "deployment_info": ["status", "deployed_at", "deployed_by"],
 }
 BASIC_METRICS = [
@@ -82,8 +86,9 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
             data = json.load(stream)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise AnswerError(
-            "metadata_path", str(path), f"not valid JSON ({error}); give the "
-            "training service's metadata.json"
+            "metadata_path",
+            str(path),
+            f"not valid JSON ({error}); give the training service's metadata.json",
         ) from None
     if not isinstance(data, dict):
         raise AnswerError("metadata_path", str(path), "must hold a JSON object")
@@ -100,8 +105,9 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
         not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)
     ):
         raise AnswerError(
-            "metadata_path", str(path), "training_info.feature_names must be a list "
-            "of non-empty strings",
+            "metadata_path",
+            str(path),
+            "training_info.feature_names must be a list of non-empty strings",
         )
     return data
 
@@ -119,7 +125,9 @@ def _complete(metadata: dict[str, Any]) -> dict[str, Any]:
     metrics = evaluation["basic_metrics"]
     if not isinstance(metrics, dict):
         metrics = {}
-    evaluation["basic_metrics"] = {key: metrics.get(key) for key in BASIC_METRICS} | metrics
+    evaluation["basic_metrics"] = {
+        key: metrics.get(key) for key in BASIC_METRICS
+    } | metrics
     return ordered | {k: v for k, v in metadata.items() if k not in ordered}
 
 

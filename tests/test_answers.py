@@ -1,0 +1,485 @@
+"""Unit tests for package_builder.answers and documents.read_given_metadata.
+
+parse_answers gets a context dict shaped like the one cookiecutter hands the
+pre-generation hook; a bad answer must be refused with a message that names
+the answer, shows what was typed and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from package_builder.answers import AnswerError, Answers, parse_answers
+from package_builder.documents import read_given_metadata
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> dict[str, Any]:
+    """A valid context as cookiecutter produces it, with every answer a string."""
+    return {
+        "version": "20241201_143022",
+        "package_name": "model_20241201_143022_deployment",
+        "model_path": "",
+        "scaler_path": "",
+        "metadata_path": "",
+        "feature_names": "",
+        "training_source": "",
+        "training_id": "",
+        "export_file": "",
+        "deployed_by": "alice",
+        "threshold": "",
+        "score_percentile": "90",
+        "batch_size": "1000",
+        "timeout_seconds": "30",
+        "create_zip": "yes",
+        "_output_dir": str(tmp_path),
+    }
+
+
+def parse(context: dict[str, Any], **changes: Any) -> Answers:
+    """Parse ``context`` with ``changes`` applied."""
+    return parse_answers({**context, **changes}, TEMPLATE_DIR)
+
+
+def refusal(context: dict[str, Any], **changes: Any) -> str:
+    """Return the message of the AnswerError that ``changes`` cause."""
+    with pytest.raises(AnswerError) as error:
+        parse(context, **changes)
+    return str(error.value)
+
+
+def write_file(path: Path, content: bytes = b"model bytes") -> Path:
+    """Write ``content`` to ``path`` and return it."""
+    path.write_bytes(content)
+    return path
+
+
+# the valid baseline
+
+
+def test_valid_answers_give_typed_values(
+    context: dict[str, Any], tmp_path: Path
+) -> None:
+    """The default answers come back typed: ints, None for empty, a bool."""
+    answers = parse(context)
+
+    assert answers.version == "20241201_143022"
+    assert answers.package_name == "model_20241201_143022_deployment"
+    assert answers.model_file is None
+    assert answers.scaler_file is None
+    assert answers.metadata_file is None
+    assert answers.feature_names is None
+    assert answers.training_source is None
+    assert answers.training_id is None
+    assert answers.export_file is None
+    assert answers.deployed_by == "alice"
+    assert answers.threshold is None
+    assert answers.score_percentile == 90
+    assert type(answers.score_percentile) is int
+    assert answers.batch_size == 1000
+    assert type(answers.batch_size) is int
+    assert answers.timeout_seconds == 30
+    assert type(answers.timeout_seconds) is int
+    assert answers.create_zip is True
+    assert answers.template_dir == TEMPLATE_DIR
+    assert answers.output_dir == tmp_path
+
+
+def test_build_time_is_the_version_in_utc(context: dict[str, Any]) -> None:
+    """build_time is the version read as a UTC datetime."""
+    build_time = parse(context).build_time
+
+    assert build_time == datetime(2024, 12, 1, 14, 30, 22, tzinfo=timezone.utc)
+    assert build_time.utcoffset() == timedelta(0)
+
+
+def test_text_answers_are_kept_stripped(context: dict[str, Any]) -> None:
+    """Optional text answers are kept, without surrounding spaces."""
+    answers = parse(
+        context,
+        training_source=" netflow export ",
+        training_id="train-0042",
+        export_file="netflow_2024_01.csv",
+    )
+
+    assert answers.training_source == "netflow export"
+    assert answers.training_id == "train-0042"
+    assert answers.export_file == "netflow_2024_01.csv"
+
+
+# bad answers
+
+BAD_ANSWERS = [
+    # key, value, a phrase the fix must contain
+    pytest.param("version", "2024-12-01", "YYYYMMDD_HHMMSS", id="version-dashes"),
+    pytest.param(
+        "version", "20241301_000000", "not a real date", id="version-month-13"
+    ),
+    pytest.param("version", "20240230_000000", "not a real date", id="version-feb-30"),
+    pytest.param("version", "20241201_240000", "not a real date", id="version-hour-24"),
+    pytest.param("version", "19700101_000000", "before 1980", id="version-before-1980"),
+    pytest.param("version", "", "YYYYMMDD_HHMMSS", id="version-empty"),
+    pytest.param("package_name", "../evil", "one folder name", id="name-parent"),
+    pytest.param("package_name", "a/b", "one folder name", id="name-slash"),
+    pytest.param("package_name", ".hidden", "one folder name", id="name-dot-first"),
+    pytest.param("package_name", "", "one folder name", id="name-empty"),
+    pytest.param("score_percentile", "0", "from 1 to 99", id="percentile-0"),
+    pytest.param("score_percentile", "100", "from 1 to 99", id="percentile-100"),
+    pytest.param("score_percentile", "50.5", "from 1 to 99", id="percentile-fraction"),
+    pytest.param("score_percentile", "abc", "from 1 to 99", id="percentile-word"),
+    pytest.param("score_percentile", True, "from 1 to 99", id="percentile-bool"),
+    pytest.param("score_percentile", None, "from 1 to 99", id="percentile-none"),
+    pytest.param("batch_size", "0", "1 or more", id="batch-0"),
+    pytest.param("batch_size", "-1", "1 or more", id="batch-negative"),
+    pytest.param("batch_size", "1.5", "1 or more", id="batch-fraction"),
+    pytest.param("batch_size", "lots", "1 or more", id="batch-word"),
+    pytest.param("batch_size", "inf", "1 or more", id="batch-inf"),
+    pytest.param("timeout_seconds", "0", "seconds, 1 or more", id="timeout-0"),
+    pytest.param("threshold", "abc", "finite number", id="threshold-word"),
+    pytest.param("threshold", "nan", "finite number", id="threshold-nan"),
+    pytest.param("threshold", "inf", "finite number", id="threshold-inf"),
+    pytest.param("threshold", "-inf", "finite number", id="threshold-minus-inf"),
+    pytest.param("threshold", True, "finite number", id="threshold-bool"),
+    pytest.param("feature_names", "a,,b", "a name is empty", id="features-empty-name"),
+    pytest.param(
+        "feature_names", "a,", "a name is empty", id="features-trailing-comma"
+    ),
+    pytest.param(
+        "feature_names", "a,b,a", "a appear more than once", id="features-duplicate"
+    ),
+    pytest.param("create_zip", "maybe", "yes or no", id="zip-maybe"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "fix"), BAD_ANSWERS)
+def test_bad_answer_is_refused_naming_key_value_and_fix(
+    context: dict[str, Any], key: str, value: Any, fix: str
+) -> None:
+    """A bad answer raises AnswerError '<key> (<repr of value>): <fix>'."""
+    message = refusal(context, **{key: value})
+
+    assert message.startswith(f"{key} ({value!r}): ")
+    assert fix in message.removeprefix(f"{key} ({value!r}): ")
+
+
+def test_duplicate_feature_names_are_all_named(context: dict[str, Any]) -> None:
+    """Every repeated feature name is listed, once each, in sorted order."""
+    message = refusal(context, feature_names="b,a,b,c,a")
+
+    assert message == "feature_names ('b,a,b,c,a'): a, b appear more than once"
+
+
+def test_missing_model_file_is_refused_with_typed_and_full_path(
+    context: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model_path to no file shows the typed value and where it was looked for."""
+    monkeypatch.chdir(tmp_path)
+
+    message = refusal(context, model_path=" missing/model.joblib ")
+
+    assert message.startswith("model_path ('missing/model.joblib'): no such file")
+    assert str(tmp_path / "missing" / "model.joblib") in message
+
+
+def test_model_path_to_a_folder_is_refused(
+    context: dict[str, Any], tmp_path: Path
+) -> None:
+    """A model_path naming a folder is refused as not a regular file."""
+    message = refusal(context, model_path=str(tmp_path))
+
+    assert message.startswith(f"model_path ({str(tmp_path)!r}): ")
+    assert "not a regular file" in message
+
+
+def test_missing_scaler_file_is_refused(
+    context: dict[str, Any], tmp_path: Path
+) -> None:
+    """A scaler_path to no file is refused under its own name."""
+    model = write_file(tmp_path / "model.joblib")
+    missing = str(tmp_path / "scaler.joblib")
+
+    message = refusal(context, model_path=str(model), scaler_path=missing)
+
+    assert message.startswith(f"scaler_path ({missing!r}): no such file")
+
+
+@pytest.mark.parametrize("key", ["scaler_path", "metadata_path"])
+def test_scaler_or_metadata_without_model_is_refused(
+    context: dict[str, Any], tmp_path: Path, key: str
+) -> None:
+    """A scaler or metadata file without a model_path is refused under its name."""
+    given = str(write_file(tmp_path / "given.file"))
+
+    message = refusal(context, **{key: given})
+
+    assert message.startswith(f"{key} ({given!r}): ")
+    assert "give model_path too" in message
+
+
+def test_given_files_are_accepted(context: dict[str, Any], tmp_path: Path) -> None:
+    """Existing model, scaler and metadata files come back as their paths."""
+    model = write_file(tmp_path / "model.joblib")
+    scaler = write_file(tmp_path / "scaler.joblib")
+    metadata = write_file(tmp_path / "metadata.json", b"{}")
+
+    answers = parse(
+        context,
+        model_path=str(model),
+        scaler_path=str(scaler),
+        metadata_path=str(metadata),
+    )
+
+    assert answers.model_file == model
+    assert answers.scaler_file == scaler
+    assert answers.metadata_file == metadata
+
+
+def test_relative_model_path_is_resolved_from_working_folder(
+    context: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the hook's resolved path, model_path is taken from the cwd."""
+    model = write_file(tmp_path / "model.joblib")
+    monkeypatch.chdir(tmp_path)
+
+    answers = parse(context, model_path="model.joblib")
+
+    assert answers.model_file == model
+    assert answers.model_file.is_absolute()
+
+
+def test_hook_resolved_model_path_wins_over_working_folder(
+    context: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The absolute __model_file cookiecutter passes is used, not the cwd."""
+    (tmp_path / "artifacts").mkdir()
+    model = write_file(tmp_path / "artifacts" / "model.joblib")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    answers = parse(context, model_path="model.joblib", __model_file=str(model))
+
+    assert answers.model_file == model
+
+
+# accepted forms
+
+
+def test_numbers_given_as_ints_are_accepted(context: dict[str, Any]) -> None:
+    """Ints, as a YAML config file gives them, are accepted as they are."""
+    answers = parse(context, score_percentile=90, batch_size=500, timeout_seconds=5)
+
+    assert answers.score_percentile == 90
+    assert answers.batch_size == 500
+    assert answers.timeout_seconds == 5
+
+
+def test_whole_numbers_with_spaces_or_point_zero_are_accepted(
+    context: dict[str, Any],
+) -> None:
+    """' 95 ' and '200.0' are whole numbers and are accepted."""
+    answers = parse(context, score_percentile=" 95 ", batch_size="200.0")
+
+    assert answers.score_percentile == 95
+    assert answers.batch_size == 200
+    assert type(answers.batch_size) is int
+
+
+def test_percentile_bounds_are_accepted(context: dict[str, Any]) -> None:
+    """score_percentile 1 and 99 are the inclusive bounds."""
+    assert parse(context, score_percentile="1").score_percentile == 1
+    assert parse(context, score_percentile="99").score_percentile == 99
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("0.55", 0.55, id="text"),
+        pytest.param(" -1.25 ", -1.25, id="negative-spaced"),
+        pytest.param(0, 0.0, id="int-zero"),
+        pytest.param(0.3, 0.3, id="float"),
+        pytest.param("1e-3", 0.001, id="exponent"),
+    ],
+)
+def test_threshold_is_read_as_float(
+    context: dict[str, Any], value: Any, expected: float
+) -> None:
+    """A finite threshold comes back as a float, zero included."""
+    threshold = parse(context, threshold=value).threshold
+
+    assert threshold == expected
+    assert type(threshold) is float
+
+
+@pytest.mark.parametrize("value", ["", "   ", None])
+def test_empty_threshold_means_the_models_own(
+    context: dict[str, Any], value: Any
+) -> None:
+    """An empty threshold gives None: the model's own boundary is used."""
+    assert parse(context, threshold=value).threshold is None
+
+
+@pytest.mark.parametrize("value", [False, "no", "NO", " n ", "false", "0", "off"])
+def test_create_zip_no(context: dict[str, Any], value: Any) -> None:
+    """False and the spellings of no turn the zip off."""
+    assert parse(context, create_zip=value).create_zip is False
+
+
+@pytest.mark.parametrize("value", [True, "yes", "YES", "y", "true", "1", "on"])
+def test_create_zip_yes(context: dict[str, Any], value: Any) -> None:
+    """True and the spellings of yes turn the zip on."""
+    assert parse(context, create_zip=value).create_zip is True
+
+
+def test_feature_names_are_split_and_stripped(context: dict[str, Any]) -> None:
+    """' a , b ,c ' gives the names a, b, c in the order given."""
+    assert parse(context, feature_names=" a , b ,c ").feature_names == ["a", "b", "c"]
+
+
+def test_empty_deployed_by_falls_back_to_login_name(
+    context: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty deployed_by is replaced by the login name."""
+    monkeypatch.setenv("LOGNAME", "builder")
+
+    assert parse(context, deployed_by="").deployed_by == "builder"
+    assert parse(context, deployed_by="   ").deployed_by == "builder"
+
+
+def test_empty_deployed_by_is_never_empty(context: dict[str, Any]) -> None:
+    """Whatever the environment, an empty deployed_by gives a non-empty name."""
+    deployed_by = parse(context, deployed_by="").deployed_by
+
+    assert isinstance(deployed_by, str)
+    assert deployed_by.strip()
+
+
+def test_missing_output_dir_means_the_working_folder(
+    context: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without _output_dir the package goes into the working folder."""
+    monkeypatch.chdir(tmp_path)
+    del context["_output_dir"]
+
+    assert parse(context).output_dir == tmp_path
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="answers.parse_version only refuses years before 1980; a zip cannot "
+    "hold years after 2107 either, so write_zip later fails with struct.error",
+)
+def test_version_after_2107_is_refused(context: dict[str, Any]) -> None:
+    """A version a zip cannot date (after 2107) is refused up front."""
+    message = refusal(
+        context,
+        version="21080101_000000",
+        package_name="model_21080101_000000_deployment",
+    )
+
+    assert message.startswith("version ('21080101_000000'): ")
+
+
+# read_given_metadata
+
+MINIMAL_METADATA = {"model_info": {}, "training_info": {}, "evaluation_info": {}}
+
+
+def metadata_file(tmp_path: Path, content: Any) -> Path:
+    """Write ``content`` (text, or data to dump as JSON) as metadata.json."""
+    path = tmp_path / "metadata.json"
+    text = content if isinstance(content, str) else json.dumps(content)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def metadata_refusal(path: Path) -> str:
+    """Return the message of the AnswerError that reading ``path`` raises."""
+    with pytest.raises(AnswerError) as error:
+        read_given_metadata(path)
+    message = str(error.value)
+    assert message.startswith(f"metadata_path ({str(path)!r}): ")
+    return message
+
+
+def test_metadata_minimal_file_is_accepted(tmp_path: Path) -> None:
+    """A file with the three required sections, even empty, is read back."""
+    path = metadata_file(tmp_path, MINIMAL_METADATA)
+
+    assert read_given_metadata(path) == MINIMAL_METADATA
+
+
+def test_metadata_with_feature_names_is_accepted(tmp_path: Path) -> None:
+    """training_info.feature_names as a list of names is accepted."""
+    data = {**MINIMAL_METADATA, "training_info": {"feature_names": ["a", "b"]}}
+
+    assert read_given_metadata(metadata_file(tmp_path, data)) == data
+
+
+def test_metadata_not_json_is_refused(tmp_path: Path) -> None:
+    """A file that is not JSON is refused as not valid JSON."""
+    message = metadata_refusal(metadata_file(tmp_path, "model_info: {}\n"))
+
+    assert "not valid JSON" in message
+
+
+def test_metadata_not_utf8_is_refused(tmp_path: Path) -> None:
+    """A file that is not UTF-8 text is refused, not a UnicodeDecodeError."""
+    path = tmp_path / "metadata.json"
+    path.write_bytes(b'{"model_info": "\xff\xfe"}')
+
+    assert "not valid JSON" in metadata_refusal(path)
+
+
+def test_metadata_json_list_is_refused(tmp_path: Path) -> None:
+    """A JSON list instead of an object is refused."""
+    message = metadata_refusal(metadata_file(tmp_path, [MINIMAL_METADATA]))
+
+    assert "must hold a JSON object" in message
+
+
+@pytest.mark.parametrize("section", ["model_info", "training_info", "evaluation_info"])
+def test_metadata_missing_section_is_refused_by_name(
+    tmp_path: Path, section: str
+) -> None:
+    """A file missing a required section is refused, naming the section."""
+    data = {key: value for key, value in MINIMAL_METADATA.items() if key != section}
+
+    message = metadata_refusal(metadata_file(tmp_path, data))
+
+    assert f"has no '{section}' object" in message
+
+
+def test_metadata_section_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
+    """A required section holding a list instead of an object is refused."""
+    data = {**MINIMAL_METADATA, "training_info": []}
+
+    message = metadata_refusal(metadata_file(tmp_path, data))
+
+    assert "'training_info'" in message
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param("a,b", id="text"),
+        pytest.param(["a", 2], id="number-in-list"),
+        pytest.param(["a", ""], id="empty-name"),
+        pytest.param({"a": 1}, id="object"),
+    ],
+)
+def test_metadata_feature_names_not_list_of_strings_is_refused(
+    tmp_path: Path, names: Any
+) -> None:
+    """training_info.feature_names that is not a list of names is refused."""
+    data = {**MINIMAL_METADATA, "training_info": {"feature_names": names}}
+
+    message = metadata_refusal(metadata_file(tmp_path, data))
+
+    assert "training_info.feature_names must be a list" in message

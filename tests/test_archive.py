@@ -1,0 +1,602 @@
+"""Unit tests for package_builder.archive: hashing, atomic writes and the zip.
+
+These tests use real files in tmp_path and the real ``sha256sum`` and
+``unzip`` tools, as a deployer checking a package would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from package_builder.archive import (
+    CHUNK_BYTES,
+    SUMS_FILE,
+    copy_file,
+    package_files,
+    sha256_file,
+    write_json,
+    write_sha256sums,
+    write_zip,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_NAME = "model_20241201_143022_deployment"
+# Even seconds: a zip stores times at two-second resolution.
+TIMESTAMP = datetime(2024, 12, 1, 14, 30, 22, tzinfo=timezone.utc)
+PACKAGE_CONTENT = {
+    "model.joblib": bytes(range(256)) * 40,
+    "metadata.json": b'{"model_info": {}}\n',
+    "README.md": "# Modèle\n".encode(),
+    "docs/notes.txt": b"first line\nsecond line\n",
+    "docs/deep/empty.txt": b"",
+}
+
+needs_sha256sum = pytest.mark.skipif(
+    shutil.which("sha256sum") is None, reason="needs the sha256sum tool"
+)
+needs_unzip = pytest.mark.skipif(
+    shutil.which("unzip") is None, reason="needs the unzip tool"
+)
+
+
+def deterministic_bytes(size: int, seed: int = 7) -> bytes:
+    """Return ``size`` reproducible, non-repeating bytes."""
+    return random.Random(seed).randbytes(size)
+
+
+def make_package(parent: Path, name: str = PACKAGE_NAME) -> Path:
+    """Write a small package folder with files in subfolders; return it."""
+    folder = parent / name
+    for relative, content in PACKAGE_CONTENT.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return folder
+
+
+def listing(folder: Path) -> list[str]:
+    """Return the names directly inside ``folder``, sorted."""
+    return sorted(os.listdir(folder))
+
+
+def sha256sum_check(sums_file: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``sha256sum -c`` on ``sums_file`` inside ``cwd``."""
+    return subprocess.run(
+        ["sha256sum", "-c", sums_file], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def file_mode(path: Path) -> int:
+    """Return the permission bits of ``path``."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# sha256_file
+
+
+def test_sha256_file_of_empty_file(tmp_path: Path) -> None:
+    """The hash of an empty file is the SHA-256 of no bytes."""
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+
+    assert sha256_file(path) == hashlib.sha256(b"").hexdigest()
+
+
+def test_sha256_file_of_file_larger_than_one_chunk(tmp_path: Path) -> None:
+    """A file spanning several read chunks hashes like its whole bytes."""
+    content = deterministic_bytes(3 * (1 << 20) + 17)
+    assert len(content) > 3 * CHUNK_BYTES
+    path = tmp_path / "big.bin"
+    path.write_bytes(content)
+
+    assert sha256_file(path) == hashlib.sha256(content).hexdigest()
+
+
+# write_sha256sums
+
+
+def test_sha256sums_lists_every_other_file_sorted(tmp_path: Path) -> None:
+    """SHA256SUMS holds '<hash>  <posix name>' for every file but itself, sorted."""
+    folder = make_package(tmp_path)
+
+    returned = write_sha256sums(folder)
+
+    expected = {
+        name: hashlib.sha256(content).hexdigest()
+        for name, content in PACKAGE_CONTENT.items()
+    }
+    lines = (folder / SUMS_FILE).read_text(encoding="utf-8").splitlines()
+    assert lines == [f"{expected[name]}  {name}" for name in sorted(expected)]
+    assert returned == expected
+
+
+def test_sha256sums_written_again_does_not_list_itself(tmp_path: Path) -> None:
+    """Rewriting SHA256SUMS over a folder that has one leaves itself out."""
+    folder = make_package(tmp_path)
+    write_sha256sums(folder)
+    first = (folder / SUMS_FILE).read_bytes()
+
+    write_sha256sums(folder)
+
+    assert (folder / SUMS_FILE).read_bytes() == first
+    assert SUMS_FILE not in first.decode()
+
+
+@needs_sha256sum
+def test_sha256sums_passes_sha256sum_check(tmp_path: Path) -> None:
+    """`sha256sum -c SHA256SUMS` accepts the file the package ships."""
+    folder = make_package(tmp_path)
+    write_sha256sums(folder)
+
+    result = sha256sum_check(SUMS_FILE, folder)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "docs/deep/empty.txt: OK" in result.stdout
+
+
+@needs_sha256sum
+def test_sha256sums_check_fails_after_one_byte_changes(tmp_path: Path) -> None:
+    """`sha256sum -c` reports a file whose byte changed after SHA256SUMS."""
+    folder = make_package(tmp_path)
+    write_sha256sums(folder)
+    model = folder / "model.joblib"
+    content = bytearray(model.read_bytes())
+    content[100] ^= 0x01
+    model.write_bytes(bytes(content))
+
+    result = sha256sum_check(SUMS_FILE, folder)
+
+    assert result.returncode != 0
+    assert "model.joblib: FAILED" in result.stdout
+
+
+def test_sha256sums_file_is_world_readable(tmp_path: Path) -> None:
+    """SHA256SUMS gets mode 0o644, not the private mode of a temporary file."""
+    folder = make_package(tmp_path)
+
+    write_sha256sums(folder)
+
+    assert file_mode(folder / SUMS_FILE) == 0o644
+
+
+# package_files
+
+
+def test_package_files_are_sorted_posix_paths(tmp_path: Path) -> None:
+    """package_files lists every file as a sorted relative POSIX path."""
+    folder = make_package(tmp_path)
+
+    assert package_files(folder) == sorted(PACKAGE_CONTENT)
+
+
+def test_package_files_skip_bytecode_caches(tmp_path: Path) -> None:
+    """__pycache__ folders (at any depth) and .pyc files are left out."""
+    folder = make_package(tmp_path)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "validate_model.cpython-311.pyc").write_bytes(b"x")
+    (folder / "__pycache__" / "stray.txt").write_bytes(b"x")
+    (folder / "docs" / "__pycache__").mkdir()
+    (folder / "docs" / "__pycache__" / "notes.txt").write_bytes(b"x")
+    (folder / "loose.pyc").write_bytes(b"x")
+    (folder / "docs" / "other.pyc").write_bytes(b"x")
+
+    assert package_files(folder) == sorted(PACKAGE_CONTENT)
+
+
+def test_package_files_honour_exclude(tmp_path: Path) -> None:
+    """Names in exclude, top-level or in a subfolder, are left out."""
+    folder = make_package(tmp_path)
+
+    names = package_files(folder, exclude={"metadata.json", "docs/notes.txt"})
+
+    assert names == sorted(set(PACKAGE_CONTENT) - {"metadata.json", "docs/notes.txt"})
+
+
+def test_package_files_refuse_symlinked_file(tmp_path: Path) -> None:
+    """A symlink to a file raises ValueError naming the link."""
+    folder = make_package(tmp_path)
+    (tmp_path / "outside.txt").write_bytes(b"outside")
+    (folder / "docs" / "linked.txt").symlink_to(tmp_path / "outside.txt")
+
+    with pytest.raises(ValueError, match=r"docs/linked\.txt") as error:
+        package_files(folder)
+
+    assert "not a regular file" in str(error.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="archive.package_files: os.walk lists a symlink to a folder in dirs "
+    "and does not follow it, so the linked folder is silently left out of "
+    "SHA256SUMS and the zip instead of being refused",
+)
+def test_package_files_refuse_symlinked_folder(tmp_path: Path) -> None:
+    """A symlink to a folder raises ValueError naming the link."""
+    folder = make_package(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "data.csv").write_bytes(b"a,b\n1,2\n")
+    (folder / "data").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(ValueError, match=r"data"):
+        package_files(folder)
+
+
+# write_zip
+
+
+def zip_of(tmp_path: Path, folder: Path, name: str = "out") -> tuple[Path, str]:
+    """Write the zip of ``folder`` into a fresh folder; return it and its digest."""
+    out = tmp_path / name
+    out.mkdir()
+    zip_path = out / f"{folder.name}.zip"
+    return zip_path, write_zip(folder, zip_path, TIMESTAMP)
+
+
+def test_zip_has_one_top_folder_named_like_the_package(tmp_path: Path) -> None:
+    """Every entry sits under one top folder named like the package folder."""
+    folder = make_package(tmp_path)
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+
+    assert names[0] == f"{PACKAGE_NAME}/"
+    assert all(name.startswith(f"{PACKAGE_NAME}/") for name in names)
+    assert names[1:] == [f"{PACKAGE_NAME}/{name}" for name in sorted(PACKAGE_CONTENT)]
+
+
+def test_zip_entries_are_sorted(tmp_path: Path) -> None:
+    """Zip entries come in sorted order, whatever order the disk lists them in."""
+    folder = tmp_path / PACKAGE_NAME
+    folder.mkdir()
+    for name in ["zeta.txt", "b/x.txt", "alpha.txt", "a-b/y.txt", "a/z.txt"]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(name, encoding="utf-8")
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+
+    assert names == sorted(names)
+    assert len(names) == 6
+
+
+def test_zip_entries_carry_the_given_timestamp(tmp_path: Path) -> None:
+    """Every entry's date is the timestamp given, not the files' mtimes."""
+    folder = make_package(tmp_path)
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    with zipfile.ZipFile(zip_path) as archive:
+        dates = {info.filename: info.date_time for info in archive.infolist()}
+
+    assert set(dates.values()) == {(2024, 12, 1, 14, 30, 22)}
+
+
+def test_zip_entries_have_fixed_permissions(tmp_path: Path) -> None:
+    """Files are stored as 0o644 regular files, the top folder as a 0o755 folder."""
+    folder = make_package(tmp_path)
+    (folder / "model.joblib").chmod(0o600)
+    (folder / "README.md").chmod(0o755)
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    with zipfile.ZipFile(zip_path) as archive:
+        infos = archive.infolist()
+
+    directory, files = infos[0], infos[1:]
+    assert directory.is_dir()
+    assert stat.S_ISDIR(directory.external_attr >> 16)
+    assert stat.S_IMODE(directory.external_attr >> 16) == 0o755
+    for info in files:
+        assert stat.S_ISREG(info.external_attr >> 16), info.filename
+        assert stat.S_IMODE(info.external_attr >> 16) == 0o644, info.filename
+
+
+@needs_unzip
+def test_zip_passes_unzip_test(tmp_path: Path) -> None:
+    """`unzip -t` finds no error in the zip."""
+    folder = make_package(tmp_path)
+    (folder / "big.bin").write_bytes(deterministic_bytes(CHUNK_BYTES + 5))
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    result = subprocess.run(
+        ["unzip", "-t", str(zip_path)], capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No errors detected" in result.stdout
+
+
+def test_zip_extracts_to_identical_files(tmp_path: Path) -> None:
+    """Extracting the zip gives back the package's files, byte for byte."""
+    folder = make_package(tmp_path)
+    (folder / "big.bin").write_bytes(deterministic_bytes(CHUNK_BYTES + 5))
+    zip_path, _ = zip_of(tmp_path, folder)
+    target = tmp_path / "extracted"
+
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(target)
+
+    extracted = target / PACKAGE_NAME
+    assert package_files(extracted) == package_files(folder)
+    for name in package_files(folder):
+        assert (extracted / name).read_bytes() == (folder / name).read_bytes(), name
+
+
+def test_zip_leaves_out_bytecode_caches(tmp_path: Path) -> None:
+    """__pycache__ folders and .pyc files do not go into the zip."""
+    folder = make_package(tmp_path)
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "validate_model.cpython-311.pyc").write_bytes(b"x")
+    (folder / "stray.pyc").write_bytes(b"x")
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
+
+
+def test_zip_of_same_files_and_timestamp_has_same_bytes(tmp_path: Path) -> None:
+    """Two zips of the same folder, written to different paths, are identical."""
+    folder = make_package(tmp_path)
+
+    first, _ = zip_of(tmp_path, folder, "first")
+    second, _ = zip_of(tmp_path, folder, "second")
+
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_zip_of_copied_folder_with_other_mtimes_has_same_bytes(
+    tmp_path: Path,
+) -> None:
+    """A copy of the folder with other file times zips to the same bytes."""
+    folder = make_package(tmp_path / "original")
+    copy = tmp_path / "copy" / PACKAGE_NAME
+    shutil.copytree(folder, copy)
+    for index, name in enumerate(sorted(PACKAGE_CONTENT)):
+        moment = 1_500_000_000 + 86_400 * index
+        os.utime(copy / name, (moment, moment))
+    assert (copy / "model.joblib").stat().st_mtime != (
+        folder / "model.joblib"
+    ).stat().st_mtime
+
+    original_zip, original_digest = zip_of(tmp_path, folder, "out_original")
+    copy_zip, copy_digest = zip_of(tmp_path, copy, "out_copy")
+
+    assert original_zip.read_bytes() == copy_zip.read_bytes()
+    assert original_digest == copy_digest
+
+
+def test_zip_changes_when_a_file_changes(tmp_path: Path) -> None:
+    """A zip of a folder with one changed byte has different bytes."""
+    folder = make_package(tmp_path)
+    before, before_digest = zip_of(tmp_path, folder, "before")
+    (folder / "docs" / "notes.txt").write_bytes(b"first line\nsecond linE\n")
+
+    after, after_digest = zip_of(tmp_path, folder, "after")
+
+    assert before.read_bytes() != after.read_bytes()
+    assert before_digest != after_digest
+
+
+def test_zip_returns_its_sha256(tmp_path: Path) -> None:
+    """write_zip returns the SHA-256 of the zip it wrote."""
+    folder = make_package(tmp_path)
+
+    zip_path, digest = zip_of(tmp_path, folder)
+
+    assert digest == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+
+
+def test_zip_sidecar_holds_hash_and_zip_name(tmp_path: Path) -> None:
+    """<zip>.sha256 holds '<sha256 of the zip>  <zip file name>' and a newline."""
+    folder = make_package(tmp_path)
+
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    sidecar = zip_path.with_name(f"{zip_path.name}.sha256")
+    expected = f"{hashlib.sha256(zip_path.read_bytes()).hexdigest()}  {zip_path.name}\n"
+    assert sidecar.read_bytes() == expected.encode("ascii")
+
+
+@needs_sha256sum
+def test_zip_sidecar_passes_sha256sum_check(tmp_path: Path) -> None:
+    """`sha256sum -c <zip>.sha256` in the zip's folder accepts the zip."""
+    folder = make_package(tmp_path)
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    result = sha256sum_check(f"{zip_path.name}.sha256", zip_path.parent)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{zip_path.name}: OK" in result.stdout
+
+
+def test_zip_success_leaves_only_zip_and_sidecar(tmp_path: Path) -> None:
+    """After a zip is written, no temporary file is left beside it."""
+    folder = make_package(tmp_path)
+
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    assert listing(zip_path.parent) == [
+        f"{PACKAGE_NAME}.zip",
+        f"{PACKAGE_NAME}.zip.sha256",
+    ]
+    assert file_mode(zip_path) == 0o644
+
+
+def test_zip_beside_the_package_folder_leaves_no_temporary(tmp_path: Path) -> None:
+    """A zip written next to the package folder, as the build does, is alone there."""
+    folder = make_package(tmp_path)
+    before = package_files(folder)
+
+    write_zip(folder, tmp_path / f"{PACKAGE_NAME}.zip", TIMESTAMP)
+
+    assert listing(tmp_path) == [
+        PACKAGE_NAME,
+        f"{PACKAGE_NAME}.zip",
+        f"{PACKAGE_NAME}.zip.sha256",
+    ]
+    assert package_files(folder) == before
+
+
+def test_failed_zip_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A zip that fails (a symlink in the folder) leaves no zip, sidecar or temp."""
+    folder = make_package(tmp_path)
+    (tmp_path / "outside.txt").write_bytes(b"outside")
+    (folder / "linked.txt").symlink_to(tmp_path / "outside.txt")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    with pytest.raises(ValueError, match=r"linked\.txt"):
+        write_zip(folder, out / f"{PACKAGE_NAME}.zip", TIMESTAMP)
+
+    assert listing(out) == []
+
+
+def test_failed_zip_keeps_the_previous_zip(tmp_path: Path) -> None:
+    """A failed rebuild leaves the earlier zip and its sidecar as they were."""
+    folder = make_package(tmp_path)
+    zip_path, _ = zip_of(tmp_path, folder)
+    sidecar = zip_path.with_name(f"{zip_path.name}.sha256")
+    old_zip, old_sidecar = zip_path.read_bytes(), sidecar.read_bytes()
+    (tmp_path / "outside.txt").write_bytes(b"outside")
+    (folder / "linked.txt").symlink_to(tmp_path / "outside.txt")
+
+    with pytest.raises(ValueError):
+        write_zip(folder, zip_path, TIMESTAMP)
+
+    assert zip_path.read_bytes() == old_zip
+    assert sidecar.read_bytes() == old_sidecar
+    assert listing(zip_path.parent) == [zip_path.name, sidecar.name]
+
+
+# write_json
+
+
+def test_write_json_is_indented_utf8_with_final_newline(tmp_path: Path) -> None:
+    """write_json writes two-space indented UTF-8 JSON ending in one newline."""
+    path = tmp_path / "metadata.json"
+    data = {"deployed_by": "Zoë", "values": [1, 2.5, None]}
+
+    write_json(path, data)
+
+    text = path.read_bytes().decode("utf-8")
+    assert text == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    assert "Zoë" in text
+    assert json.loads(text) == data
+    assert file_mode(path) == 0o644
+    assert listing(tmp_path) == ["metadata.json"]
+
+
+def test_failed_write_json_keeps_previous_content(tmp_path: Path) -> None:
+    """Data that is not JSON leaves the old file unchanged and no temporary."""
+    path = tmp_path / "metadata.json"
+    write_json(path, {"version": 1})
+    previous = path.read_bytes()
+
+    with pytest.raises(TypeError):
+        write_json(path, {"version": {1, 2}})
+
+    assert path.read_bytes() == previous
+    assert listing(tmp_path) == ["metadata.json"]
+
+
+def test_failed_write_json_creates_no_file(tmp_path: Path) -> None:
+    """Data that is not JSON, written to a new name, leaves the folder empty."""
+    with pytest.raises(TypeError):
+        write_json(tmp_path / "new.json", {1, 2})
+
+    assert listing(tmp_path) == []
+
+
+# copy_file
+
+
+def test_copy_file_copies_bytes_exactly(tmp_path: Path) -> None:
+    """The copy has the source's bytes, mode 0o644, and no temporary is left."""
+    source_dir, target_dir = tmp_path / "source", tmp_path / "target"
+    source_dir.mkdir()
+    target_dir.mkdir()
+    content = deterministic_bytes(CHUNK_BYTES + 123, seed=3)
+    source = source_dir / "model.joblib"
+    source.write_bytes(content)
+    source.chmod(0o600)
+    destination = target_dir / "model.joblib"
+
+    copy_file(source, destination)
+
+    assert destination.read_bytes() == content
+    assert file_mode(destination) == 0o644
+    assert listing(target_dir) == ["model.joblib"]
+
+
+def test_copy_file_replaces_existing_destination(tmp_path: Path) -> None:
+    """Copying onto an existing file replaces its bytes."""
+    source, destination = tmp_path / "new.bin", tmp_path / "model.joblib"
+    source.write_bytes(b"new")
+    destination.write_bytes(b"old and longer")
+
+    copy_file(source, destination)
+
+    assert destination.read_bytes() == b"new"
+    assert listing(tmp_path) == ["model.joblib", "new.bin"]
+
+
+def test_failed_copy_file_leaves_no_temporary(tmp_path: Path) -> None:
+    """Copying a missing file raises and leaves the destination as it was."""
+    destination = tmp_path / "model.joblib"
+    destination.write_bytes(b"old")
+
+    with pytest.raises(FileNotFoundError):
+        copy_file(tmp_path / "missing.joblib", destination)
+
+    assert destination.read_bytes() == b"old"
+    assert listing(tmp_path) == ["model.joblib"]
+
+
+# standard library only
+
+
+def import_without_site_packages(*modules: str) -> subprocess.CompletedProcess:
+    """Import ``modules`` from hooks/ in a Python that has no site-packages."""
+    imports = ", ".join(f"package_builder.{module}" for module in modules)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            f"import sys; sys.path.insert(0, 'hooks'); import {imports}",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_hook_modules_need_the_standard_library_only() -> None:
+    """answers, archive and documents import with site-packages disabled."""
+    result = import_without_site_packages("answers", "archive", "documents")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_standard_library_check_catches_a_third_party_import() -> None:
+    """The same check fails for artifacts, which needs scikit-learn."""
+    result = import_without_site_packages("artifacts")
+
+    assert result.returncode != 0
+    assert "ModuleNotFoundError" in result.stderr

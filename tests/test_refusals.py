@@ -1,0 +1,201 @@
+"""Bad answers and bad artifacts: one ERROR line, a non-zero exit, nothing left."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from conftest import TEMPLATE_DIR, Rendered, run_cookiecutter
+from sklearn.ensemble import IsolationForest
+from sklearn.preprocessing import StandardScaler
+
+# (answers, the start of the ERROR line), checked before any file is written.
+BAD_ANSWERS = {
+    "version-with-dashes": (["version=2024-12-01"], "ERROR: version ('2024-12-01')"),
+    "version-month-13": (
+        ["version=20241301_000000"],
+        "ERROR: version ('20241301_000000')",
+    ),
+    "version-before-1980": (
+        ["version=19700101_000000"],
+        "ERROR: version ('19700101_000000')",
+    ),
+    "version-with-slashes": (
+        ["version=2024/12/01"],
+        "ERROR: package_name ('model_2024/12/01",
+    ),
+    "package-name-escapes": (
+        ["package_name=../escaped"],
+        "ERROR: package_name ('../escaped')",
+    ),
+    "model-missing": (
+        ["model_path=missing.joblib"],
+        "ERROR: model_path ('missing.joblib')",
+    ),
+    "model-is-a-folder": (["model_path=."], "ERROR: model_path ('.')"),
+    "scaler-without-model": (
+        ["scaler_path=scaler.joblib"],
+        "ERROR: scaler_path ('scaler.joblib')",
+    ),
+    "batch-size-zero": (["batch_size=0"], "ERROR: batch_size ('0')"),
+    "batch-size-text": (["batch_size=many"], "ERROR: batch_size ('many')"),
+    "percentile-100": (["score_percentile=100"], "ERROR: score_percentile ('100')"),
+    "percentile-0": (["score_percentile=0"], "ERROR: score_percentile ('0')"),
+    "timeout-zero": (["timeout_seconds=0"], "ERROR: timeout_seconds ('0')"),
+    "threshold-text": (["threshold=high"], "ERROR: threshold ('high')"),
+    "threshold-nan": (["threshold=nan"], "ERROR: threshold ('nan')"),
+    "threshold-inf": (["threshold=inf"], "ERROR: threshold ('inf')"),
+    "feature-name-empty": (["feature_names=a,,b"], "ERROR: feature_names ('a,,b')"),
+    "feature-name-twice": (["feature_names=a,b,a"], "ERROR: feature_names ('a,b,a')"),
+    "create-zip-maybe": (["create_zip=maybe"], "ERROR: create_zip ('maybe')"),
+}
+
+
+def assert_refused(rendered: Rendered, message: str) -> None:
+    """The run failed with ``message`` and left nothing in the output folder."""
+    assert rendered.returncode != 0
+    assert message in rendered.stderr + rendered.stdout
+    assert list(rendered.output_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"), list(BAD_ANSWERS.values()), ids=list(BAD_ANSWERS)
+)
+def test_bad_answer_is_refused_before_anything_is_written(
+    answers: list[str], message: str, tmp_path: Path
+) -> None:
+    """Each bad answer ends the run with its ERROR line and leaves no file."""
+    output = tmp_path / "out"
+    output.mkdir()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "scaler.joblib").write_bytes(b"not used")
+    rendered = run_cookiecutter(output, *answers, cwd=workdir)
+    assert_refused(rendered, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "work"]
+
+
+@pytest.fixture(scope="module")
+def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Artifacts that load but do not make a working detector."""
+    directory = tmp_path_factory.mktemp("bad")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    scaler = StandardScaler().fit(X)
+    joblib.dump(scaler, directory / "scaler_as_model.joblib")
+    joblib.dump(
+        IsolationForest(n_estimators=10, random_state=0).fit(X),
+        directory / "model4.joblib",
+    )
+    joblib.dump(
+        StandardScaler().fit(rng.normal(size=(50, 3))), directory / "scaler3.joblib"
+    )
+    (directory / "text.joblib").write_text("this is not a pickle\n")
+    (directory / "not_json.json").write_text("{model_info: ")
+    (directory / "list.json").write_text("[]")
+    metadata = {
+        "model_info": {},
+        "training_info": {"feature_names": ["w", "x", "y", "z"]},
+        "evaluation_info": {},
+    }
+    (directory / "other_names.json").write_text(json.dumps(metadata))
+    del metadata["evaluation_info"]
+    (directory / "no_evaluation.json").write_text(json.dumps(metadata))
+    return directory
+
+
+BAD_ARTIFACTS = {
+    "not-a-detector": (
+        ["model_path=scaler_as_model.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path (",
+        "not a fitted outlier detector",
+    ),
+    "not-a-pickle": (
+        ["model_path=text.joblib"],
+        "ERROR: model_path (",
+        "cannot be loaded",
+    ),
+    "scaler-width-differs": (
+        [
+            "model_path=model4.joblib",
+            "scaler_path=scaler3.joblib",
+            "feature_names=a,b,c",
+        ],
+        "ERROR: scaler_path (",
+        "produces 3 features, the model takes 4",
+    ),
+    "names-count-differs": (
+        ["model_path=model4.joblib", "feature_names=a,b,c"],
+        "ERROR: feature_names ('a,b,c')",
+        "names 3 features, the model takes 4",
+    ),
+    "no-names-anywhere": (
+        ["model_path=model4.joblib"],
+        "ERROR: feature_names ('')",
+        "give feature_names=",
+    ),
+    "metadata-not-json": (
+        ["model_path=model4.joblib", "metadata_path=not_json.json"],
+        "ERROR: metadata_path (",
+        "not valid JSON",
+    ),
+    "metadata-a-list": (
+        ["model_path=model4.joblib", "metadata_path=list.json"],
+        "ERROR: metadata_path (",
+        "JSON object",
+    ),
+    "metadata-without-section": (
+        ["model_path=model4.joblib", "metadata_path=no_evaluation.json"],
+        "ERROR: metadata_path (",
+        "'evaluation_info'",
+    ),
+    "metadata-names-differ": (
+        [
+            "model_path=model4.joblib",
+            "metadata_path=other_names.json",
+            "feature_names=a,b,c,d",
+        ],
+        "ERROR: ",
+        "differ from the names in",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("answers", "message", "reason"),
+    list(BAD_ARTIFACTS.values()),
+    ids=list(BAD_ARTIFACTS),
+)
+def test_bad_artifact_is_refused_and_nothing_is_left(
+    answers: list[str], message: str, reason: str, bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """An artifact that cannot make a working package is refused with its
+    reason; neither the folder nor a zip is left."""
+    rendered = run_cookiecutter(tmp_path, *answers, cwd=bad_artifacts)
+    assert_refused(rendered, message)
+    assert reason in rendered.stderr
+
+
+def test_failing_self_validation_leaves_no_folder_and_no_zip(tmp_path: Path) -> None:
+    """When the package fails its own validate_model.py, the build stops with
+    its output and leaves neither folder nor zip."""
+    template = tmp_path / "template"
+    shutil.copytree(
+        TEMPLATE_DIR, template, ignore=shutil.ignore_patterns(".git", ".nox", "dist")
+    )
+    validator = template / "{{cookiecutter.package_name}}" / "validate_model.py"
+    validator.write_text(
+        validator.read_text().replace(
+            "SCORE_TOLERANCE = 1e-9", "SCORE_TOLERANCE = -1.0"
+        )
+    )
+    output = tmp_path / "out"
+    rendered = run_cookiecutter(output, template=template)
+    assert rendered.returncode != 0
+    assert "ERROR: the package failed its own validation" in rendered.stderr
+    assert "❌ Validation failed: self-test scores differ" in rendered.stderr
+    assert list(output.iterdir()) == []

@@ -1,0 +1,413 @@
+"""Real renders of the template: the files, documents, hashes and zip they produce."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE_DIR, VERSION, Rendered, answers_for, run_cookiecutter
+
+SPEC_FILES = {
+    "model.joblib",
+    "metadata.json",
+    "deployment_manifest.json",
+    "validate_model.py",
+    "inference_example.py",
+    "requirements.txt",
+    "README.md",
+    "SHA256SUMS",
+}
+TEMPLATE_PACKAGE = TEMPLATE_DIR / "{{cookiecutter.package_name}}"
+METADATA_SCHEMA = {
+    "model_info": {
+        "version": str,
+        "created_at": str,
+        "model_type": str,
+        "training_source": (str, type(None)),
+        "export_file": (str, type(None)),
+        "training_id": (str, type(None)),
+    },
+    "training_info": {
+        "training_samples": (int, type(None)),
+        "feature_names": list,
+        "feature_count": int,
+        "export_file_size": (int, type(None)),
+        "training_duration": (float, type(None)),
+        "model_parameters": dict,
+    },
+    "evaluation_info": {
+        "basic_metrics": dict,
+        "cross_validation_score": (float, type(None)),
+        "feature_importance": (dict, type(None)),
+    },
+    "deployment_info": {"status": str, "deployed_at": str, "deployed_by": str},
+}
+MANIFEST_TYPES = {
+    "model_version": str,
+    "deployment_timestamp": str,
+    "package_format_version": str,
+    "model_info": dict,
+    "training_info": dict,
+    "evaluation_info": dict,
+    "deployment_info": dict,
+    "files": dict,
+    "file_integrity": dict,
+    "inference_config": dict,
+    "model_artifacts": dict,
+}
+NUMBER = (int, float)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def files_in(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def validate(package_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "validate_model.py"],
+        cwd=package_dir,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+
+
+def test_demo_package_has_exactly_the_specified_files(demo: Rendered) -> None:
+    """The demo package holds the spec's files plus SHA256SUMS, nothing else."""
+    assert files_in(demo.package_dir) == SPEC_FILES | {"scaler.joblib"}
+    assert sorted(p.name for p in demo.output_dir.iterdir()) == [
+        demo.package_dir.name,
+        demo.zip_path.name,
+        demo.zip_path.name + ".sha256",
+    ]
+
+
+def test_no_template_syntax_survives_rendering(demo: Rendered) -> None:
+    """No '{{' or '{%' is left in any text file of the package."""
+    for name in files_in(demo.package_dir) - {"model.joblib", "scaler.joblib"}:
+        text = (demo.package_dir / name).read_text(encoding="utf-8")
+        assert "{{" not in text and "{%" not in text, name
+
+
+def test_package_code_is_the_template_code(demo: Rendered) -> None:
+    """The package's Python files are the template's, byte for byte (so linting
+    the template lints every package)."""
+    for name in ("validate_model.py", "inference_example.py"):
+        assert (demo.package_dir / name).read_bytes() == (
+            TEMPLATE_PACKAGE / name
+        ).read_bytes()
+
+
+def test_validate_model_prints_the_specified_lines(demo: Rendered) -> None:
+    """validate_model.py exits 0 and prints the specification's output lines."""
+    result = validate(demo.package_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for expected in [
+        "🔍 Validating model deployment...",
+        "📁 Checking file integrity...",
+        "✅ model.joblib: OK",
+        "✅ scaler.joblib: OK",
+        "✅ metadata.json: OK",
+        "🤖 Loading model...",
+        "🧪 Testing model inference...",
+        "✅ Inference test successful",
+        "🎉 Model validation completed successfully!",
+    ]:
+        assert expected in lines
+    assert any(line.startswith("✅ Model loaded successfully") for line in lines)
+    assert any(line.startswith("✅ Scaler loaded successfully") for line in lines)
+    assert any(line.startswith("   Sample predictions: [") for line in lines)
+    assert any(line.startswith("   Score range: ") for line in lines)
+    assert "✅ 17 features agree: manifest, metadata.json, scaler, model" in lines
+
+
+@pytest.mark.parametrize("package", ["demo", "scaled", "no_scaler", "dataframe"])
+def test_metadata_and_manifest_have_every_key_with_its_type(
+    package: str, demo: Rendered, rendered_samples: dict[str, Rendered]
+) -> None:
+    """metadata.json and deployment_manifest.json hold every key of the spec's
+    schemas, with the spec's types (null where a value is unknown)."""
+    rendered = demo if package == "demo" else rendered_samples[package]
+    metadata = read_json(rendered.package_dir / "metadata.json")
+    for section, keys in METADATA_SCHEMA.items():
+        assert set(keys) <= set(metadata[section]), section
+        for key, kind in keys.items():
+            assert isinstance(metadata[section][key], kind), (section, key)
+    metrics = metadata["evaluation_info"]["basic_metrics"]
+    for key in ["accuracy", "precision", "recall", "f1_score", "anomaly_ratio"]:
+        assert metrics[key] is None or isinstance(metrics[key], NUMBER), key
+    assert isinstance(metrics["threshold_value"], NUMBER)
+    assert metadata["deployment_info"]["status"] == "deployed"
+    assert metadata["deployment_info"]["deployed_at"] == "2024-12-01T14:30:22Z"
+    assert metadata["training_info"]["feature_count"] == len(
+        metadata["training_info"]["feature_names"]
+    )
+
+    manifest = read_json(rendered.package_dir / "deployment_manifest.json")
+    for key, kind in MANIFEST_TYPES.items():
+        assert isinstance(manifest[key], kind), key
+    assert manifest["model_version"] == VERSION
+    assert manifest["package_format_version"] == "1.0"
+    assert set(manifest["model_info"]) == {
+        "model_type",
+        "training_source",
+        "training_id",
+        "export_file",
+    }
+    assert manifest["training_info"] == metadata["training_info"]
+    assert set(manifest["files"]) >= {
+        "model_file",
+        "scaler_file",
+        "metadata_file",
+        "validation_script",
+        "inference_example",
+        "requirements",
+    }
+    config = manifest["inference_config"]
+    assert isinstance(config["threshold"], float)
+    assert config["anomaly_ratio"] is None or isinstance(config["anomaly_ratio"], float)
+    assert (config["score_percentile"], config["batch_size"]) == (90, 1000)
+    assert config["timeout_seconds"] == 30
+    artifacts = manifest["model_artifacts"]
+    assert (
+        artifacts["model_size_bytes"]
+        == (rendered.package_dir / "model.joblib").stat().st_size
+    )
+    assert all(isinstance(v, int) for v in artifacts.values())
+
+
+def test_hashes_equal_an_independent_sha256(demo: Rendered) -> None:
+    """file_integrity covers every file but the manifest and SHA256SUMS, and each
+    hash equals hashlib's; `sha256sum -c SHA256SUMS` passes."""
+    manifest = read_json(demo.package_dir / "deployment_manifest.json")
+    hashes = manifest["file_integrity"]
+    assert set(hashes) == files_in(demo.package_dir) - {
+        "deployment_manifest.json",
+        "SHA256SUMS",
+    }
+    assert list(hashes)[:3] == ["model.joblib", "scaler.joblib", "metadata.json"]
+    for name, digest in hashes.items():
+        assert digest == sha256(demo.package_dir / name), name
+    total = sum((demo.package_dir / name).stat().st_size for name in hashes)
+    assert manifest["model_artifacts"]["total_package_size"] == total
+    check = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"],
+        cwd=demo.package_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "deployment_manifest.json: OK" in check.stdout
+
+
+def test_zip_has_one_top_folder_and_passes_unzip_test(demo: Rendered) -> None:
+    """The zip holds one top folder with every package file, `unzip -t` passes,
+    and its .sha256 sidecar checks."""
+    with zipfile.ZipFile(demo.zip_path) as archive:
+        names = archive.namelist()
+    top = demo.package_dir.name
+    assert {name.split("/")[0] for name in names} == {top}
+    assert {name[len(top) + 1 :] for name in names if not name.endswith("/")} == (
+        files_in(demo.package_dir)
+    )
+    assert subprocess.run(["unzip", "-t", str(demo.zip_path)]).returncode == 0
+    check = subprocess.run(
+        ["sha256sum", "-c", demo.zip_path.name + ".sha256"], cwd=demo.output_dir
+    )
+    assert check.returncode == 0
+
+
+def test_unzipped_package_validates_from_anywhere(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """After unzip and cd, validate_model.py passes on the extracted copy."""
+    subprocess.run(["unzip", "-q", str(demo.zip_path), "-d", str(tmp_path)], check=True)
+    result = validate(tmp_path / demo.package_dir.name)
+    assert result.returncode == 0, result.stdout
+
+
+def test_demo_metrics_are_measured(demo: Rendered) -> None:
+    """The demo's metadata carries real metrics with the methods named."""
+    metadata = read_json(demo.package_dir / "metadata.json")
+    evaluation = metadata["evaluation_info"]
+    metrics = evaluation["basic_metrics"]
+    assert 0.9 < metrics["accuracy"] <= 1.0
+    assert 0.5 < metrics["recall"] <= 1.0
+    assert metrics["threshold_value"] == pytest.approx(0.5)
+    assert 0 < evaluation["cross_validation_score"] <= 1
+    assert "F1" in evaluation["cross_validation_method"]
+    assert set(evaluation["feature_importance"]) == set(
+        metadata["training_info"]["feature_names"]
+    )
+    assert evaluation["feature_importance_method"]
+    assert metadata["training_info"]["training_duration"] > 0
+    assert metadata["training_info"]["training_samples"] > 1000
+
+
+def test_requirements_pin_the_model_scikit_learn(demo: Rendered) -> None:
+    """requirements.txt has the spec's floors and pins scikit-learn exactly."""
+    import sklearn
+
+    lines = [
+        line
+        for line in (demo.package_dir / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines == [
+        "joblib>=1.3.0",
+        "numpy>=1.21.0",
+        f"scikit-learn=={sklearn.__version__}",
+        "pandas>=1.3.0",
+    ]
+
+
+def test_demo_model_is_reproducible(demo: Rendered, tmp_path: Path) -> None:
+    """Rendering the demo again gives the same model and scaler bytes."""
+    again = run_cookiecutter(tmp_path)
+    assert again.returncode == 0, again.stderr
+    for name in ("model.joblib", "scaler.joblib"):
+        assert sha256(again.package_dir / name) == sha256(demo.package_dir / name)
+
+
+def test_artifacts_by_relative_paths_keep_the_training_metadata(
+    rendered_samples: dict[str, Rendered], artifacts: tuple[Path, dict]
+) -> None:
+    """Relative model, scaler and metadata paths resolve against the directory
+    cookiecutter ran in; the training service's values are kept."""
+    directory, _ = artifacts
+    rendered = rendered_samples["scaled"]
+    for name in ("model.joblib", "scaler.joblib"):
+        assert sha256(rendered.package_dir / name) == sha256(
+            directory / "scaled" / name
+        )
+    given = read_json(directory / "scaled" / "metadata.json")
+    metadata = read_json(rendered.package_dir / "metadata.json")
+    assert metadata["model_info"]["training_id"] == "train-0042"
+    assert metadata["training_info"]["export_file_size"] == 1048576
+    assert metadata["evaluation_info"] == given["evaluation_info"]
+    assert metadata["deployment_info"]["deployed_by"]
+
+
+def test_package_without_scaler_has_no_scaler_anywhere(
+    rendered_samples: dict[str, Rendered],
+) -> None:
+    """Without a scaler: no scaler.joblib, scaler_file null, no scaler hash, size 0."""
+    rendered = rendered_samples["no_scaler"]
+    assert files_in(rendered.package_dir) == SPEC_FILES
+    manifest = read_json(rendered.package_dir / "deployment_manifest.json")
+    assert manifest["files"]["scaler_file"] is None
+    assert "scaler.joblib" not in manifest["file_integrity"]
+    assert manifest["model_artifacts"]["scaler_size_bytes"] == 0
+    result = validate(rendered.package_dir)
+    assert result.returncode == 0, result.stdout
+    assert "No scaler in this package" in result.stdout
+
+
+def test_model_without_metadata_records_unknowns_as_null(
+    rendered_samples: dict[str, Rendered],
+) -> None:
+    """Without metadata, what the model cannot tell is null, never invented."""
+    metadata = read_json(rendered_samples["no_scaler"].package_dir / "metadata.json")
+    metrics = metadata["evaluation_info"]["basic_metrics"]
+    assert [metrics[k] for k in ("accuracy", "precision", "recall", "f1_score")] == [
+        None
+    ] * 4
+    assert metrics["anomaly_ratio"] == 0.05  # the model's contamination
+    assert metadata["training_info"]["training_duration"] is None
+    assert metadata["model_info"]["model_type"] == "IsolationForest"
+    assert metadata["training_info"]["model_parameters"]["n_estimators"] == 30
+
+
+def test_dataframe_model_brings_its_own_feature_names(
+    rendered_samples: dict[str, Rendered],
+) -> None:
+    """A Pipeline fitted on a DataFrame names the features itself."""
+    metadata = read_json(rendered_samples["dataframe"].package_dir / "metadata.json")
+    assert metadata["training_info"]["feature_names"][0] == "col_bytes_in"
+    assert (
+        metadata["model_info"]["model_type"]
+        == "Pipeline(StandardScaler, IsolationForest)"
+    )
+
+
+def test_same_version_and_artifacts_give_identical_zip_bytes(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Two renders of the same artifacts with the same version give the same zip."""
+    directory, samples = artifacts
+    first = run_cookiecutter(
+        tmp_path / "a", *answers_for(samples["scaled"]), cwd=directory, extra_args=()
+    )
+    second = run_cookiecutter(
+        tmp_path / "b", *answers_for(samples["scaled"]), cwd=directory
+    )
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert first.zip_path.read_bytes() == second.zip_path.read_bytes()
+
+
+def test_rerunning_the_hook_on_the_same_folder_is_idempotent(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Rendering again over the same folder (as cruft does) changes no byte."""
+    directory, samples = artifacts
+    answers = answers_for(samples["no_scaler"])
+    first = run_cookiecutter(tmp_path, *answers, cwd=directory)
+    assert first.returncode == 0, first.stderr
+    before = {
+        name: sha256(first.package_dir / name) for name in files_in(first.package_dir)
+    }
+    zip_before = first.zip_path.read_bytes()
+    again = run_cookiecutter(
+        tmp_path, *answers, cwd=directory, extra_args=("--overwrite-if-exists",)
+    )
+    assert again.returncode == 0, again.stderr
+    after = {
+        name: sha256(again.package_dir / name) for name in files_in(again.package_dir)
+    }
+    assert after == before
+    assert again.zip_path.read_bytes() == zip_before
+
+
+def test_no_zip_when_asked(tmp_path: Path) -> None:
+    """create_zip=no leaves the validated folder and no zip."""
+    rendered = run_cookiecutter(tmp_path, "create_zip=no")
+    assert rendered.returncode == 0, rendered.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [rendered.package_dir.name]
+
+
+def test_a_file_added_to_the_template_is_packaged_and_hashed(tmp_path: Path) -> None:
+    """A file a builder adds to the template's package folder ships, hashed."""
+    template = tmp_path / "template"
+    shutil.copytree(
+        TEMPLATE_DIR, template, ignore=shutil.ignore_patterns(".git", ".nox", "dist")
+    )
+    (template / "{{cookiecutter.package_name}}" / "CHANGELOG.md").write_text(
+        "Model {{ cookiecutter.version }}\n"
+    )
+    rendered = run_cookiecutter(tmp_path / "out", "create_zip=yes", template=template)
+    assert rendered.returncode == 0, rendered.stderr
+    added = rendered.package_dir / "CHANGELOG.md"
+    assert added.read_text() == f"Model {VERSION}\n"
+    manifest = read_json(rendered.package_dir / "deployment_manifest.json")
+    assert manifest["file_integrity"]["CHANGELOG.md"] == sha256(added)
+    assert (
+        f"{sha256(added)}  CHANGELOG.md"
+        in (rendered.package_dir / "SHA256SUMS").read_text()
+    )
+    with zipfile.ZipFile(rendered.zip_path) as archive:
+        assert f"{rendered.package_dir.name}/CHANGELOG.md" in archive.namelist()
