@@ -215,12 +215,6 @@ def test_package_files_refuse_symlinked_file(tmp_path: Path) -> None:
     assert "not a regular file" in str(error.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="archive.package_files: os.walk lists a symlink to a folder in dirs "
-    "and does not follow it, so the linked folder is silently left out of "
-    "SHA256SUMS and the zip instead of being refused",
-)
 def test_package_files_refuse_symlinked_folder(tmp_path: Path) -> None:
     """A symlink to a folder raises ValueError naming the link."""
     folder = make_package(tmp_path)

@@ -70,9 +70,9 @@ def parse_version(value: Any) -> datetime:
         raise AnswerError(
             "version", value, "not a real date and time; " + fix
         ) from None
-    if moment.year < 1980:
+    if not 1980 <= moment.year <= 2107:
         raise AnswerError(
-            "version", value, "zip archives cannot hold dates before 1980"
+            "version", value, "zip archives hold dates from 1980 to 2107 only; " + fix
         )
     return moment
 

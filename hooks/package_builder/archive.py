@@ -81,6 +81,13 @@ def package_files(folder: Path, exclude: set[str] = frozenset()) -> list[str]:
     names = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        for name in dirs:
+            if Path(root, name).is_symlink():
+                relative = Path(root, name).relative_to(folder).as_posix()
+                raise ValueError(
+                    f"{relative} in {folder} is a link to a folder: "
+                    "a package holds regular files only"
+                )
         for name in files:
             path = Path(root, name)
             relative = path.relative_to(folder).as_posix()
