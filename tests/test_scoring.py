@@ -36,7 +36,9 @@ def test_scores_and_predictions_equal_the_estimators_own(
             rows = joblib.load(package_dir / "scaler.joblib").transform(X)
         expected_scores = -model.score_samples(rows)
         expected_predictions = model.predict(rows) == -1
-    records = [dict(zip(inference.feature_names, row)) for row in X.tolist()]
+    records = [
+        dict(zip(inference.feature_names, row, strict=True)) for row in X.tolist()
+    ]
     result = inference.predict(records)
     assert np.array_equal(result["scores"], expected_scores)
     assert result["predictions"] == expected_predictions.astype(int).tolist()

@@ -260,7 +260,7 @@ class ModelInference:
     def _to_finite_array(self, rows: list[list[Any]]) -> np.ndarray:
         names = self._feature_names
         for row, values in enumerate(rows):
-            for name, value in zip(names, values):
+            for name, value in zip(names, values, strict=True):
                 if not _is_number(value) or not math.isfinite(value):
                     raise ValueError(
                         f"Feature '{name}' in row {row} is {value!r}: "

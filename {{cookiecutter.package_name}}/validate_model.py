@@ -74,9 +74,15 @@ def check_inference(inference: ModelInference) -> None:
         raise ValidationFailed(
             "deployment_manifest.json has no self_test inputs: rebuild the package"
         )
+    counts = {len(inputs), len(self_test.get("scores") or ())}
+    if counts != {len(self_test.get("predictions") or ())}:
+        raise ValidationFailed(
+            "deployment_manifest.json self_test has inputs, scores and predictions "
+            "of different lengths: rebuild the package"
+        )
     try:
         result = inference.predict(
-            [dict(zip(inference.feature_names, row)) for row in inputs]
+            [dict(zip(inference.feature_names, row, strict=True)) for row in inputs]
         )
     except Exception as error:
         raise ValidationFailed(
@@ -85,7 +91,7 @@ def check_inference(inference: ModelInference) -> None:
     bad_rows = [
         row
         for row, (score, expected) in enumerate(
-            zip(result["scores"], self_test["scores"])
+            zip(result["scores"], self_test["scores"], strict=True)
         )
         if abs(score - expected) > SCORE_TOLERANCE
     ]
@@ -98,7 +104,7 @@ def check_inference(inference: ModelInference) -> None:
     bad_rows = [
         row
         for row, (got, expected) in enumerate(
-            zip(result["predictions"], self_test["predictions"])
+            zip(result["predictions"], self_test["predictions"], strict=True)
         )
         if got != expected
     ]

@@ -98,7 +98,10 @@ def self_test_inputs(
     scale = getattr(scaler, "scale_", None)
     centre = [0.0] * width if centre is None else [float(v) for v in centre]
     scale = [1.0] * width if scale is None else [float(v) for v in scale]
-    return [[c + step * s for c, s in zip(centre, scale)] for step in SELF_TEST_STEPS]
+    return [
+        [c + step * s for c, s in zip(centre, scale, strict=True)]
+        for step in SELF_TEST_STEPS
+    ]
 
 
 def render_documents(answers: Answers, folder: Path, context: dict[str, Any]) -> None:
@@ -181,7 +184,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
         else self_test_inputs(package, folder, len(facts.feature_names))
     )
     result = package.ModelInference(folder).predict(
-        [dict(zip(facts.feature_names, row)) for row in inputs]
+        [dict(zip(facts.feature_names, row, strict=True)) for row in inputs]
     )
     manifest["self_test"] = {
         "inputs": inputs,
