@@ -8,6 +8,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TEMPLATE_DIR, Rendered, run_cookiecutter
 from sklearn.ensemble import IsolationForest
@@ -94,6 +95,11 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     joblib.dump(
         StandardScaler().fit(rng.normal(size=(50, 3))), directory / "scaler3.joblib"
     )
+    named = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    joblib.dump(StandardScaler().fit(named), directory / "scaler_abcd.joblib")
+    renamed = pd.DataFrame(X, columns=["w", "x", "y", "z"])
+    forest = IsolationForest(n_estimators=10, random_state=0).fit(renamed)
+    joblib.dump(forest, directory / "model_wxyz.joblib")
     (directory / "text.joblib").write_text("this is not a pickle\n")
     (directory / "not_json.json").write_text("{model_info: ")
     (directory / "list.json").write_text("[]")
@@ -127,6 +133,11 @@ BAD_ARTIFACTS = {
         ],
         "ERROR: scaler_path (",
         "produces 3 features, the model takes 4",
+    ),
+    "scaler-and-model-names-differ": (
+        ["model_path=model_wxyz.joblib", "scaler_path=scaler_abcd.joblib"],
+        "ERROR: scaler_path (",
+        "outputs features ['a', 'b', 'c', 'd'], the model was fitted on",
     ),
     "names-count-differs": (
         ["model_path=model4.joblib", "feature_names=a,b,c"],

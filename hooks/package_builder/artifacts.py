@@ -182,6 +182,15 @@ def inspect_artifacts(
                 "scaler that was fitted with this model",
             )
         width = input_width
+        model_names = fitted_names["model_path"]
+        scaler_output = _output_names(scaler)
+        if model_names and scaler_output and model_names != scaler_output:
+            raise AnswerError(
+                "scaler_path",
+                str(scaler_path),
+                f"outputs features {scaler_output}, the model was fitted on "
+                f"{model_names}; give the scaler that was fitted with this model",
+            )
         fitted_names = {"scaler_path": _names(scaler)}
     names = resolve_feature_names(width, {**fitted_names, **declared_names})
     contamination = getattr(detector, "contamination", None)
@@ -196,6 +205,13 @@ def inspect_artifacts(
         environment=build_environment(),
     )
     return facts, built_with
+
+
+def _output_names(scaler: Any) -> list[str] | None:
+    """The names a scaler fitted on a DataFrame gives its output columns."""
+    if _names(scaler) is None or not hasattr(scaler, "get_feature_names_out"):
+        return None
+    return [str(name) for name in scaler.get_feature_names_out()]
 
 
 def _names(step: Any) -> list[str] | None:
