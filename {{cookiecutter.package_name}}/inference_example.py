@@ -234,9 +234,12 @@ class ModelInference:
                 self._record_values(record, row) for row, record in enumerate(features)
             ]
         else:
+            hint = (
+                ": wrap one record in a list" if isinstance(features, Mapping) else ""
+            )
             raise ValueError(
-                f"features must be a list of dicts, a DataFrame or a 2-D array, "
-                f"got {type(features).__name__}"
+                "features must be a list of dicts, a DataFrame or a 2-D array, "
+                f"got {type(features).__name__}{hint}"
             )
         return self._to_finite_array(rows)
 
@@ -307,6 +310,8 @@ class ModelInference:
 
 
 if __name__ == "__main__":
+    # Example: score the inputs recorded for the package's self-test.
     inference = ModelInference()
-    example = [dict.fromkeys(inference.feature_names, 0.0)]
-    print(json.dumps(inference.predict(example), indent=2))
+    inputs = inference.manifest["self_test"]["inputs"]
+    records = [dict(zip(inference.feature_names, row, strict=True)) for row in inputs]
+    print(json.dumps(inference.predict(records), indent=2))
