@@ -66,6 +66,17 @@ def run_cookiecutter(
     )
 
 
+def run_validate_model(package_dir: Path) -> subprocess.CompletedProcess:
+    """Run a package's validate_model.py in its folder, as a consumer would."""
+    return subprocess.run(
+        [sys.executable, "validate_model.py"],
+        cwd=package_dir,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+
+
 def answers_for(sample: dict[str, str]) -> list[str]:
     """Turn a sample's answers into ``key=value`` arguments."""
     return [f"{key}={value}" for key, value in sample.items()]

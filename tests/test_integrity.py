@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import Rendered, load_package
+from conftest import Rendered, load_package, run_validate_model
 
 
 class _WritesMarker:
@@ -36,13 +34,7 @@ def test_replaced_pickle_is_never_loaded(
     naming it, ModelInference raises, and the pickle's code never runs."""
     marker = tmp_path / "pickle-code-ran"
     (package / name).write_bytes(pickle.dumps(_WritesMarker(marker)))
-    result = subprocess.run(
-        [sys.executable, "validate_model.py"],
-        cwd=package,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )
+    result = run_validate_model(package)
     assert result.returncode == 1
     assert f"❌ {name}: SHA-256 does not match the manifest" in result.stdout
     assert "🤖 Loading model..." not in result.stdout
@@ -71,12 +63,6 @@ def test_changed_metadata_fails_validation(
         metadata.write_bytes(metadata.read_bytes()[:100])
     else:
         metadata.write_text(metadata.read_text().replace("deployed", "Deployed"))
-    result = subprocess.run(
-        [sys.executable, "validate_model.py"],
-        cwd=package,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )
+    result = run_validate_model(package)
     assert result.returncode == 1
     assert f"❌ metadata.json: {problem}" in result.stdout

@@ -6,12 +6,18 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_DIR, VERSION, Rendered, answers_for, run_cookiecutter
+from conftest import (
+    TEMPLATE_DIR,
+    VERSION,
+    Rendered,
+    answers_for,
+    run_cookiecutter,
+    run_validate_model,
+)
 
 SPEC_FILES = {
     "model.joblib",
@@ -76,16 +82,6 @@ def files_in(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
 
-def validate(package_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "validate_model.py"],
-        cwd=package_dir,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )
-
-
 def test_demo_package_has_exactly_the_specified_files(demo: Rendered) -> None:
     """The demo package holds the spec's files plus SHA256SUMS, nothing else."""
     assert files_in(demo.package_dir) == SPEC_FILES | {"scaler.joblib"}
@@ -114,7 +110,7 @@ def test_package_code_is_the_template_code(demo: Rendered) -> None:
 
 def test_validate_model_prints_the_specified_lines(demo: Rendered) -> None:
     """validate_model.py exits 0 and prints the specification's output lines."""
-    result = validate(demo.package_dir)
+    result = run_validate_model(demo.package_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for expected in [
@@ -237,7 +233,7 @@ def test_unzipped_package_validates_from_anywhere(
 ) -> None:
     """After unzip and cd, validate_model.py passes on the extracted copy."""
     subprocess.run(["unzip", "-q", str(demo.zip_path), "-d", str(tmp_path)], check=True)
-    result = validate(tmp_path / demo.package_dir.name)
+    result = run_validate_model(tmp_path / demo.package_dir.name)
     assert result.returncode == 0, result.stdout
 
 
@@ -313,7 +309,7 @@ def test_package_without_scaler_has_no_scaler_anywhere(
     assert manifest["files"]["scaler_file"] is None
     assert "scaler.joblib" not in manifest["file_integrity"]
     assert manifest["model_artifacts"]["scaler_size_bytes"] == 0
-    result = validate(rendered.package_dir)
+    result = run_validate_model(rendered.package_dir)
     assert result.returncode == 0, result.stdout
     assert "No scaler in this package" in result.stdout
 

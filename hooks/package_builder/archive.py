@@ -53,18 +53,9 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 def copy_file(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` atomically (the OS streams the bytes)."""
-    descriptor, temporary = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}."
-    )
-    os.close(descriptor)
-    try:
-        shutil.copyfile(source, temporary)
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Copy ``source`` to ``destination`` atomically, in chunks."""
+    with open(source, "rb") as stream, atomic_write(destination) as target:
+        shutil.copyfileobj(stream, target, CHUNK_BYTES)
 
 
 def write_json(path: Path, data: Any) -> None:
