@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -210,3 +213,34 @@ def test_failing_self_validation_leaves_no_folder_and_no_zip(tmp_path: Path) -> 
     assert "ERROR: the package failed its own validation" in rendered.stderr
     assert "❌ Validation failed: self-test scores differ" in rendered.stderr
     assert list(output.iterdir()) == []
+
+
+def test_cookiecutter_without_scikit_learn_says_what_to_install(tmp_path: Path) -> None:
+    """On a Python with cookiecutter but no scikit-learn (a pipx install), the
+    run stops before writing anything and names the package to install."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "cookiecutter"],
+        check=True,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    output = tmp_path / "out"
+    result = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "cookiecutter",
+            str(TEMPLATE_DIR),
+            "--no-input",
+            "--output-dir",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "ERROR: sklearn, joblib, numpy cannot be imported" in result.stderr
+    assert "pipx inject cookiecutter scikit-learn" in result.stderr
+    assert not output.exists() or list(output.iterdir()) == []

@@ -47,15 +47,15 @@ def require_scikit_learn() -> None:
     """Fail with an install hint unless the libraries that load a model import."""
     missing = [
         name
-        for name in ("sklearn", "joblib", "numpy", "pandas")
+        for name in ("sklearn", "joblib", "numpy")
         if importlib.util.find_spec(name) is None
     ]
     if missing:
         raise BuildError(
             f"{', '.join(missing)} cannot be imported by the Python running "
             f"cookiecutter ({sys.executable}), and loading the model needs them: "
-            "pip install scikit-learn pandas (with pipx: pipx inject cookiecutter "
-            "scikit-learn pandas)"
+            "pip install scikit-learn (with pipx: pipx inject cookiecutter "
+            "scikit-learn)"
         )
 
 
