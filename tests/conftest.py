@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from sample_artifacts import write_samples
@@ -80,17 +78,6 @@ def run_validate_model(package_dir: Path) -> subprocess.CompletedProcess:
 def answers_for(sample: dict[str, str]) -> list[str]:
     """Turn a sample's answers into ``key=value`` arguments."""
     return [f"{key}={value}" for key, value in sample.items()]
-
-
-def load_package(package_dir: Path) -> ModuleType:
-    """Import a rendered package's inference_example.py under a unique name."""
-    spec = importlib.util.spec_from_file_location(
-        f"inference_example_{abs(hash(package_dir))}",
-        package_dir / "inference_example.py",
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

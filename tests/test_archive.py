@@ -121,6 +121,19 @@ def test_sha256sums_lists_every_other_file_sorted(tmp_path: Path) -> None:
     assert returned == expected
 
 
+def test_sha256sums_reuse_known_digests_and_hash_the_rest(tmp_path: Path) -> None:
+    """Digests passed as known are written as given; other files are hashed."""
+    folder = make_package(tmp_path)
+    first, *others = sorted(PACKAGE_CONTENT)
+    known = {first: "0" * 64}
+
+    returned = write_sha256sums(folder, known=known)
+
+    assert returned[first] == "0" * 64
+    for name in others:
+        assert returned[name] == hashlib.sha256(PACKAGE_CONTENT[name]).hexdigest()
+
+
 def test_sha256sums_written_again_does_not_list_itself(tmp_path: Path) -> None:
     """Rewriting SHA256SUMS over a folder that has one leaves itself out."""
     folder = make_package(tmp_path)

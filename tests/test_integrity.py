@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Rendered, load_package, run_validate_model
+from conftest import Rendered, run_validate_model
+from package_builder.build import load_package_module
 
 
 class _WritesMarker:
@@ -38,7 +39,7 @@ def test_replaced_pickle_is_never_loaded(
     assert result.returncode == 1
     assert f"❌ {name}: SHA-256 does not match the manifest" in result.stdout
     assert "🤖 Loading model..." not in result.stdout
-    module = load_package(package)
+    module = load_package_module(package)
     with pytest.raises(module.IntegrityError, match=name):
         module.ModelInference(package)
     assert not marker.exists()

@@ -10,7 +10,8 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Rendered, load_package
+from conftest import Rendered
+from package_builder.build import load_package_module
 from sample_artifacts import make_data
 
 SNIPPETS = Path(__file__).parent / "snippets"
@@ -23,7 +24,7 @@ def test_scores_and_predictions_equal_the_estimators_own(
     """On held-out rows, scores are -score_samples and predictions equal
     predict(X) == -1, whatever the scaler or Pipeline."""
     package_dir = rendered_samples[package].package_dir
-    inference = load_package(package_dir).ModelInference(package_dir)
+    inference = load_package_module(package_dir).ModelInference(package_dir)
     X, _ = make_data(400, seed=99)
     model = joblib.load(package_dir / "model.joblib")
     if package == "dataframe":
@@ -49,8 +50,8 @@ def test_scores_and_predictions_equal_the_estimators_own(
 
 def test_demo_scores_match_the_forest(demo: Rendered) -> None:
     """The demo package's predictions are the IsolationForest's own."""
-    inference = load_package(demo.package_dir).ModelInference(demo.package_dir)
-    X = np.asarray(inference.manifest["self_test"]["inputs"])
+    inference = load_package_module(demo.package_dir).ModelInference(demo.package_dir)
+    X = inference.preprocess_features(inference.manifest["self_test"]["inputs"])
     scaled = inference.scaler.transform(X)
     result = inference.predict(X)
     assert np.array_equal(result["scores"], -inference.model.score_samples(scaled))
@@ -63,7 +64,7 @@ def test_demo_scores_match_the_forest(demo: Rendered) -> None:
 
 def test_missing_feature_names_the_feature(demo: Rendered) -> None:
     """A record without a feature raises the spec's ValueError naming it."""
-    inference = load_package(demo.package_dir).ModelInference(demo.package_dir)
+    inference = load_package_module(demo.package_dir).ModelInference(demo.package_dir)
     record = dict.fromkeys(inference.feature_names, 0.0)
     del record["auth_failure_ratio"]
     with pytest.raises(

@@ -312,6 +312,8 @@ class ModelInference:
 if __name__ == "__main__":
     # Example: score the inputs recorded for the package's self-test.
     inference = ModelInference()
-    inputs = inference.manifest["self_test"]["inputs"]
-    records = [dict(zip(inference.feature_names, row, strict=True)) for row in inputs]
-    print(json.dumps(inference.predict(records), indent=2))
+    print(
+        json.dumps(
+            inference.predict(inference.manifest["self_test"]["inputs"]), indent=2
+        )
+    )

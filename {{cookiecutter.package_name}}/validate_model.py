@@ -81,9 +81,7 @@ def check_inference(inference: ModelInference) -> None:
             "of different lengths: rebuild the package"
         )
     try:
-        result = inference.predict(
-            [dict(zip(inference.feature_names, row, strict=True)) for row in inputs]
-        )
+        result = inference.predict(inputs)
     except Exception as error:
         raise ValidationFailed(
             f"inference failed: {type(error).__name__}: {error}"

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -98,9 +98,19 @@ def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
     return {name: sha256_file(folder / name) for name in names}
 
 
-def write_sha256sums(folder: Path) -> dict[str, str]:
-    """Write SHA256SUMS (``sha256sum -c`` format) over every other file."""
-    hashes = file_hashes(folder, package_files(folder, exclude={SUMS_FILE}))
+def write_sha256sums(
+    folder: Path, known: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Write SHA256SUMS (``sha256sum -c`` format) over every other file.
+
+    ``known`` holds digests already computed for files that have not changed
+    since (the manifest's ``file_integrity``); only the rest are hashed.
+    """
+    known = known or {}
+    hashes = {
+        name: known.get(name) or sha256_file(folder / name)
+        for name in package_files(folder, exclude={SUMS_FILE})
+    }
     with atomic_write(folder / SUMS_FILE, "w") as stream:
         stream.writelines(f"{digest}  {name}\n" for name, digest in hashes.items())
     return hashes

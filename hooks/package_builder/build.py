@@ -84,16 +84,12 @@ def place_artifacts(answers: Answers, folder: Path) -> dict[str, Any] | None:
     return None
 
 
-def self_test_inputs(
-    package: ModuleType, folder: Path, width: int
-) -> list[list[float]]:
+def self_test_inputs(scaler: Any, width: int) -> list[list[float]]:
     """Rows for the self-test when no held-out data is at hand.
 
     Centred on the scaler's mean and stepped by its scale (or on 0 by 1),
     out to 8 scales so that at least one row is far from the training data.
     """
-    inference = package.ModelInference(folder)
-    scaler = inference.scaler
     centre = getattr(scaler, "mean_", None)
     scale = getattr(scaler, "scale_", None)
     centre = [0.0] * width if centre is None else [float(v) for v in centre]
@@ -178,27 +174,24 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     )
     manifest = build_manifest(answers, metadata, folder, facts.threshold)
     write_json(folder / MANIFEST_FILE, manifest)
-    inputs = (
+    inference = package.ModelInference(folder)
+    rows = (
         demo["holdout_examples"]
         if demo
-        else self_test_inputs(package, folder, len(facts.feature_names))
+        else self_test_inputs(inference.scaler, len(facts.feature_names))
     )
-    result = package.ModelInference(folder).predict(
-        [dict(zip(facts.feature_names, row, strict=True)) for row in inputs]
-    )
+    records = [dict(zip(facts.feature_names, row, strict=True)) for row in rows]
+    result = inference.predict(records)
     manifest["self_test"] = {
-        "inputs": inputs,
+        "inputs": records,
         "scores": result["scores"],
         "predictions": result["predictions"],
     }
     write_json(folder / MANIFEST_FILE, manifest)
-    write_sha256sums(folder)
+    write_sha256sums(folder, known=manifest["file_integrity"])
     run_validation(folder)
     if not answers.create_zip:
         return None
     zip_path = answers.output_dir / f"{folder.name}.zip"
     write_zip(folder, zip_path, answers.build_time)
     return zip_path
-
-
-__all__ = ["MANIFEST_FILE", "VALIDATION_SCRIPT", "BuildError", "build_package"]

@@ -145,7 +145,6 @@ def build_metadata(
     """
     built = iso_time(answers.build_time)
     metadata = copy.deepcopy(given) if given else {}
-    info = metadata.setdefault("model_info", {})
     training = metadata.setdefault("training_info", {})
     evaluation = metadata.setdefault("evaluation_info", {})
     known = {
@@ -205,7 +204,6 @@ def build_metadata(
         )
     training["feature_names"] = list(facts.feature_names)
     training["feature_count"] = len(facts.feature_names)
-    info.setdefault("version", answers.version)
     metadata["deployment_info"] = {
         "status": "deployed",
         "deployed_at": built,

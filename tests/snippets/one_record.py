@@ -7,8 +7,7 @@ input, so the expected score is known.
 from inference_example import ModelInference
 
 inference = ModelInference()
-row = inference.manifest["self_test"]["inputs"][0]
-features = [dict(zip(inference.feature_names, row, strict=True))]
+features = inference.manifest["self_test"]["inputs"][:1]
 result = inference.predict(features)
 expected = inference.manifest["self_test"]["scores"][0]
 assert abs(result["scores"][0] - expected) <= 1e-9, (result, expected)
