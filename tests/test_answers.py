@@ -37,6 +37,8 @@ def context(tmp_path: Path) -> dict[str, Any]:
         "score_percentile": "90",
         "batch_size": "1000",
         "timeout_seconds": "30",
+        "missing_features": "error",
+        "include_api_service": "no",
         "create_zip": "yes",
         "_output_dir": str(tmp_path),
     }
@@ -86,6 +88,8 @@ def test_valid_answers_give_typed_values(
     assert type(answers.batch_size) is int
     assert answers.timeout_seconds == 30
     assert type(answers.timeout_seconds) is int
+    assert answers.missing_features == "error"
+    assert answers.include_api_service is False
     assert answers.create_zip is True
     assert answers.template_dir == TEMPLATE_DIR
     assert answers.output_dir == tmp_path
@@ -158,6 +162,9 @@ BAD_ANSWERS = [
         "feature_names", "a,b,a", "a appear more than once", id="features-duplicate"
     ),
     pytest.param("create_zip", "maybe", "yes or no", id="zip-maybe"),
+    pytest.param("include_api_service", "flask", "yes or no", id="api-flask"),
+    pytest.param("missing_features", "ignore", "error, zero", id="missing-ignore"),
+    pytest.param("missing_features", "", "error, zero", id="missing-empty"),
 ]
 
 
@@ -327,6 +334,17 @@ def test_empty_threshold_means_the_models_own(
 ) -> None:
     """An empty threshold gives None: the model's own boundary is used."""
     assert parse(context, threshold=value).threshold is None
+
+
+@pytest.mark.parametrize("value", ["zero", "ZERO", " zero "])
+def test_missing_features_zero(context: dict[str, Any], value: str) -> None:
+    assert parse(context, missing_features=value).missing_features == "zero"
+
+
+def test_include_api_service_defaults_to_no(context: dict[str, Any]) -> None:
+    context.pop("include_api_service")
+    assert parse(context).include_api_service is False
+    assert parse(context, include_api_service="yes").include_api_service is True
 
 
 @pytest.mark.parametrize("value", [False, "no", "NO", " n ", "false", "0", "off"])

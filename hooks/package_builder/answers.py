@@ -21,6 +21,7 @@ VERSION_FORMAT = "%Y%m%d_%H%M%S"
 FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 YES = {"yes", "y", "true", "1", "on"}
 NO = {"no", "n", "false", "0", "off"}
+MISSING_FEATURE_POLICIES = ("error", "zero")
 
 
 class AnswerError(ValueError):
@@ -48,6 +49,8 @@ class Answers:
     score_percentile: int
     batch_size: int
     timeout_seconds: int
+    missing_features: str
+    include_api_service: bool
     create_zip: bool
     template_dir: Path
     output_dir: Path
@@ -143,8 +146,16 @@ def _feature_names(context: Mapping[str, Any]) -> list[str] | None:
     return names
 
 
-def _switch(context: Mapping[str, Any], key: str) -> bool:
-    value = context.get(key, "yes")
+def _choice(context: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = context.get(key, choices[0])
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise AnswerError(key, value, f"answer one of: {', '.join(choices)}")
+    return text
+
+
+def _switch(context: Mapping[str, Any], key: str, default: str = "yes") -> bool:
+    value = context.get(key, default)
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -204,6 +215,8 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
             math.inf,
             "give a whole number of seconds, 1 or more",
         ),
+        missing_features=_choice(context, "missing_features", MISSING_FEATURE_POLICIES),
+        include_api_service=_switch(context, "include_api_service", default="no"),
         create_zip=_switch(context, "create_zip"),
         template_dir=template_dir,
         output_dir=Path(_text(context, "_output_dir") or os.getcwd()),

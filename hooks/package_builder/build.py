@@ -22,6 +22,7 @@ import jinja2
 from .answers import Answers
 from .archive import copy_file, write_json, write_sha256sums, write_zip
 from .documents import (
+    API_SERVICE,
     INFERENCE_EXAMPLE,
     MANIFEST_FILE,
     METADATA_FILE,
@@ -142,6 +143,8 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
         read_given_metadata(answers.metadata_file) if answers.metadata_file else None
     )
     demo = place_artifacts(answers, folder)
+    if not answers.include_api_service:
+        (folder / API_SERVICE).unlink(missing_ok=True)
     scaler_path = folder / SCALER_FILE
     declared: dict[str, list[str] | None] = {"feature_names": answers.feature_names}
     if given:

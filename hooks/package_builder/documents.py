@@ -23,6 +23,7 @@ METADATA_FILE = "metadata.json"
 MANIFEST_FILE = "deployment_manifest.json"
 VALIDATION_SCRIPT = "validate_model.py"
 INFERENCE_EXAMPLE = "inference_example.py"
+API_SERVICE = "serve.py"
 REQUIREMENTS_FILE = "requirements.txt"
 README_FILE = "README.md"
 
@@ -253,6 +254,7 @@ def build_manifest(
             "inference_example": INFERENCE_EXAMPLE,
             "requirements": REQUIREMENTS_FILE,
             "readme": README_FILE,
+            **({"api_service": API_SERVICE} if answers.include_api_service else {}),
         },
         "file_integrity": file_hashes(folder, ordered),
         "inference_config": {
@@ -261,6 +263,7 @@ def build_manifest(
             "score_percentile": answers.score_percentile,
             "batch_size": answers.batch_size,
             "timeout_seconds": answers.timeout_seconds,
+            "missing_features": answers.missing_features,
         },
         "model_artifacts": {
             "model_size_bytes": (folder / MODEL_FILE).stat().st_size,
