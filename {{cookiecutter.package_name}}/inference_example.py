@@ -10,6 +10,12 @@ Everything model-specific (file names, hashes, feature names, threshold,
 batch size) is read from deployment_manifest.json, so this file is the same
 in every package.
 
+Environment variables override the manifest's inference_config when the
+class is constructed; an invalid value is refused there, naming the variable:
+MODEL_THRESHOLD (a finite number), MODEL_BATCH_SIZE (rows, 1 or more),
+MODEL_TIMEOUT (seconds, more than 0), LOG_LEVEL (DEBUG, INFO, WARNING, ERROR
+or CRITICAL) and LOG_FORMAT (text or json: one structured record per call).
+
 Scores follow one convention: ``score = -estimator.score_samples(X)``, higher
 means more anomalous, and a row is an anomaly (prediction 1) when
 ``score > threshold``. The default threshold is the model's own decision
@@ -23,22 +29,47 @@ import json
 import logging
 import math
 import numbers
+import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+import sklearn
+
+try:
+    from sklearn.exceptions import InconsistentVersionWarning
+except ImportError:  # scikit-learn < 1.3 has no such warning
+    _VERSION_WARNINGS: tuple[type[Warning], ...] = ()
+else:
+    _VERSION_WARNINGS = (InconsistentVersionWarning,)
 
 MANIFEST_FILE = "deployment_manifest.json"
+MISSING_FEATURE_POLICIES = ("error", "zero")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+TEXT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HASH_CHUNK_BYTES = 1 << 20
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("inference_example")
 
 
 class IntegrityError(RuntimeError):
     """A package file is missing or does not match the manifest's SHA-256."""
+
+
+class VersionMismatchError(RuntimeError):
+    """An artifact was pickled by another scikit-learn version than the one
+    installed; its trees may not load or score the same."""
+
+
+class ConfigurationError(ValueError):
+    """A setting from the environment or the manifest cannot be used."""
 
 
 def sha256_file(path: Path) -> str:
@@ -114,6 +145,165 @@ def verify_package(model_dir: Path | str, manifest: Mapping[str, Any]) -> None:
         )
 
 
+def load_artifact(path: Path, allow_version_mismatch: bool = False) -> Any:
+    """Unpickle ``path`` (verify it first: unpickling runs code).
+
+    Raises:
+        VersionMismatchError: scikit-learn reports that the file was pickled
+            by another version, unless ``allow_version_mismatch`` is true.
+    """
+    with warnings.catch_warnings():
+        if not allow_version_mismatch:
+            for category in _VERSION_WARNINGS:
+                warnings.simplefilter("error", category)
+        try:
+            return joblib.load(path)
+        except _VERSION_WARNINGS as warning:
+            built_with = warning.original_sklearn_version
+            raise VersionMismatchError(
+                f"{path.name} was pickled with scikit-learn {built_with} but "
+                f"{sklearn.__version__} is installed, and pickled trees may not load "
+                f"or score the same across versions: pip install "
+                f"scikit-learn=={built_with} (requirements.txt pins it), or pass "
+                "allow_version_mismatch=True (validate_model.py "
+                "--allow-version-mismatch) to load it anyway"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Inference settings: the manifest's inference_config, then the
+    environment variables that override it."""
+
+    threshold: float | None
+    batch_size: int
+    timeout_seconds: float
+    missing_features: str
+    log_level: str | None
+    log_format: str | None
+    overrides: tuple[str, ...]
+
+
+_SETTING_CHOICES = {
+    "missing_features": MISSING_FEATURE_POLICIES,
+    "log_level": LOG_LEVELS,
+    "log_format": LOG_FORMATS,
+}
+_SETTING_FIXES = {
+    "threshold": "give a finite number",
+    "batch_size": "give a whole number of rows, 1 or more",
+    "timeout": "give a number of seconds greater than 0",
+}
+
+
+def _setting(source: str, value: Any, kind: str) -> Any:
+    """Parse one setting; raise ConfigurationError naming ``source``."""
+    text = str(value).strip()
+    if kind in _SETTING_CHOICES:
+        choices = _SETTING_CHOICES[kind]
+        normal = text.upper() if kind == "log_level" else text.lower()
+        if normal in choices:
+            return normal
+        fix = "give one of: " + ", ".join(choices)
+    else:
+        try:
+            number = math.nan if isinstance(value, bool) else float(text)
+        except ValueError:
+            number = math.nan
+        valid = (
+            math.isfinite(number)
+            and {
+                "threshold": True,
+                "batch_size": number >= 1 and number.is_integer(),
+                "timeout": number > 0,
+            }[kind]
+        )
+        if valid:
+            return int(number) if kind == "batch_size" else number
+        fix = _SETTING_FIXES[kind]
+    raise ConfigurationError(f"{source}={value!r} cannot be used: {fix}")
+
+
+def read_settings(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Combine inference_config with the environment variables that override it.
+
+    Raises:
+        ConfigurationError: a value is invalid; the message names its source.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = tuple(
+        name
+        for name in (
+            "MODEL_THRESHOLD",
+            "MODEL_BATCH_SIZE",
+            "MODEL_TIMEOUT",
+            "LOG_LEVEL",
+            "LOG_FORMAT",
+        )
+        if environ.get(name, "").strip()
+    )
+
+    def pick(variable: str | None, key: str, kind: str, default: Any) -> Any:
+        if variable in overrides:
+            return _setting(variable, environ[variable], kind)
+        value = config.get(key) if key else None
+        if value is None:
+            return default
+        return _setting(f"inference_config.{key}", value, kind)
+
+    return Settings(
+        threshold=pick("MODEL_THRESHOLD", "threshold", "threshold", None),
+        batch_size=pick("MODEL_BATCH_SIZE", "batch_size", "batch_size", 1000),
+        timeout_seconds=pick("MODEL_TIMEOUT", "timeout_seconds", "timeout", 30.0),
+        missing_features=pick(None, "missing_features", "missing_features", "error"),
+        log_level=pick("LOG_LEVEL", "", "log_level", None),
+        log_format=pick("LOG_FORMAT", "", "log_format", None),
+        overrides=overrides,
+    )
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the
+    record's structured ``fields`` (for predict: samples, anomalies, latency)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str | None, log_format: str | None) -> None:
+    """Send this module's log records to stderr at ``level`` in ``log_format``.
+
+    Does nothing when both are None, leaving logging to the application.
+    """
+    if level is None and log_format is None:
+        return
+    for handler in [h for h in logger.handlers if getattr(h, "_from_settings", 0)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler()
+    handler._from_settings = True  # type: ignore[attr-defined]
+    handler.setFormatter(
+        JsonLogFormatter()
+        if log_format == "json"
+        else logging.Formatter(TEXT_LOG_FORMAT)
+    )
+    logger.addHandler(handler)
+    logger.setLevel(level or "INFO")
+    logger.propagate = False
+
+
 def final_estimator(model: Any) -> Any:
     """Return the estimator that makes the decision (the last Pipeline step)."""
     steps = getattr(model, "steps", None)
@@ -156,27 +346,53 @@ class ModelInference:
         verify: check every file's SHA-256 against the manifest before any
             file is unpickled. A joblib file runs code when loaded, so turn
             this off only for files you have just verified yourself.
+        allow_version_mismatch: load artifacts that scikit-learn says were
+            pickled by another version (normally VersionMismatchError).
+        environ: where to read MODEL_THRESHOLD, MODEL_BATCH_SIZE,
+            MODEL_TIMEOUT, LOG_LEVEL and LOG_FORMAT (default ``os.environ``;
+            ``{}`` uses the manifest's inference_config alone).
+
+    Raises:
+        IntegrityError: a file is missing or altered; nothing was unpickled.
+        VersionMismatchError: see ``allow_version_mismatch``.
+        ConfigurationError: an environment variable has an invalid value.
     """
 
-    def __init__(self, model_dir: Path | str = ".", verify: bool = True) -> None:
+    def __init__(
+        self,
+        model_dir: Path | str = ".",
+        verify: bool = True,
+        allow_version_mismatch: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.model_dir = Path(model_dir)
         self._manifest = read_manifest(self.model_dir)
+        settings = read_settings(self._manifest.get("inference_config") or {}, environ)
+        configure_logging(settings.log_level, settings.log_format)
         if verify:
             verify_package(self.model_dir, self._manifest)
         files = self._manifest.get("files", {})
-        self._model = joblib.load(self.model_dir / files["model_file"])
+        self._model = load_artifact(
+            self.model_dir / files["model_file"], allow_version_mismatch
+        )
         scaler_file = files.get("scaler_file")
         self._scaler = (
-            joblib.load(self.model_dir / scaler_file) if scaler_file else None
+            load_artifact(self.model_dir / scaler_file, allow_version_mismatch)
+            if scaler_file
+            else None
         )
         self._feature_names = list(self._manifest["training_info"]["feature_names"])
-        config = self._manifest.get("inference_config", {})
-        threshold = config.get("threshold")
+        self._feature_set = frozenset(self._feature_names)
+        self._ignored_keys: set[str] = set()
         self._threshold = (
-            model_threshold(self._model) if threshold is None else float(threshold)
+            model_threshold(self._model)
+            if settings.threshold is None
+            else settings.threshold
         )
-        self.batch_size = int(config.get("batch_size") or 1000)
-        self.timeout_seconds = float(config.get("timeout_seconds") or 30)
+        self.batch_size = settings.batch_size
+        self.timeout_seconds = settings.timeout_seconds
+        self.missing_features = settings.missing_features
+        self.settings = settings
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -208,19 +424,23 @@ class ModelInference:
 
         ``features`` is a list of dicts (feature name -> number), a pandas
         DataFrame with the feature columns, or a 2-D array whose columns are
-        already in ``feature_names`` order. Extra keys are ignored.
+        already in ``feature_names`` order. Extra keys are ignored (logged
+        once each at DEBUG). A missing feature is an error, or, when the
+        package was built with ``missing_features=zero``, filled with 0.0
+        and logged at WARNING.
 
         Raises:
             ValueError: a feature is missing, or a value is not a finite number.
         """
         names = self._feature_names
         if hasattr(features, "columns") and hasattr(features, "to_numpy"):
-            missing = [name for name in names if name not in features.columns]
-            if missing:
-                raise ValueError(
-                    f"Feature '{missing[0]}' not found in input: the DataFrame "
-                    f"needs every column of feature_names"
-                )
+            columns = [str(column) for column in features.columns]
+            features = features.set_axis(columns, axis=1)
+            for name in names:
+                if name not in features.columns:
+                    self._missing(name, f"all {len(features)} rows")
+                    features = features.assign(**{name: 0.0})
+            self._note_ignored(columns)
             rows: Any = features[names].to_numpy(dtype=object).tolist()
         elif isinstance(features, np.ndarray):
             if features.ndim != 2 or features.shape[1] != len(names):
@@ -250,15 +470,44 @@ class ModelInference:
                 "feature name -> number"
             )
         values = []
+        filled = False
         for name in self._feature_names:
             try:
                 values.append(record[name])
             except KeyError:
-                raise ValueError(
-                    f"Feature '{name}' not found in input (row {row}): every "
-                    "record needs all features in ModelInference.feature_names"
-                ) from None
+                self._missing(name, f"row {row}")
+                values.append(0.0)
+                filled = True
+        if filled or len(record) != len(values):
+            self._note_ignored(record)
         return values
+
+    def _missing(self, name: str, where: str) -> None:
+        """Refuse a missing feature, or log that it is filled with 0.0."""
+        if self.missing_features != "zero":
+            raise ValueError(
+                f"Feature '{name}' not found in input ({where}): every record "
+                "needs all features in ModelInference.feature_names"
+            )
+        logger.warning(
+            "Feature '%s' not found in input (%s): filled with 0.0",
+            name,
+            where,
+            extra={
+                "fields": {"event": "missing_feature", "feature": name, "where": where}
+            },
+        )
+
+    def _note_ignored(self, keys: Any) -> None:
+        """Log, once per name, input keys that are not features."""
+        new = {str(key) for key in keys} - self._feature_set - self._ignored_keys
+        if new:
+            self._ignored_keys |= new
+            logger.debug(
+                "ignoring input keys that are not features: %s",
+                ", ".join(sorted(new)),
+                extra={"fields": {"event": "ignored_keys", "keys": sorted(new)}},
+            )
 
     def _to_finite_array(self, rows: list[list[Any]]) -> np.ndarray:
         names = self._feature_names
@@ -300,13 +549,31 @@ class ModelInference:
             stop = start + self.batch_size
             scores[start:stop] = self.score(X[start:stop])
         predictions = (scores > self._threshold).astype(int)
-        return {
+        result = {
             "predictions": predictions.tolist(),
             "scores": scores.tolist(),
             "threshold": self._threshold,
             "anomaly_count": int(predictions.sum()),
             "total_samples": len(X),
         }
+        if logger.isEnabledFor(logging.INFO):
+            latency_ms = (time.monotonic() - started) * 1000
+            logger.info(
+                "predict: %d samples, %d anomalies, %.3f ms",
+                result["total_samples"],
+                result["anomaly_count"],
+                latency_ms,
+                extra={
+                    "fields": {
+                        "event": "predict",
+                        "samples": result["total_samples"],
+                        "anomalies": result["anomaly_count"],
+                        "latency_ms": round(latency_ms, 3),
+                        "model_version": self._manifest.get("model_version"),
+                    }
+                },
+            )
+        return result
 
 
 if __name__ == "__main__":

@@ -24,12 +24,27 @@ from .documents import ModelFacts
 ENVIRONMENT_PACKAGES = ["scikit-learn", "numpy", "scipy", "joblib", "pandas"]
 
 
-def load_artifact(path: Path, answer: str) -> tuple[Any, str]:
-    """Unpickle ``path``; return it and the scikit-learn version it was built with."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InconsistentVersionWarning)
+def load_artifact(path: Path, answer: str) -> Any:
+    """Unpickle ``path``, refusing one pickled by another scikit-learn version.
+
+    The package pins the scikit-learn it was built with and records the
+    self-test scores computed here, so both must come from the version that
+    made the pickle.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
         try:
-            artifact = joblib.load(path)
+            return joblib.load(path)
+        except InconsistentVersionWarning as warning:
+            raise AnswerError(
+                answer,
+                str(path),
+                f"was pickled with scikit-learn {warning.original_sklearn_version} "
+                f"but this Python has {sklearn.__version__}; build the package "
+                "with the version that made the pickle (pip install "
+                f"scikit-learn=={warning.original_sklearn_version}), so that the "
+                "pinned requirement and the self-test scores are that version's",
+            ) from None
         except Exception as error:
             raise AnswerError(
                 answer,
@@ -37,11 +52,6 @@ def load_artifact(path: Path, answer: str) -> tuple[Any, str]:
                 f"cannot be loaded with joblib ({type(error).__name__}: {error}); "
                 "give a file written by joblib.dump",
             ) from None
-    built_with = sklearn.__version__
-    for warning in caught:
-        if isinstance(warning.message, InconsistentVersionWarning):
-            built_with = warning.message.original_sklearn_version
-    return artifact, built_with
 
 
 def describe(model: Any) -> str:
@@ -158,20 +168,19 @@ def inspect_artifacts(
     declared_names: dict[str, list[str] | None],
     threshold: float | None,
     package: ModuleType,
-) -> tuple[ModelFacts, str]:
-    """Load and check the artifacts; return their facts and the model's
-    scikit-learn version.
+) -> ModelFacts:
+    """Load and check the artifacts; return their facts.
 
     ``declared_names`` maps where feature names were given (``feature_names``,
     ``metadata_path``) to the names, or None. ``package`` is the package's
     own inference module, whose score convention gives the default threshold.
     """
-    model, built_with = load_artifact(model_path, "model_path")
+    model = load_artifact(model_path, "model_path")
     detector = _check_detector(model, model_path, package)
     width = int(model.n_features_in_)
     fitted_names = {"model_path": _names(model)}
     if scaler_path is not None:
-        scaler, _ = load_artifact(scaler_path, "scaler_path")
+        scaler = load_artifact(scaler_path, "scaler_path")
         input_width = int(getattr(scaler, "n_features_in_", 0) or 0)
         produced = _output_width(scaler, input_width, scaler_path)
         if produced != width:
@@ -204,7 +213,7 @@ def inspect_artifacts(
         else None,
         environment=build_environment(),
     )
-    return facts, built_with
+    return facts
 
 
 def _output_names(scaler: Any) -> list[str] | None:

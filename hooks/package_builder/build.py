@@ -38,6 +38,15 @@ from .documents import (
 
 RENDERED_BY_BUILD = [README_FILE, REQUIREMENTS_FILE]
 SELF_TEST_STEPS = [0.0, 1.0, -1.0, 3.0, 8.0]
+# Variables a consumer sets to tune the package; the builder's own must not
+# change what the build's self-validation sees.
+CONSUMER_SETTINGS = {
+    "MODEL_THRESHOLD",
+    "MODEL_BATCH_SIZE",
+    "MODEL_TIMEOUT",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+}
 
 
 class BuildError(RuntimeError):
@@ -67,6 +76,7 @@ def load_package_module(folder: Path) -> ModuleType:
         f"inference_example_{abs(hash(folder))}", folder / INFERENCE_EXAMPLE
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -122,7 +132,15 @@ def run_validation(folder: Path) -> str:
         cwd=folder,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"},
+        env={
+            **{
+                name: value
+                for name, value in os.environ.items()
+                if name not in CONSUMER_SETTINGS
+            },
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONIOENCODING": "utf-8",
+        },
     )
     if result.returncode != 0:
         raise BuildError(
@@ -151,7 +169,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
         declared["metadata_path"] = given["training_info"].get("feature_names")
     if demo:
         declared["demo model"] = demo["feature_names"]
-    facts, built_with = inspect_artifacts(
+    facts = inspect_artifacts(
         folder / MODEL_FILE,
         scaler_path if scaler_path.is_file() else None,
         declared,
@@ -167,7 +185,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
             "answers": answers,
             "metadata": metadata,
             "threshold": facts.threshold,
-            "sklearn_version": built_with,
+            "sklearn_version": facts.environment["scikit-learn"],
             "model_size_bytes": (folder / MODEL_FILE).stat().st_size,
             "scaler_size_bytes": (
                 scaler_path.stat().st_size if scaler_path.is_file() else 0
@@ -177,7 +195,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     )
     manifest = build_manifest(answers, metadata, folder, facts.threshold)
     write_json(folder / MANIFEST_FILE, manifest)
-    inference = package.ModelInference(folder)
+    inference = package.ModelInference(folder, environ={})
     rows = (
         demo["holdout_examples"]
         if demo
