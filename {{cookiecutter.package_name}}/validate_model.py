@@ -1,48 +1,126 @@
 """Validate this deployment package before it serves traffic.
 
-    python validate_model.py [PACKAGE_DIR]
+    python validate_model.py [PACKAGE_DIR] [--json] [--quiet]
+                             [--allow-version-mismatch]
 
 Checks, in order, and stops at the first step that fails:
 1. file integrity: every file in deployment_manifest.json matches its
    SHA-256, before anything is unpickled (a joblib file runs code on load);
-2. loading: the model and the scaler load;
-3. inference: the self-test inputs recorded at build time give the recorded
+2. environment: the versions recorded at build time (metadata.json,
+   build_environment) beside the installed ones. A different scikit-learn
+   fails, because pickled trees are not portable across versions, unless
+   --allow-version-mismatch is given; other differences are reported. The
+   MODEL_* and LOG_* environment variables must hold valid values;
+3. loading: the model and the scaler load (scikit-learn's
+   InconsistentVersionWarning is an error, with the same override);
+4. inference: the self-test inputs recorded at build time give the recorded
    scores (within 1e-9) and predictions;
-4. feature compatibility: the manifest, metadata.json, the scaler and the
+5. feature compatibility: the manifest, metadata.json, the scaler and the
    model agree on the feature names and count.
 
-Exit status: 0 when the package is valid, 1 when it is not.
+--json prints one JSON report on stdout instead of the lines; --quiet prints
+only what failed.
+
+Exit status: 0 the package is valid; 1 it is not (a file is missing or
+altered, the self-test or the features disagree); 2 usage or environment
+(bad arguments, a library missing or of another scikit-learn version, an
+invalid environment variable).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import platform
 from pathlib import Path
 from typing import Any
 
 try:
-    from inference_example import ModelInference, integrity_report, read_manifest
+    from inference_example import (
+        ConfigurationError,
+        ModelInference,
+        VersionMismatchError,
+        integrity_report,
+        read_manifest,
+        read_settings,
+    )
 except ImportError as error:  # numpy, joblib or scikit-learn not installed
-    print(f"❌ {error}: run pip install -r requirements.txt")
-    raise SystemExit(1) from None
+    IMPORT_ERROR: ImportError | None = error
+else:
+    IMPORT_ERROR = None
 
 SCORE_TOLERANCE = 1e-9
+EXIT_VALID, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2
 
 
 class ValidationFailed(Exception):
-    """A check failed; the message says which file or value and what to do."""
+    """The package is not valid; the message says which file or value."""
+
+    exit_code = EXIT_INVALID
 
 
-def check_integrity(package_dir: Path, manifest: dict[str, Any]) -> None:
-    print("📁 Checking file integrity...")
-    failed = False
-    for name, problem in integrity_report(package_dir, manifest):
-        if problem:
-            failed = True
-            print(f"❌ {name}: {problem}")
+class EnvironmentProblem(ValidationFailed):
+    """The package may be fine, but this environment cannot run it as built."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class Report:
+    """Prints the validation as it goes and collects it for --json.
+
+    ``mode`` is "text" (every line), "quiet" (failures only) or "json"
+    (nothing until the end, then one JSON document).
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.checks: dict[str, dict[str, Any]] = {}
+        self.lines: list[str] = []
+
+    def line(self, text: str, failed: bool = False) -> None:
+        self.lines.append(text)
+        if self.mode == "text" or (self.mode == "quiet" and failed):
+            print(text, flush=True)
+
+    def check(self, name: str, **details: Any) -> None:
+        self.checks.setdefault(name, {}).update(details)
+
+    def finish(self, package_dir: Path, failure: ValidationFailed | None) -> int:
+        code = EXIT_VALID if failure is None else failure.exit_code
+        if failure is None:
+            self.line("🎉 Model validation completed successfully!")
         else:
-            print(f"✅ {name}: OK")
+            self.line(f"❌ Validation failed: {failure}", failed=True)
+        if self.mode == "json":
+            print(
+                json.dumps(
+                    {
+                        "valid": failure is None,
+                        "exit_code": code,
+                        "error": None if failure is None else str(failure),
+                        "package_dir": str(package_dir),
+                        "checks": self.checks,
+                        "lines": self.lines,
+                    },
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
+        return code
+
+
+def check_integrity(report: Report, package_dir: Path, manifest: dict) -> None:
+    report.line("📁 Checking file integrity...")
+    files = {}
+    for name, problem in integrity_report(package_dir, manifest):
+        files[name] = problem or "OK"
+        if problem:
+            report.line(f"❌ {name}: {problem}", failed=True)
+        else:
+            report.line(f"✅ {name}: OK")
+    failed = any(status != "OK" for status in files.values())
+    report.check("integrity", passed=not failed, files=files)
     if failed:
         raise ValidationFailed(
             "file integrity check failed, no model was loaded: "
@@ -50,26 +128,118 @@ def check_integrity(package_dir: Path, manifest: dict[str, Any]) -> None:
         )
 
 
-def load(package_dir: Path) -> ModelInference:
-    print("🤖 Loading model...")
+def installed_versions(names: list[str]) -> dict[str, str | None]:
+    """The installed version of each distribution name (python: the interpreter)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        if name == "python":
+            versions[name] = platform.python_version()
+            continue
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def check_environment(
+    report: Report, package_dir: Path, manifest: dict, allow_mismatch: bool
+) -> None:
+    report.line("🧰 Checking environment...")
+    metadata_file = manifest.get("files", {}).get("metadata_file", "metadata.json")
+    with open(package_dir / metadata_file, encoding="utf-8") as stream:
+        built = json.load(stream).get("build_environment") or {}
+    installed = installed_versions(list(built) or ["python", "scikit-learn"])
+    width = max(len(name) for name in installed)
+    report.line(f"   {'package':<{width}}  {'built with':<12}  installed")
+    for name, version in installed.items():
+        recorded = built.get(name) or "not recorded"
+        report.line(f"   {name:<{width}}  {recorded:<12}  {version or 'not installed'}")
+    differences = [
+        name for name in built if built[name] and built[name] != installed[name]
+    ]
+    report.check(
+        "environment",
+        built=built,
+        installed=installed,
+        differences=differences,
+        allow_version_mismatch=allow_mismatch,
+    )
+    sklearn_built = built.get("scikit-learn")
+    for name in differences:
+        if name == "scikit-learn":
+            continue
+        report.line(
+            f"⚠️  {name} differs from the build ({built[name]} -> "
+            f"{installed[name] or 'not installed'}): reported, not fatal; the "
+            "self-test below shows whether scores changed"
+        )
+    if "scikit-learn" in differences:
+        message = (
+            f"scikit-learn {installed['scikit-learn'] or 'is not installed'} "
+            f"differs from {sklearn_built}, which built the model; pickled trees "
+            "are not portable across versions"
+        )
+        if not allow_mismatch:
+            report.line(f"❌ {message}", failed=True)
+            report.check("environment", passed=False)
+            raise EnvironmentProblem(
+                f"{message}: pip install -r requirements.txt (it pins "
+                f"scikit-learn=={sklearn_built}), or run with "
+                "--allow-version-mismatch to check it anyway"
+            )
+        report.line(f"⚠️  {message}: allowed by --allow-version-mismatch")
+    elif sklearn_built:
+        report.line(f"✅ scikit-learn {sklearn_built}: same as the build")
+    else:
+        report.line("⚠️  metadata.json records no build environment to compare")
     try:
-        inference = ModelInference(package_dir, verify=False)
+        settings = read_settings({}, None)
+    except ConfigurationError as error:
+        report.check("environment", passed=False)
+        raise EnvironmentProblem(str(error)) from None
+    for name in settings.overrides:
+        report.line(
+            f"ℹ️  {name} is set: it overrides inference_config in ModelInference "
+            "(this self-test uses the package's own values)"
+        )
+    report.check("environment", passed=True, overrides=list(settings.overrides))
+
+
+def load(report: Report, package_dir: Path, allow_mismatch: bool) -> ModelInference:
+    report.line("🤖 Loading model...")
+    try:
+        inference = ModelInference(
+            package_dir,
+            verify=False,  # check_integrity has just verified every file
+            allow_version_mismatch=allow_mismatch,
+            environ={},
+        )
+    except VersionMismatchError as error:
+        report.check("loading", passed=False)
+        raise EnvironmentProblem(str(error)) from None
     except Exception as error:
+        report.check("loading", passed=False)
         raise ValidationFailed(
             f"loading failed: {type(error).__name__}: {error}"
         ) from error
-    print(f"✅ Model loaded successfully ({type(inference.model).__name__})")
+    model_type = type(inference.model).__name__
+    report.line(f"✅ Model loaded successfully ({model_type})")
+    scaler_type = None
     if inference.scaler is not None:
-        print(f"✅ Scaler loaded successfully ({type(inference.scaler).__name__})")
+        scaler_type = type(inference.scaler).__name__
+        report.line(f"✅ Scaler loaded successfully ({scaler_type})")
     else:
-        print("ℹ️  No scaler in this package: features go to the model unscaled")
+        report.line("ℹ️  No scaler in this package: features go to the model unscaled")
+    report.check("loading", passed=True, model=model_type, scaler=scaler_type)
     return inference
 
 
-def check_inference(inference: ModelInference) -> None:
-    print("🧪 Testing model inference...")
+def check_inference(report: Report, inference: ModelInference) -> None:
+    report.line("🧪 Testing model inference...")
     self_test = inference.manifest.get("self_test") or {}
     inputs = self_test.get("inputs")
+    report.check("inference", passed=False)
     if not inputs:
         raise ValidationFailed(
             "deployment_manifest.json has no self_test inputs: rebuild the package"
@@ -86,18 +256,26 @@ def check_inference(inference: ModelInference) -> None:
         raise ValidationFailed(
             f"inference failed: {type(error).__name__}: {error}"
         ) from error
-    bad_rows = [
-        row
-        for row, (score, expected) in enumerate(
-            zip(result["scores"], self_test["scores"], strict=True)
-        )
-        if abs(score - expected) > SCORE_TOLERANCE
+    differences = [
+        abs(score - expected)
+        for score, expected in zip(result["scores"], self_test["scores"], strict=True)
     ]
+    scores = result["scores"]
+    report.check(
+        "inference",
+        predictions=result["predictions"],
+        expected_predictions=self_test["predictions"],
+        score_range=[min(scores), max(scores)],
+        max_score_difference=max(differences),
+        tolerance=SCORE_TOLERANCE,
+    )
+    bad_rows = [row for row, diff in enumerate(differences) if diff > SCORE_TOLERANCE]
     if bad_rows:
         raise ValidationFailed(
             f"self-test scores differ from the recorded ones in rows {bad_rows} "
-            f"(tolerance {SCORE_TOLERANCE}): the installed libraries compute "
-            "different numbers; install requirements.txt exactly"
+            f"(by up to {max(differences):.3g}, tolerance {SCORE_TOLERANCE}): the "
+            "installed libraries compute different numbers; install "
+            "requirements.txt exactly"
         )
     bad_rows = [
         row
@@ -110,14 +288,17 @@ def check_inference(inference: ModelInference) -> None:
         raise ValidationFailed(
             f"self-test predictions differ from the recorded ones in rows {bad_rows}"
         )
-    scores = result["scores"]
-    print("✅ Inference test successful")
-    print(f"   Sample predictions: {result['predictions']}")
-    print(f"   Score range: {min(scores):.3f} to {max(scores):.3f}")
+    report.check("inference", passed=True)
+    report.line("✅ Inference test successful")
+    report.line(f"   Sample predictions: {result['predictions']}")
+    report.line(f"   Score range: {min(scores):.3f} to {max(scores):.3f}")
 
 
-def check_features(package_dir: Path, inference: ModelInference) -> None:
-    print("🔢 Checking feature compatibility...")
+def check_features(
+    report: Report, package_dir: Path, inference: ModelInference
+) -> None:
+    report.line("🔢 Checking feature compatibility...")
+    report.check("features", passed=False)
     names = inference.feature_names
     metadata_file = inference.manifest["files"]["metadata_file"]
     with open(package_dir / metadata_file, encoding="utf-8") as stream:
@@ -152,24 +333,34 @@ def check_features(package_dir: Path, inference: ModelInference) -> None:
                 f"the manifest lists {names}"
             )
         checked.append(label)
-    print(f"✅ {len(names)} features agree: {', '.join(checked)}")
+    report.check("features", passed=True, feature_names=names, agree=checked)
+    report.line(f"✅ {len(names)} features agree: {', '.join(checked)}")
 
 
-def validate(package_dir: Path) -> None:
+def validate(report: Report, package_dir: Path, allow_mismatch: bool) -> None:
     """Run every check; raise ValidationFailed at the first that fails."""
-    print("🔍 Validating model deployment...")
+    report.line("🔍 Validating model deployment...")
+    if not package_dir.is_dir():
+        raise EnvironmentProblem(
+            f"{package_dir} is not a folder: give the extracted package folder"
+        )
     try:
         manifest = read_manifest(package_dir)
     except (OSError, ValueError) as error:
         raise ValidationFailed(str(error)) from error
-    check_integrity(package_dir, manifest)
-    inference = load(package_dir)
-    check_inference(inference)
-    check_features(package_dir, inference)
+    report.check("manifest", model_version=manifest.get("model_version"))
+    check_integrity(report, package_dir, manifest)
+    check_environment(report, package_dir, manifest, allow_mismatch)
+    inference = load(report, package_dir, allow_mismatch)
+    check_inference(report, inference)
+    check_features(report, package_dir, inference)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Exit status: 0 valid, 1 invalid, 2 usage or environment.",
+    )
     parser.add_argument(
         "package_dir",
         nargs="?",
@@ -177,14 +368,29 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).resolve().parent,
         help="the extracted package folder (default: the folder of this script)",
     )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="print one JSON report instead of lines"
+    )
+    output.add_argument("--quiet", action="store_true", help="print only failures")
+    parser.add_argument(
+        "--allow-version-mismatch",
+        action="store_true",
+        help="check a package whose scikit-learn version differs from the build's",
+    )
     args = parser.parse_args(argv)
-    try:
-        validate(args.package_dir)
-    except ValidationFailed as failure:
-        print(f"❌ Validation failed: {failure}")
-        return 1
-    print("🎉 Model validation completed successfully!")
-    return 0
+    report = Report("json" if args.json else "quiet" if args.quiet else "text")
+    failure: ValidationFailed | None = None
+    if IMPORT_ERROR is not None:
+        failure = EnvironmentProblem(
+            f"{IMPORT_ERROR}: run pip install -r requirements.txt"
+        )
+    else:
+        try:
+            validate(report, args.package_dir, args.allow_version_mismatch)
+        except ValidationFailed as error:
+            failure = error
+    return report.finish(args.package_dir, failure)
 
 
 if __name__ == "__main__":

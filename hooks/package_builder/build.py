@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 
 from .answers import Answers
-from .archive import copy_file, write_json, write_sha256sums, write_zip
+from .archive import SUMS_FILE, copy_file, write_json, write_sha256sums, write_zip
 from .documents import (
     API_SERVICE,
     INFERENCE_EXAMPLE,
@@ -161,6 +161,8 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
         read_given_metadata(answers.metadata_file) if answers.metadata_file else None
     )
     demo = place_artifacts(answers, folder)
+    # A SHA256SUMS from an earlier build would not match the new manifest.
+    (folder / SUMS_FILE).unlink(missing_ok=True)
     if not answers.include_api_service:
         (folder / API_SERVICE).unlink(missing_ok=True)
     scaler_path = folder / SCALER_FILE
