@@ -50,6 +50,7 @@ else:
     _VERSION_WARNINGS = (InconsistentVersionWarning,)
 
 MANIFEST_FILE = "deployment_manifest.json"
+SUMS_FILE = "SHA256SUMS"
 MISSING_FEATURE_POLICIES = ("error", "zero")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -127,6 +128,35 @@ def integrity_report(
     for name in (manifest.get("files") or {}).values():
         if name and name not in hashes:
             report.append((name, "has no SHA-256 in the manifest"))
+    sums = model_dir / SUMS_FILE
+    if sums.is_file():
+        report.extend(_sums_report(model_dir, sums.read_text(encoding="utf-8"), hashes))
+    return report
+
+
+def _sums_report(
+    model_dir: Path, text: str, hashes: Mapping[str, str]
+) -> list[tuple[str, str | None]]:
+    """Check SHA256SUMS: it must agree with file_integrity, and the files it
+    alone lists (the manifest) must match it."""
+    report: list[tuple[str, str | None]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name:
+            report.append((SUMS_FILE, f"line {number} is not '<sha256>  <file>'"))
+        elif name in hashes:
+            if hashes[name] != digest:
+                report.append(
+                    (name, f"SHA-256 in {SUMS_FILE} differs from the manifest")
+                )
+        elif Path(name).is_absolute() or ".." in Path(name).parts:
+            report.append((name, "is not a file name inside the package"))
+        elif not (model_dir / name).is_file():
+            report.append((name, "missing"))
+        elif sha256_file(model_dir / name) != digest:
+            report.append((name, f"SHA-256 does not match {SUMS_FILE}"))
+        else:
+            report.append((name, None))
     return report
 
 
