@@ -606,11 +606,330 @@ class ModelInference:
         return result
 
 
-if __name__ == "__main__":
-    # Example: score the inputs recorded for the package's self-test.
-    inference = ModelInference()
-    print(
-        json.dumps(
-            inference.predict(inference.manifest["self_test"]["inputs"]), indent=2
+# ---------------------------------------------------------------------------
+# Batch scoring from the command line
+#
+#     python inference_example.py INPUT [-o OUTPUT]
+#
+# INPUT is a CSV file with a header row, a JSON-lines file (one object per
+# line), or "-" for standard input. It is read and scored chunk by chunk, so
+# memory stays bounded whatever its size. The output has the input's rows
+# plus the columns "score" and "prediction", in the input's format.
+# ---------------------------------------------------------------------------
+
+CLI_FORMATS = ("csv", "jsonl")
+RESULT_COLUMNS = ("score", "prediction")
+MAX_REPORTED_ROWS = 20
+PROGRESS_SECONDS = 2.0
+
+
+class InputError(ValueError):
+    """Rows of a batch input that cannot be scored, with their line numbers."""
+
+
+@dataclass
+class _Row:
+    """One input row: its line number, its values by name, and how to write it."""
+
+    line: int
+    record: dict[str, Any]
+    original: Any
+
+
+def _csv_rows(reader: Any, header: list[str], names: list[str]) -> Any:
+    """Yield the rows of a CSV reader; feature cells become floats where they
+    parse (the rest stay text, and the row is refused when scored)."""
+    wanted = [(index, name) for index, name in enumerate(header) if name in names]
+    for cells in reader:
+        if not cells:
+            continue
+        record: dict[str, Any] = {}
+        if len(cells) != len(header):
+            record["__problem__"] = (
+                f"has {len(cells)} fields, the header has {len(header)}"
+            )
+        for index, name in wanted:
+            if index < len(cells):
+                text = cells[index]
+                try:
+                    record[name] = float(text)
+                except ValueError:
+                    record[name] = text
+        yield _Row(reader.line_num, record, cells)
+
+
+def _jsonl_rows(stream: Any) -> Any:
+    """Yield the rows of a JSON-lines stream."""
+    for line, text in enumerate(stream, start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            yield _Row(line, {"__problem__": f"is not valid JSON ({error})"}, None)
+            continue
+        if not isinstance(record, dict):
+            problem = f"is a JSON {type(record).__name__}, not an object"
+            yield _Row(line, {"__problem__": problem}, None)
+            continue
+        yield _Row(line, record, record)
+
+
+def _row_problem(inference: ModelInference, record: Mapping[str, Any]) -> str | None:
+    """Why ``predict`` would refuse this record, or None."""
+    if "__problem__" in record:
+        return record["__problem__"]
+    for name in inference.feature_names:
+        if name not in record:
+            if inference.missing_features == "zero":
+                continue
+            return f"Feature '{name}' not found in input"
+        value = record[name]
+        if not _is_number(value) or not math.isfinite(value):
+            return f"Feature '{name}' is {value!r}: every value must be a finite number"
+    return None
+
+
+class BatchScorer:
+    """Score a CSV or JSON-lines stream in chunks and write the results.
+
+    Args:
+        inference: the loaded package.
+        input_format: "csv" or "jsonl".
+        chunk_size: rows read and scored at once (default: batch_size).
+        skip_bad_rows: report bad rows and go on, instead of stopping.
+        progress: where to report progress (None: silent).
+    """
+
+    def __init__(
+        self,
+        inference: ModelInference,
+        input_format: str,
+        chunk_size: int | None = None,
+        skip_bad_rows: bool = False,
+        progress: Any = None,
+    ) -> None:
+        self.inference = inference
+        self.input_format = input_format
+        self.chunk_size = chunk_size or inference.batch_size
+        self.skip_bad_rows = skip_bad_rows
+        self.progress = progress
+        self.rows = 0
+        self.anomalies = 0
+        self.bad_rows: list[tuple[int, str]] = []
+        self.started = time.monotonic()
+
+    def run(self, source: Any, sink: Any) -> None:
+        """Read ``source`` (a text stream), write results to ``sink``.
+
+        Raises:
+            InputError: a row cannot be scored (unless skip_bad_rows), the
+                input has no rows, or it already has a result column.
+        """
+        self.started = time.monotonic()
+        last_report = self.started
+        if self.input_format == "csv":
+            import csv
+
+            reader = csv.reader(source)
+            header = next(reader, None)
+            if header is None:
+                raise InputError("the CSV input is empty: it needs a header row")
+            self._check_columns(header)
+            missing = [n for n in self.inference.feature_names if n not in header]
+            if missing and self.inference.missing_features != "zero":
+                raise InputError(
+                    f"the CSV header has no column for the features {missing}: "
+                    "every feature in ModelInference.feature_names is needed"
+                )
+            rows = _csv_rows(reader, header, self.inference.feature_names)
+            writer = csv.writer(sink, lineterminator="\n")
+            writer.writerow([*header, *RESULT_COLUMNS])
+
+            def write(row: _Row, score: float, prediction: int) -> None:
+                writer.writerow([*row.original, repr(score), prediction])
+
+        else:
+            rows = _jsonl_rows(source)
+
+            def write(row: _Row, score: float, prediction: int) -> None:
+                self._check_columns(row.original)
+                out = {**row.original, "score": score, "prediction": prediction}
+                sink.write(json.dumps(out) + "\n")
+
+        chunk: list[_Row] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= self.chunk_size:
+                self._score(chunk, write)
+                chunk = []
+                now = time.monotonic()
+                if self.progress is not None and now - last_report >= PROGRESS_SECONDS:
+                    last_report = now
+                    self.report_progress()
+        if chunk:
+            self._score(chunk, write)
+        if self.rows == 0 and not self.bad_rows:
+            raise InputError("the input has no rows to score")
+
+    def _check_columns(self, columns: Any) -> None:
+        taken = [name for name in RESULT_COLUMNS if name in columns]
+        if taken:
+            raise InputError(
+                f"the input already has a {taken[0]!r} column, which the output "
+                "adds: rename or drop it"
+            )
+
+    def _score(self, chunk: list[_Row], write: Any) -> None:
+        records = [row.record for row in chunk]
+        try:
+            result = self.inference.predict(records)
+        except ValueError:
+            chunk = self._drop_bad_rows(chunk)
+            result = self.inference.predict([row.record for row in chunk])
+        for row, score, prediction in zip(
+            chunk, result["scores"], result["predictions"], strict=True
+        ):
+            write(row, score, prediction)
+        self.rows += result["total_samples"]
+        self.anomalies += result["anomaly_count"]
+
+    def _drop_bad_rows(self, chunk: list[_Row]) -> list[_Row]:
+        good = []
+        for row in chunk:
+            problem = _row_problem(self.inference, row.record)
+            if problem is None:
+                good.append(row)
+                continue
+            self.bad_rows.append((row.line, problem))
+            if self.skip_bad_rows and self.progress is not None:
+                print(f"skipped line {row.line}: {problem}", file=self.progress)
+        if not self.skip_bad_rows:
+            raise InputError(self.bad_rows_text())
+        return good
+
+    def bad_rows_text(self) -> str:
+        """The bad rows found so far, with their line numbers."""
+        shown = "; ".join(
+            f"line {line}: {problem}"
+            for line, problem in self.bad_rows[:MAX_REPORTED_ROWS]
         )
+        more = len(self.bad_rows) - MAX_REPORTED_ROWS
+        return (
+            f"{len(self.bad_rows)} bad row(s): {shown}"
+            + (f"; and {more} more" if more > 0 else "")
+            + " (fix them, or pass --skip-bad-rows to leave them out)"
+        )
+
+    def report_progress(self) -> None:
+        """Print the rows scored so far on the progress stream."""
+        print(
+            f"scored {self.rows} rows, {self.anomalies} anomalies, "
+            f"{len(self.bad_rows)} skipped, "
+            f"{time.monotonic() - self.started:.1f} s",
+            file=self.progress,
+            flush=True,
+        )
+
+
+def _input_format(path: str, given: str | None) -> str:
+    if given:
+        return given
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    raise InputError(
+        f"cannot tell the format of {path!r} from its name: "
+        "pass --format csv or --format jsonl"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: score a file, or print the self-test's predictions."""
+    import argparse
+    import sys
+    import tempfile
+
+    parser = argparse.ArgumentParser(
+        description="Score a CSV or JSON-lines file with this deployment package. "
+        "Without INPUT, score the package's self-test inputs and print the result.",
+        epilog="Exit status: 0 scored; 1 bad input rows or a package that fails "
+        "its checks; 2 usage (bad arguments, unreadable files, bad settings).",
+    )
+    parser.add_argument("input", nargs="?", help="CSV or JSON-lines file, or -")
+    parser.add_argument("-o", "--output", help="result file (default: stdout)")
+    parser.add_argument("--format", choices=CLI_FORMATS, help="input format")
+    parser.add_argument("--chunk-size", type=int, help="rows scored at once")
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="report bad rows on stderr and leave them out, instead of stopping",
+    )
+    parser.add_argument(
+        "--model-dir",
+        default=Path(__file__).resolve().parent,
+        help="the package folder (default: the folder of this script)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = parser.parse_args(argv)
+    if args.chunk_size is not None and args.chunk_size < 1:
+        parser.error(f"--chunk-size {args.chunk_size}: give 1 or more rows")
+    try:
+        inference = ModelInference(args.model_dir)
+    except (ConfigurationError, VersionMismatchError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (IntegrityError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.input is None:
+        inputs = inference.manifest["self_test"]["inputs"]
+        print(json.dumps(inference.predict(inputs), indent=2))
+        return 0
+    progress = None if args.quiet else sys.stderr
+    try:
+        input_format = _input_format(args.input, args.format)
+        source = (
+            sys.stdin
+            if args.input == "-"
+            else open(args.input, encoding="utf-8", newline="")  # noqa: SIM115
+        )
+    except (InputError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    scorer = BatchScorer(
+        inference, input_format, args.chunk_size, args.skip_bad_rows, progress
+    )
+    output = Path(args.output) if args.output else None
+    temporary = None
+    try:
+        with source:
+            if output is None:
+                scorer.run(source, sys.stdout)
+            else:
+                handle, temporary = tempfile.mkstemp(
+                    prefix=f".{output.name}.", dir=output.parent or "."
+                )
+                with open(handle, "w", encoding="utf-8", newline="") as sink:
+                    scorer.run(source, sink)
+                os.replace(temporary, output)
+                temporary = None
+    except InputError as error:
+        unwritten = f"; {output} was not written" if output else ""
+        print(f"error: {args.input}: {error}{unwritten}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+    if progress is not None:
+        scorer.report_progress()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
