@@ -1,0 +1,240 @@
+"""The package's batch command line: python inference_example.py INPUT [-o OUTPUT]."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Rendered
+from package_builder.build import load_package_module
+
+
+def run_cli(
+    package_dir: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run the package's inference_example.py as a consumer would."""
+    return subprocess.run(
+        [sys.executable, str(package_dir / "inference_example.py"), *args],
+        cwd=package_dir,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture(scope="module")
+def records(demo: Rendered) -> list[dict]:
+    """60 records: the demo's self-test inputs, cycled."""
+    manifest = json.loads((demo.package_dir / "deployment_manifest.json").read_text())
+    inputs = manifest["self_test"]["inputs"]
+    return [inputs[i % len(inputs)] for i in range(60)]
+
+
+@pytest.fixture(scope="module")
+def expected(demo: Rendered, records: list[dict]) -> dict:
+    """What ModelInference.predict gives for ``records`` in this process."""
+    module = load_package_module(demo.package_dir)
+    return module.ModelInference(demo.package_dir, environ={}).predict(records)
+
+
+def write_csv(path: Path, rows: list[dict], extra: dict | None = None) -> Path:
+    """Write ``rows`` as CSV with a leading id column (and ``extra`` columns)."""
+    names = list(rows[0])
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", *names, *(extra or {})])
+        for number, row in enumerate(rows):
+            writer.writerow([f"r{number}", *row.values(), *(extra or {}).values()])
+    return path
+
+
+def test_csv_file_is_scored_into_an_output_file(
+    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path
+) -> None:
+    """Every input row comes back with its cells unchanged plus score and
+    prediction equal to predict's; a summary goes to stderr."""
+    source = write_csv(tmp_path / "in.csv", records)
+    output = tmp_path / "out.csv"
+    result = run_cli(demo.package_dir, str(source), "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "scored 60 rows" in result.stderr
+    with open(output, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    with open(source, newline="", encoding="utf-8") as stream:
+        originals = list(csv.DictReader(stream))
+    assert len(rows) == 60
+    for row, original, score, prediction in zip(
+        rows, originals, expected["scores"], expected["predictions"], strict=True
+    ):
+        assert {key: row[key] for key in original} == original
+        assert float(row["score"]) == score
+        assert int(row["prediction"]) == prediction
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+def test_jsonl_file_is_scored_to_stdout_in_small_chunks(
+    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path
+) -> None:
+    """JSON lines in, JSON lines out; chunk boundaries do not change results."""
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": i, **r}) + "\n" for i, r in enumerate(records))
+    )
+    result = run_cli(demo.package_dir, str(source), "--chunk-size", "7", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["id"] for line in lines] == list(range(60))
+    assert [line["score"] for line in lines] == expected["scores"]
+    assert [line["prediction"] for line in lines] == expected["predictions"]
+
+
+def test_stdin_is_read_with_an_explicit_format(
+    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path
+) -> None:
+    """'-' reads standard input; --format says what it holds."""
+    text = write_csv(tmp_path / "in.csv", records).read_text()
+    result = run_cli(demo.package_dir, "-", "--format", "csv", stdin=text)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [float(row["score"]) for row in rows] == expected["scores"]
+
+
+@pytest.fixture
+def bad_csv(records: list[dict], tmp_path: Path) -> Path:
+    """A CSV whose lines 3, 4 and 5 cannot be scored."""
+    names = list(records[0])
+    path = tmp_path / "bad.csv"
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(names)
+        writer.writerow(records[0].values())
+        writer.writerow(["abc", *list(records[1].values())[1:]])
+        writer.writerow([*list(records[2].values())[:-1], "inf"])
+        writer.writerow([1, 2])
+        writer.writerow(records[3].values())
+    return path
+
+
+def test_bad_rows_stop_the_run_naming_their_lines(
+    demo: Rendered, bad_csv: Path, tmp_path: Path
+) -> None:
+    """Exit 1, each bad line and its problem on stderr, no output file and no
+    temporary file left behind."""
+    output = tmp_path / "out.csv"
+    result = run_cli(demo.package_dir, str(bad_csv), "-o", str(output))
+    assert result.returncode == 1
+    assert "line 3: Feature 'auth_failure_ratio' is 'abc'" in result.stderr
+    assert "line 4: Feature 'mean_device_activity' is inf" in result.stderr
+    assert "line 5: has 2 fields, the header has 17" in result.stderr
+    assert "--skip-bad-rows" in result.stderr
+    assert f"{output} was not written" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_skip_bad_rows_scores_the_rest(demo: Rendered, bad_csv: Path) -> None:
+    """--skip-bad-rows reports each skipped line and scores the good ones."""
+    result = run_cli(demo.package_dir, str(bad_csv), "--skip-bad-rows")
+    assert result.returncode == 0, result.stderr
+    for line in (3, 4, 5):
+        assert f"skipped line {line}: " in result.stderr
+    assert "scored 2 rows" in result.stderr
+    assert len(list(csv.DictReader(result.stdout.splitlines()))) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param("", "the CSV input is empty", id="empty"),
+        pytest.param("a,b\n1,2\n", "no column for the features", id="no-features"),
+        pytest.param("header_only\n", "no column for the features", id="header-only"),
+    ],
+)
+def test_unusable_csv_is_refused(
+    demo: Rendered, tmp_path: Path, content: str, message: str
+) -> None:
+    """An empty CSV or one without the feature columns: exit 1 and why."""
+    source = tmp_path / "in.csv"
+    source.write_text(content)
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_input_with_a_score_column_is_refused(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """The output adds score and prediction; an input that has one is refused."""
+    source = write_csv(tmp_path / "in.csv", records[:3], extra={"score": 1})
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 1
+    assert "already has a 'score' column" in result.stderr
+
+
+def test_bad_json_lines_are_named(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A line that is not JSON, or not an object, is reported with its number."""
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps(records[0]) + "\n\n{not json\n[1, 2]\n" + json.dumps(records[1])
+    )
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 1
+    assert "line 3: is not valid JSON" in result.stderr
+    assert "line 4: is a JSON list, not an object" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["data.txt"], "pass --format csv or --format jsonl", id="format"),
+        pytest.param(["missing.csv"], "No such file", id="missing"),
+        pytest.param(["x.csv", "--chunk-size", "0"], "give 1 or more", id="chunk"),
+    ],
+)
+def test_usage_errors_exit_2(
+    demo: Rendered, tmp_path: Path, args: list[str], message: str
+) -> None:
+    """An unknown format, a missing file or a bad option: exit 2 and why."""
+    (tmp_path / "data.txt").write_text("a\n")
+    result = subprocess.run(
+        [sys.executable, str(demo.package_dir / "inference_example.py"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_without_input_it_prints_the_self_test(demo: Rendered) -> None:
+    """With no INPUT it scores the self-test inputs and prints the result."""
+    result = run_cli(demo.package_dir)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((demo.package_dir / "deployment_manifest.json").read_text())
+    assert (
+        json.loads(result.stdout)["predictions"]
+        == (manifest["self_test"]["predictions"])
+    )
+
+
+def test_tampered_package_is_refused(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """The command line verifies the package first: exit 1 naming the file."""
+    package = Path(shutil.copytree(demo.package_dir, tmp_path / "package"))
+    (package / "model.joblib").write_bytes(b"not a model")
+    source = write_csv(tmp_path / "in.csv", records[:3])
+    result = run_cli(package, str(source))
+    assert result.returncode == 1
+    assert "model.joblib: SHA-256 does not match the manifest" in result.stderr
+    assert result.stdout == ""
