@@ -1,0 +1,55 @@
+"""Start a package's serve.py on 127.0.0.1, POST one record, stop it.
+
+Run it in the package's folder with the package's Python; the record is the
+package's first self-test input, so the expected score is known.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+with open("deployment_manifest.json", encoding="utf-8") as stream:
+    manifest = json.load(stream)
+with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+base = f"http://127.0.0.1:{port}"
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+server = subprocess.Popen(
+    [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", str(port)]
+)
+try:
+    deadline = time.monotonic() + 60
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"serve.py exited with status {server.returncode}")
+        try:
+            with opener.open(f"{base}/health", timeout=5) as response:
+                health = json.load(response)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("serve.py did not answer /health in 60 s") from None
+            time.sleep(0.2)
+    assert health == {"status": "ok", "model_version": manifest["model_version"]}
+    request = urllib.request.Request(
+        f"{base}/predict",
+        data=json.dumps({"features": manifest["self_test"]["inputs"][:1]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with opener.open(request, timeout=30) as response:
+        result = json.load(response)
+    expected = manifest["self_test"]["scores"][0]
+    assert abs(result["scores"][0] - expected) <= 1e-9, (result, expected)
+    print(f"POST /predict: {result}")
+finally:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

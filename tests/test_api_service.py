@@ -1,0 +1,395 @@
+"""The optional API service: serve.py started for real, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import VERSION, Rendered, run_cookiecutter
+from package_builder.build import load_package_module
+
+TEMPLATE_SERVE = (
+    Path(__file__).resolve().parents[1] / "{{cookiecutter.package_name}}" / "serve.py"
+)
+STARTUP_SECONDS = 60
+MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+# No proxy: the server is on this machine, whatever http_proxy says.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    body: Any
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def call(
+    url: str,
+    data: bytes | None = None,
+    method: str | None = None,
+    content_type: str = "application/json",
+) -> Reply:
+    """Send one HTTP request; return the status and the decoded JSON body."""
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    try:
+        with OPENER.open(request, timeout=30) as response:
+            return Reply(response.status, response.headers, json.load(response))
+    except urllib.error.HTTPError as error:
+        with error:
+            return Reply(error.code, error.headers, json.load(error))
+
+
+def post_json(url: str, payload: Any) -> Reply:
+    return call(url, json.dumps(payload).encode())
+
+
+def start_server(
+    package_dir: Path, port: int, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    with open(log, "wb") as stream:
+        return subprocess.Popen(
+            [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=package_dir,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_healthy(process: subprocess.Popen, base: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"serve.py exited with {process.returncode}:\n{log.read_text()}"
+            )
+        try:
+            if call(f"{base}/health").status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(
+        f"serve.py did not answer /health in {STARTUP_SECONDS} s:\n{log.read_text()}"
+    )
+
+
+@pytest.fixture(scope="module")
+def api_package(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """The demo model packaged with include_api_service=yes."""
+    rendered = run_cookiecutter(
+        tmp_path_factory.mktemp("api"), "include_api_service=yes"
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def inference(api_package: Rendered) -> Any:
+    """The package's ModelInference, in this process."""
+    module = load_package_module(api_package.package_dir)
+    return module.ModelInference(api_package.package_dir)
+
+
+@contextmanager
+def serving(
+    package_dir: Path, log: Path, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run ``python serve.py`` on 127.0.0.1 until the block ends; yield its URL."""
+    port = free_port()
+    process = start_server(package_dir, port, log, env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_healthy(process, base, log)
+        yield base
+    finally:
+        stop(process)
+    if os.name == "posix":  # SIGTERM: serve.py closes its socket and exits 0
+        assert process.returncode == 0, f"serve.py on SIGTERM:\n{log.read_text()}"
+
+
+@pytest.fixture(scope="module")
+def server(
+    api_package: Rendered, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``python serve.py`` running on 127.0.0.1; yields its base URL."""
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    with serving(api_package.package_dir, log) as base:
+        yield base
+
+
+def test_predict_scores_equal_in_process(server: str, inference: Any) -> None:
+    """POST /predict answers exactly what ModelInference.predict returns."""
+    records = inference.manifest["self_test"]["inputs"]
+    for batch in (records[:1], records):
+        reply = post_json(f"{server}/predict", {"features": batch})
+        assert reply.status == 200, reply.body
+        assert reply.body == inference.predict(batch)
+    assert reply.headers["X-Model-Version"] == inference.manifest["model_version"]
+    assert 0 < reply.body["anomaly_count"] < len(records)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"features": []}, {"features": None}, {"records": [{"a": 1}]}],
+    ids=["no-key", "empty", "null", "other-key"],
+)
+def test_no_features_is_400(server: str, payload: dict) -> None:
+    reply = post_json(f"{server}/predict", payload)
+    assert (reply.status, reply.body) == (400, {"error": "No features provided"})
+
+
+def test_missing_feature_is_400_naming_it(server: str, inference: Any) -> None:
+    record = dict(inference.manifest["self_test"]["inputs"][0])
+    name = inference.feature_names[3]
+    del record[name]
+    reply = post_json(f"{server}/predict", {"features": [record]})
+    assert reply.status == 400
+    assert f"Feature '{name}' not found in input (row 0)" in reply.body["error"]
+
+
+@pytest.mark.parametrize(
+    "value", ["1e999", "-1e999", "NaN", "Infinity", "null", '"0.5"', "true"]
+)
+def test_non_finite_value_is_400_naming_the_feature(
+    server: str, inference: Any, value: str
+) -> None:
+    """1e999 is valid JSON that parses to infinity; NaN and Infinity are
+    Python's extensions; strings, null and booleans are no numbers either."""
+    name = inference.feature_names[-1]
+    record = dict(inference.manifest["self_test"]["inputs"][0])
+    record[name] = "PLACEHOLDER"
+    body = json.dumps({"features": [record]}).replace('"PLACEHOLDER"', value)
+    reply = call(f"{server}/predict", body.encode())
+    assert reply.status == 400
+    assert f"Feature '{name}' in row 0 is " in reply.body["error"]
+    assert "finite number" in reply.body["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"not json", "application/json", "request body is not valid JSON"),
+        (b"features=1", "application/x-www-form-urlencoded", "not valid JSON"),
+        (b"", "application/json", "request body is not valid JSON"),
+        (b'{"features": [', "application/json", "request body is not valid JSON"),
+        (b"\xff\xfe\x00", "application/json", "request body is not valid JSON"),
+        (b"[" * 100_000, "application/json", "request body is not valid JSON"),
+        (b'[{"a": 1}]', "application/json", "request body is an array, not a JSON"),
+        (b'"features"', "application/json", "request body is a string, not a JSON"),
+    ],
+    ids=["text", "form", "empty", "truncated", "bad-utf8", "deep", "array", "string"],
+)
+def test_body_not_a_json_object_is_400(
+    server: str, body: bytes, content_type: str, message: str
+) -> None:
+    reply = call(f"{server}/predict", body, content_type=content_type)
+    assert reply.status == 400
+    assert message in reply.body["error"]
+    assert '{"features": [' in reply.body["error"]
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        ({"auth_failure_ratio": 0.1}, "features is an object, expected a list"),
+        ("abc", "features is a string, expected a list"),
+        (3, "features is a number, expected a list"),
+        ([[0.1, 0.2]], "row 0 is a list, expected a dict"),
+        ([{}, 5], "row 0"),
+    ],
+    ids=["one-record", "string", "number", "array-rows", "bad-row"],
+)
+def test_features_not_a_list_of_records_is_400(
+    server: str, features: Any, message: str
+) -> None:
+    reply = post_json(f"{server}/predict", {"features": features})
+    assert reply.status == 400
+    assert message in reply.body["error"]
+
+
+def test_health(server: str) -> None:
+    reply = call(f"{server}/health")
+    assert reply.status == 200
+    assert reply.body == {"status": "ok", "model_version": VERSION}
+
+
+def test_metadata(server: str, api_package: Rendered, inference: Any) -> None:
+    """GET /metadata: metadata.json as packaged, plus what a caller needs."""
+    reply = call(f"{server}/metadata")
+    assert reply.status == 200
+    metadata = json.loads((api_package.package_dir / "metadata.json").read_text())
+    assert reply.body["metadata"] == metadata
+    assert list(reply.body["metadata"]) == list(metadata)  # order kept
+    assert reply.body["model_version"] == VERSION
+    assert reply.body["feature_names"] == inference.feature_names
+    assert reply.body["feature_count"] == len(inference.feature_names)
+    assert reply.body["threshold"] == inference.threshold
+    assert reply.body["inference_config"] == inference.manifest["inference_config"]
+    assert reply.body["package_format_version"] == "1.0"
+
+
+def test_large_body_is_refused_with_413(server: str) -> None:
+    """A body over 10 MiB is refused before it is parsed; the server goes on."""
+    body = b'{"features": [' + b" " * MAX_CONTENT_LENGTH + b"]}"
+    reply = call(f"{server}/predict", body)
+    assert reply.status == 413
+    assert f"larger than {MAX_CONTENT_LENGTH} bytes" in reply.body["error"]
+    assert call(f"{server}/health").status == 200
+
+
+def test_unknown_route_and_wrong_method_answer_json(server: str) -> None:
+    assert call(f"{server}/nothing").status == 404
+    reply = call(f"{server}/predict")
+    assert reply.status == 405
+    assert "POST" in reply.headers["Allow"]
+    assert "error" in reply.body
+
+
+def test_default_package_has_no_api_service(demo: Rendered) -> None:
+    """include_api_service defaults to no: no serve.py, no flask, no entry."""
+    package = demo.package_dir
+    assert not (package / "serve.py").exists()
+    assert "flask" not in (package / "requirements.txt").read_text().lower()
+    manifest = json.loads((package / "deployment_manifest.json").read_text())
+    assert "api_service" not in manifest["files"]
+    assert "serve.py" not in manifest["file_integrity"]
+    assert "serve.py" not in (package / "SHA256SUMS").read_text()
+    with zipfile.ZipFile(demo.zip_path) as archive:
+        assert not [n for n in archive.namelist() if n.endswith("serve.py")]
+
+
+def test_api_package_lists_and_hashes_serve_py(api_package: Rendered) -> None:
+    """With yes: serve.py as written in the template, in the manifest's files
+    and file_integrity, in SHA256SUMS and the zip; flask in requirements.txt."""
+    package = api_package.package_dir
+    serve = package / "serve.py"
+    assert serve.read_bytes() == TEMPLATE_SERVE.read_bytes()
+    digest = hashlib.sha256(serve.read_bytes()).hexdigest()
+    manifest = json.loads((package / "deployment_manifest.json").read_text())
+    assert manifest["files"]["api_service"] == "serve.py"
+    assert manifest["file_integrity"]["serve.py"] == digest
+    assert f"{digest}  serve.py" in (package / "SHA256SUMS").read_text().splitlines()
+    requirements = (package / "requirements.txt").read_text().splitlines()
+    assert "flask>=3.0,<4" in requirements
+    with zipfile.ZipFile(api_package.zip_path) as archive:
+        assert f"{package.name}/serve.py" in archive.namelist()
+
+
+class _WritesMarker:
+    """Unpickling this object creates the file named by ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "metadata.json"])
+def test_tampered_package_is_not_served(
+    api_package: Rendered, tmp_path: Path, name: str
+) -> None:
+    """serve.py exits non-zero naming the changed file; no pickle code runs."""
+    package = Path(
+        shutil.copytree(
+            api_package.package_dir, tmp_path / api_package.package_dir.name
+        )
+    )
+    marker = tmp_path / "pickle-code-ran"
+    if name == "model.joblib":
+        (package / name).write_bytes(pickle.dumps(_WritesMarker(marker)))
+    else:
+        (package / name).write_text((package / name).read_text() + " ")
+    result = subprocess.run(
+        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+    )
+    assert result.returncode != 0
+    assert f"{name}: SHA-256 does not match the manifest" in result.stderr
+    assert "Serving model" not in result.stdout
+    assert not marker.exists()
+
+
+def test_nox_validate_snippet_runs(api_package: Rendered) -> None:
+    """tests/snippets/api_service.py, which `nox -s validate` runs in each
+    package with serve.py, starts the service, scores a record and stops it."""
+    snippet = Path(__file__).parent / "snippets" / "api_service.py"
+    result = subprocess.run(
+        [sys.executable, "-c", snippet.read_text(encoding="utf-8")],
+        cwd=api_package.package_dir,
+        capture_output=True,
+        text=True,
+        timeout=2 * STARTUP_SECONDS,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "\nPOST /predict: {" in result.stdout
+
+
+def test_environment_overrides_reach_the_service(
+    api_package: Rendered, tmp_path: Path, inference: Any
+) -> None:
+    """MODEL_THRESHOLD shows in /metadata; a call over MODEL_TIMEOUT is 503."""
+    env = {"MODEL_THRESHOLD": "0.25", "MODEL_TIMEOUT": "0.000001"}
+    with serving(api_package.package_dir, tmp_path / "serve.log", env) as base:
+        metadata = call(f"{base}/metadata").body
+        assert metadata["threshold"] == 0.25
+        assert metadata["inference_config"] == inference.manifest["inference_config"]
+        records = inference.manifest["self_test"]["inputs"]
+        reply = post_json(f"{base}/predict", {"features": records})
+        assert reply.status == 503
+        assert "predict exceeded timeout_seconds=1e-06" in reply.body["error"]
+
+
+def test_invalid_environment_is_not_served(
+    api_package: Rendered, tmp_path: Path
+) -> None:
+    """A bad MODEL_THRESHOLD stops serve.py at startup, naming the variable."""
+    result = subprocess.run(
+        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=api_package.package_dir,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+        env={**os.environ, "MODEL_THRESHOLD": "high"},
+    )
+    assert result.returncode == 1
+    assert "serve.py: not serving: " in result.stderr
+    assert "MODEL_THRESHOLD" in result.stderr

@@ -1,0 +1,272 @@
+"""HTTP API service for this deployment package (the specification's Pattern 2).
+
+    python serve.py [--host 127.0.0.1] [--port 5000] [--max-content-length BYTES]
+
+Endpoints (every response body is JSON):
+
+    POST /predict    {"features": [{...}, ...]} -> the ModelInference.predict result
+    GET  /health     {"status": "ok", "model_version": "..."}
+    GET  /metadata   metadata.json, feature names, threshold, inference_config
+
+Status codes of POST /predict: 200 scored; 400 bad request (not JSON, not an
+object, no features, features not a list, a missing feature, a value that is
+not a finite number), with a message that names the problem; 413 body larger
+than --max-content-length (default 10 MiB); 503 the call exceeded the
+package's timeout_seconds (send fewer records); 500 anything else.
+
+The model is verified (every SHA-256 in the manifest, before anything is
+unpickled) and loaded once, at startup: a package that fails the check makes
+this script exit with status 1 and the name of the file, and serves nothing.
+
+``python serve.py`` runs Flask's built-in (Werkzeug) server. It is fine for
+a single host behind a firewall; for production traffic run the same app
+under a WSGI server, in this folder, for example:
+
+    pip install gunicorn
+    gunicorn -w 2 -b 127.0.0.1:5000 'serve:create_app()'
+
+Everything model-specific is read from deployment_manifest.json, so this file
+is the same in every package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+try:
+    from flask import Flask, Response, jsonify, request
+    from inference_example import ModelInference
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.serving import make_server
+except ImportError as error:  # flask, numpy, joblib or scikit-learn not installed
+    raise SystemExit(
+        f"serve.py: {error}: run pip install -r requirements.txt"
+    ) from None
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+USAGE = 'send a JSON object {"features": [{"<feature name>": <number>, ...}, ...]}'
+JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message names the file or setting."""
+
+
+def _json_type(value: Any) -> str:
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _error(message: str, status: int, **extra: Any) -> tuple[Response, int]:
+    return jsonify(error=message, **extra), status
+
+
+def _read_verified_json(
+    model_dir: Path, name: str, manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """Read a JSON file of the package, checking its bytes against the manifest."""
+    data = (model_dir / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["file_integrity"].get(name):
+        raise StartupError(
+            f"{name}: SHA-256 does not match the manifest. Re-download the "
+            "package and run validate_model.py"
+        )
+    return json.loads(data)
+
+
+def create_app(
+    model_dir: Path | str = PACKAGE_DIR,
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
+) -> Flask:
+    """Verify and load the package in ``model_dir`` once; return the Flask app.
+
+    Raises whatever ModelInference raises when the package does not verify or
+    load (an integrity error names the file), before any request is served.
+    """
+    model_dir = Path(model_dir)
+    inference = ModelInference(model_dir)  # checks every SHA-256, then unpickles
+    manifest = inference.manifest
+    version = manifest["model_version"]
+    metadata = _read_verified_json(
+        model_dir, manifest["files"]["metadata_file"], manifest
+    )
+    description = {
+        "model_version": version,
+        "package_format_version": manifest.get("package_format_version"),
+        "feature_names": inference.feature_names,
+        "feature_count": len(inference.feature_names),
+        # The threshold in use; inference_config holds the one recorded at build.
+        "threshold": inference.threshold,
+        "inference_config": manifest.get("inference_config"),
+        "metadata": metadata,
+    }
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = max_content_length
+    app.config["MODEL_VERSION"] = version
+    app.json.sort_keys = False  # keep metadata.json's order
+
+    @app.after_request
+    def tag_version(response: Response) -> Response:
+        response.headers["X-Model-Version"] = version
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        # 404, 405, 413...: JSON like every other answer, not Flask's HTML page;
+        # the response keeps the exception's headers (Allow for a 405).
+        message = error.description or error.name
+        if error.code == 413:
+            message = (
+                f"request body is larger than {max_content_length} bytes: "
+                "send fewer records per request"
+            )
+        response = error.get_response()
+        response.set_data(json.dumps({"error": message}))
+        response.content_type = "application/json"
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(error: Exception) -> tuple[Response, int]:
+        # The spec's example echoes str(error). Here the traceback goes to the
+        # server log under an id and the client gets the id only: an unexpected
+        # error's text can hold paths and library internals, and the caller
+        # cannot fix it anyway. Expected errors (400, 503) keep their messages.
+        error_id = uuid.uuid4().hex
+        app.logger.exception(
+            "error %s in %s %s", error_id, request.method, request.path
+        )
+        return _error("internal server error", 500, error_id=error_id)
+
+    @app.get("/health")
+    def health() -> Response:
+        return jsonify(status="ok", model_version=version)
+
+    @app.get("/metadata")
+    def describe() -> Response:
+        return jsonify(description)
+
+    @app.post("/predict")
+    def predict() -> Response | tuple[Response, int]:
+        body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            return _error(f"request body is not valid JSON ({error}): {USAGE}", 400)
+        if not isinstance(data, dict):
+            return _error(
+                f"request body is {_json_type(data)}, not a JSON object: {USAGE}", 400
+            )
+        features = data.get("features")
+        if not features:
+            return _error("No features provided", 400)
+        if not isinstance(features, list):
+            hint = ": wrap one record in a list" if isinstance(features, dict) else ""
+            return _error(
+                f"features is {_json_type(features)}, expected a list of records "
+                f"(JSON objects){hint}",
+                400,
+            )
+        try:
+            return jsonify(inference.predict(features))
+        except ValueError as error:  # a missing feature, a non-finite value...
+            return _error(str(error), 400)
+        except TimeoutError as error:  # too many records for timeout_seconds
+            return _error(str(error), 503)
+
+    return app
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of bytes")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Serve this model over HTTP with Flask's built-in server.",
+        epilog="For production, run under a WSGI server in this folder, e.g. "
+        "gunicorn -w 2 -b 127.0.0.1:5000 'serve:create_app()'",
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}: this machine only; "
+        "0.0.0.0 listens on every interface, e.g. in a container)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--max-content-length",
+        type=_positive,
+        default=DEFAULT_MAX_CONTENT_LENGTH,
+        metavar="BYTES",
+        help="refuse request bodies larger than this with 413 "
+        f"(default {DEFAULT_MAX_CONTENT_LENGTH}, 10 MiB)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        app = create_app(PACKAGE_DIR, max_content_length=args.max_content_length)
+    except Exception as error:
+        print(
+            f"serve.py: not serving: {type(error).__name__}: {error}", file=sys.stderr
+        )
+        return 1
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except OSError as error:
+        print(
+            f"serve.py: cannot listen on {args.host}:{args.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly on SIGTERM
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"Serving model {app.config['MODEL_VERSION']} on "
+        f"http://{host}:{server.server_port}/ with Flask's built-in server "
+        "(for production, run it under a WSGI server: see the README). "
+        "Stop with Ctrl+C.",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
