@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 SNIPPETS = ROOT / "tests" / "snippets"
 BUILD_DEPS = ["cookiecutter", "scikit-learn", "pandas", "joblib"]
-TEST_DEPS = [*BUILD_DEPS, "pytest", "pytest-cookies"]
+TEST_DEPS = [*BUILD_DEPS, "pytest", "pytest-cookies", "flask>=3.0,<4"]
 LINT_DEPS = ["ruff"]
 LINT_PATHS = ["hooks", "tests", "noxfile.py", "local_extensions.py"]
 SAMPLE_VERSIONS = {
@@ -26,6 +26,7 @@ SAMPLE_VERSIONS = {
     "dataframe": "20241201_120003",
 }
 DEMO_VERSION = "20241201_120000"
+API_SERVICE_VERSION = "20241201_120004"  # the demo model with serve.py
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -40,7 +41,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def render(session: nox.Session) -> None:
-    """Render the demo and the sample packages into dist/ (posargs: extra answers)."""
+    """Render the demo (also with serve.py) and the sample packages into dist/
+    (posargs: extra answers)."""
     session.install(*BUILD_DEPS)
     if DIST.exists():
         shutil.rmtree(DIST)
@@ -58,6 +60,12 @@ def render(session: nox.Session) -> None:
     )
     cookiecutter = ["cookiecutter", str(ROOT), "--no-input", "--output-dir", str(DIST)]
     session.run(*cookiecutter, f"version={DEMO_VERSION}", *session.posargs)
+    session.run(
+        *cookiecutter,
+        f"version={API_SERVICE_VERSION}",
+        "include_api_service=yes",
+        *session.posargs,
+    )
     for name, answers in samples.items():
         with session.chdir(artifacts):
             session.run(
@@ -74,7 +82,8 @@ def render(session: nox.Session) -> None:
 @nox.session
 def validate(session: nox.Session) -> None:
     """Unzip each package in dist/, install its requirements.txt into a fresh
-    virtual environment, and run validate_model.py and a prediction there."""
+    virtual environment, and run validate_model.py and a prediction there; where
+    the package has serve.py, start it and POST one record."""
     zips = sorted(DIST.glob("model_*_deployment.zip"))
     if not zips:
         session.error("no packages in dist/: run `nox -s render` first")
@@ -105,6 +114,9 @@ def validate(session: nox.Session) -> None:
             )
             code = (SNIPPETS / snippet).read_text(encoding="utf-8")
             session.run(python, "-c", code, external=True, silent=False)
+            if (package / "serve.py").is_file():
+                code = (SNIPPETS / "api_service.py").read_text(encoding="utf-8")
+                session.run(python, "-c", code, external=True, silent=False)
 
 
 @nox.session
@@ -114,3 +126,19 @@ def lint(session: nox.Session) -> None:
     package = ROOT / "{{cookiecutter.package_name}}"
     session.run("ruff", "check", *LINT_PATHS, str(package))
     session.run("ruff", "format", "--check", *LINT_PATHS, str(package))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark scoring, loading and packaging against bare scikit-learn and
+    cp/sha256sum/zip; print a table, write dist/bench.json (posargs: --quick,
+    --json PATH, --model-mb 50 100, ...; see tests/benchmark.py --help)."""
+    session.install(*BUILD_DEPS)
+    workdir = Path(session.create_tmp()).resolve()
+    session.run(
+        "python",
+        str(ROOT / "tests" / "benchmark.py"),
+        "--workdir",
+        str(workdir),
+        *session.posargs,
+    )

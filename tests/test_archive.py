@@ -12,15 +12,18 @@ import os
 import random
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from package_builder.archive import (
     CHUNK_BYTES,
+    DEFLATE_LEVEL,
     SUMS_FILE,
     copy_file,
     package_files,
@@ -405,6 +408,34 @@ def test_zip_returns_its_sha256(tmp_path: Path) -> None:
     zip_path, digest = zip_of(tmp_path, folder)
 
     assert digest == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+
+
+def test_zip_entries_are_deflated_at_the_set_level(tmp_path: Path) -> None:
+    """Each entry holds its file deflated at DEFLATE_LEVEL, not zlib's default."""
+    folder = make_package(tmp_path)
+    rng = random.Random(5)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    content = " ".join(
+        f"{rng.choice(words)}{rng.randrange(100)}" for _ in range(20_000)
+    ).encode()
+    (folder / "model.joblib").write_bytes(content)
+
+    def deflated(level: int) -> bytes:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        return compressor.compress(content) + compressor.flush()
+
+    zip_path, _ = zip_of(tmp_path, folder)
+
+    with zipfile.ZipFile(zip_path) as archive:
+        entry = archive.getinfo(f"{PACKAGE_NAME}/model.joblib")
+        with open(zip_path, "rb") as stream:
+            stream.seek(entry.header_offset + 26)
+            name_length, extra_length = struct.unpack("<HH", stream.read(4))
+            stream.seek(name_length + extra_length, os.SEEK_CUR)
+            stored = stream.read(entry.compress_size)
+    assert entry.compress_type == zipfile.ZIP_DEFLATED
+    assert deflated(DEFLATE_LEVEL) != deflated(6)
+    assert stored == deflated(DEFLATE_LEVEL)
 
 
 def test_zip_sidecar_holds_hash_and_zip_name(tmp_path: Path) -> None:
