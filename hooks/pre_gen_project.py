@@ -21,11 +21,23 @@ def main() -> int:
     from package_builder.answers import AnswerError, parse_answers
     from package_builder.build import BuildError, require_scikit_learn
     from package_builder.documents import read_given_metadata
+    from package_builder.reference_data import (
+        declared_feature_names,
+        read_reference_data,
+    )
 
     try:
         answers = parse_answers(CONTEXT, template_dir())
-        if answers.metadata_file:
+        given = (
             read_given_metadata(answers.metadata_file)
+            if answers.metadata_file
+            else None
+        )
+        if answers.reference_file:
+            # Feature columns are checked here when the answers or the
+            # metadata name them; otherwise after the model is loaded.
+            names = declared_feature_names(answers.feature_names, given)
+            read_reference_data(answers.reference_file, names, keep_values=False)
         require_scikit_learn()
     except (AnswerError, BuildError) as error:
         print(f"ERROR: {error}", file=sys.stderr)

@@ -10,6 +10,7 @@ cookiecutter answers that package it (paths relative to OUTPUT_DIR).
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -35,6 +36,24 @@ def make_data(n_rows: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     y = np.r_[np.zeros(n_rows, dtype=int), np.ones(n_outliers, dtype=int)]
     order = rng.permutation(len(X))
     return X[order], y[order]
+
+
+def reference_rows(n_rows: int = 300, seed: int = SEED + 1) -> np.ndarray:
+    """Representative inputs for the "scaled" sample's reference data: new
+    rows from the training distribution, outliers included."""
+    X, _ = make_data(n_rows, seed)
+    return X
+
+
+def write_reference_csv(path: Path, X: np.ndarray, names: list[str]) -> None:
+    """Write ``X`` as CSV: the feature columns in reverse order, after a
+    text column that is not a feature; values as repr(float), so they read
+    back exactly."""
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(["host", *reversed(names)])
+        for number, row in enumerate(X.tolist()):
+            writer.writerow([f"host-{number}", *map(repr, reversed(row))])
 
 
 def training_service_metadata(names: list[str]) -> dict:
@@ -85,10 +104,12 @@ def write_samples(directory: Path) -> dict[str, dict[str, str]]:
     (folder / "metadata.json").write_text(
         json.dumps(training_service_metadata(FEATURES), indent=2)
     )
+    write_reference_csv(folder / "reference.csv", reference_rows(), FEATURES)
     samples["scaled"] = {
         "model_path": "scaled/model.joblib",
         "scaler_path": "scaled/scaler.joblib",
         "metadata_path": "scaled/metadata.json",
+        "reference_data_path": "scaled/reference.csv",
     }
 
     folder = directory / "no_scaler"

@@ -7,6 +7,8 @@ the answer, shows what was typed and says how to fix it.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +17,10 @@ from typing import Any
 import pytest
 from package_builder.answers import AnswerError, Answers, parse_answers
 from package_builder.documents import read_given_metadata
+from package_builder.reference_data import (
+    declared_feature_names,
+    read_reference_data,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 
@@ -220,7 +226,7 @@ def test_missing_scaler_file_is_refused(
     assert message.startswith(f"scaler_path ({missing!r}): no such file")
 
 
-@pytest.mark.parametrize("key", ["scaler_path", "metadata_path"])
+@pytest.mark.parametrize("key", ["scaler_path", "metadata_path", "reference_data_path"])
 def test_scaler_or_metadata_without_model_is_refused(
     context: dict[str, Any], tmp_path: Path, key: str
 ) -> None:
@@ -500,3 +506,242 @@ def test_metadata_feature_names_not_list_of_strings_is_refused(
     message = metadata_refusal(metadata_file(tmp_path, data))
 
     assert "training_info.feature_names must be a list" in message
+
+
+# reference_data_path and reference_data.read_reference_data
+
+NAMES = ["a", "b", "c"]
+
+
+def csv_file(tmp_path: Path, text: str | bytes, name: str = "reference.csv") -> Path:
+    """Write ``text`` as the reference file ``name``."""
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def reference_refusal(path: Path, names: list[str] | None = NAMES) -> str:
+    """Return the message of the AnswerError that reading ``path`` raises."""
+    with pytest.raises(AnswerError) as error:
+        read_reference_data(path, names)
+    return str(error.value)
+
+
+def test_reference_data_path_is_resolved_like_the_other_paths(
+    context: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative reference_data_path resolves from the working folder; the
+    hook's __reference_file wins; empty means none."""
+    model = write_file(tmp_path / "model.joblib")
+    reference = csv_file(tmp_path, "a,b,c\n1,2,3\n")
+    monkeypatch.chdir(tmp_path)
+
+    assert parse(context, model_path=str(model)).reference_file is None
+    relative = parse(
+        context, model_path=str(model), reference_data_path="reference.csv"
+    )
+    assert relative.reference_file == reference
+    monkeypatch.chdir(tmp_path.parent)
+    resolved = parse(
+        context,
+        model_path=str(model),
+        reference_data_path="reference.csv",
+        __reference_file=str(reference),
+    )
+    assert resolved.reference_file == reference
+
+
+def test_missing_reference_file_is_refused(
+    context: dict[str, Any], tmp_path: Path
+) -> None:
+    """A reference_data_path to no file is refused under its own name."""
+    model = write_file(tmp_path / "model.joblib")
+    missing = str(tmp_path / "nowhere.csv")
+
+    message = refusal(context, model_path=str(model), reference_data_path=missing)
+
+    assert message.startswith(f"reference_data_path ({missing!r}): no such file")
+
+
+def test_reference_csv_is_read_by_feature_name(tmp_path: Path) -> None:
+    """Feature columns are read by name, in any order, exactly as written;
+    other columns, a BOM and blank lines are ignored."""
+    path = csv_file(
+        tmp_path,
+        '\ufeffid,c,b,a,label\nx,3,2,1,normal\n\ny,0.1,-2e3, 7 ,"attack, big"\n',
+    )
+
+    data = read_reference_data(path, NAMES)
+
+    assert data.rows == 2
+    assert data.file_name == "reference.csv"
+    assert data.file_format == "csv"
+    assert data.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert {name: list(values) for name, values in data.columns.items()} == {
+        "a": [1.0, 7.0],
+        "b": [2.0, -2000.0],
+        "c": [3.0, 0.1],
+    }
+
+
+def test_reference_csv_without_names_checks_its_form_only(tmp_path: Path) -> None:
+    """Before the model is loaded (no names known), only the form is checked:
+    any column may hold text."""
+    path = csv_file(tmp_path, "a,b\n1,text\n")
+
+    data = read_reference_data(path, None)
+
+    assert (data.rows, data.columns) == (1, {})
+
+
+BAD_REFERENCE_FILES = [
+    # file name, content, a phrase the fix must contain
+    pytest.param("r.csv", "", "is empty", id="empty"),
+    pytest.param("r.csv", "\n\n", "no header row", id="blank-lines-only"),
+    pytest.param("r.csv", "a,b,c\n", "has a header but no rows", id="header-only"),
+    pytest.param(
+        "r.csv", "a,b\n1,2\n", "has no column for the features ['c']", id="missing"
+    ),
+    pytest.param(
+        "r.csv", "a;b;c\n1;2;3\n", "(is it separated by commas?)", id="semicolons"
+    ),
+    pytest.param(
+        "r.csv",
+        "a,b,c,a\n1,2,3,4\n",
+        "more than one column named ['a']",
+        id="feature-twice",
+    ),
+    pytest.param(
+        "r.csv",
+        "a,b,c\n1,2,3\n1,abc,3\n1,x,3\n",
+        "line 3, column 'b' is 'abc' (and 1 more such values): every feature "
+        "value must be a finite number",
+        id="text-value",
+    ),
+    pytest.param("r.csv", "a,b,c\n1,,3\n", "column 'b' is ''", id="empty-cell"),
+    pytest.param("r.csv", "a,b,c\n1,nan,3\n", "column 'b' is 'nan'", id="nan"),
+    pytest.param("r.csv", "a,b,c\n1,2,-inf\n", "column 'c' is '-inf'", id="inf"),
+    pytest.param(
+        "r.csv",
+        "a,b,c\n1,2,3\n1,2\n",
+        "line 3 has 2 fields, the header has 3",
+        id="short-row",
+    ),
+    pytest.param("r.csv", b"a,b,c\n1,2,\xff\n", "is not UTF-8 text", id="latin-1"),
+    pytest.param(
+        "r.csv",
+        "a,b,c\n1,2,3" + "0" * 200_000 + "\n",
+        "is not valid CSV at line 2 (field larger than field limit",
+        id="huge-field",
+    ),
+    pytest.param(
+        "r.xlsx", "a,b,c\n1,2,3\n", "cannot tell the format", id="unknown-suffix"
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "fix"), BAD_REFERENCE_FILES)
+def test_bad_reference_file_is_refused(
+    tmp_path: Path, name: str, content: str | bytes, fix: str
+) -> None:
+    """A reference file that cannot give statistics is refused as
+    'reference_data_path (<path>): <fix>'."""
+    path = csv_file(tmp_path, content, name)
+
+    message = reference_refusal(path)
+
+    assert message.startswith(f"reference_data_path ({str(path)!r}): ")
+    assert fix in message
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path: Path) -> None:
+    """Without pyarrow, a Parquet reference file is refused with the install
+    command and the CSV alternative."""
+    if importlib.util.find_spec("pyarrow") is not None:
+        pytest.skip("pyarrow is installed here, so Parquet files are read")
+    path = csv_file(tmp_path, b"PAR1", "reference.parquet")
+
+    message = reference_refusal(path)
+
+    assert "reading Parquet needs pyarrow" in message
+    assert "pip install pyarrow" in message
+    assert "give the data as a .csv file" in message
+
+
+def test_declared_feature_names_come_from_the_answer_then_the_metadata() -> None:
+    """Before the model is loaded, feature names are known from the
+    feature_names answer, else the given metadata, else not at all."""
+    metadata = {"training_info": {"feature_names": ["m1", "m2"]}}
+
+    assert declared_feature_names(["a"], metadata) == ["a"]
+    assert declared_feature_names(None, metadata) == ["m1", "m2"]
+    assert declared_feature_names(None, {"training_info": {}}) is None
+    assert declared_feature_names(None, None) is None
+
+
+PARQUET_COLUMNS = {
+    # test id: (columns of the file, a phrase the fix must contain)
+    "text-column": (
+        {"a": [1.0], "b": ["x"], "c": [3.0]},
+        "column 'b' holds string values",
+    ),
+    "missing-column": ({"a": [1.0], "b": [2.0]}, "no column for the features ['c']"),
+    "null": ({"a": [1.0, None], "b": [2, 3], "c": [3.0, 4.0]}, "row 2 of 2"),
+    "nan": (
+        {"a": [1.0], "b": [2.0], "c": [float("nan")]},
+        "row 1 of 1, column 'c' is nan",
+    ),
+    "no-rows": ({"a": [], "b": [], "c": []}, "has no rows"),
+}
+
+
+@pytest.mark.parametrize(
+    ("columns", "fix"), list(PARQUET_COLUMNS.values()), ids=list(PARQUET_COLUMNS)
+)
+def test_bad_parquet_reference_is_refused(
+    tmp_path: Path, columns: dict[str, list], fix: str
+) -> None:
+    """With pyarrow, Parquet reference data is checked like CSV."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is optional")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "reference.parquet"
+    # Lists infer their type (text, numbers); an empty one is a float column.
+    table = pa.table(
+        {
+            name: pa.array(values, type=None if values else pa.float64())
+            for name, values in columns.items()
+        }
+    )
+    pq.write_table(table, path)
+
+    message = reference_refusal(path)
+
+    assert message.startswith(f"reference_data_path ({str(path)!r}): ")
+    assert fix in message
+
+
+def test_parquet_reference_is_read_by_feature_name(tmp_path: Path) -> None:
+    """With pyarrow, integer and float columns are read by name."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is optional")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "reference.pq"
+    pq.write_table(
+        pa.table({"c": [3.5, 0.25], "id": ["p", "q"], "a": [1, 2], "b": [0.0, -1.0]}),
+        path,
+    )
+    corrupt = csv_file(tmp_path, b"PAR1 not really", "corrupt.parquet")
+
+    data = read_reference_data(path, NAMES)
+
+    assert (data.rows, data.file_format) == (2, "parquet")
+    assert {name: list(values) for name, values in data.columns.items()} == {
+        "a": [1.0, 2.0],
+        "b": [0.0, -1.0],
+        "c": [3.5, 0.25],
+    }
+    assert "cannot be read as Parquet" in reference_refusal(corrupt)

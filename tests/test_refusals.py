@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -192,6 +193,118 @@ def test_bad_artifact_is_refused_and_nothing_is_left(
     rendered = run_cookiecutter(tmp_path, *answers, cwd=bad_artifacts)
     assert_refused(rendered, message)
     assert reason in rendered.stderr
+
+
+@pytest.fixture(scope="module")
+def bad_references(bad_artifacts: Path) -> Path:
+    """Reference data files that cannot give statistics, beside the models of
+    bad_artifacts (model4.joblib takes a, b, c, d; model_wxyz.joblib w, x, y, z)."""
+    files = {
+        "empty.csv": b"",
+        "header_only.csv": b"a,b,c,d\n",
+        "abc.csv": b"a,b,c\n1,2,3\n",
+        "text.csv": b"a,b,c,d\n1,2,3,4\n1,abc,3,4\n",
+        "nan.csv": b"a,b,c,d\n1,2,nan,4\n",
+        "short_row.csv": b"a,b,c,d\n1,2,3,4\n1,2,3\n",
+        "latin1.csv": "a,b,c,d\n1,2,3,4 \u00e9\n".encode("latin-1"),
+        "reference.xlsx": b"a,b,c,d\n1,2,3,4\n",
+        "reference.parquet": b"PAR1",
+    }
+    for name, content in files.items():
+        (bad_artifacts / name).write_bytes(content)
+    return bad_artifacts
+
+
+ABCD = ["model_path=model4.joblib", "feature_names=a,b,c,d"]
+# (answers, the ERROR line's start, the reason); the feature names are known
+# before the model is loaded (pre-generation hook) unless the model names them.
+BAD_REFERENCES = {
+    "missing-file": (
+        [*ABCD, "reference_data_path=nowhere.csv"],
+        "ERROR: reference_data_path ('nowhere.csv')",
+        "no such file",
+    ),
+    "empty": (
+        [*ABCD, "reference_data_path=empty.csv"],
+        "ERROR: reference_data_path (",
+        "empty.csv'): is empty",
+    ),
+    "header-only": (
+        [*ABCD, "reference_data_path=header_only.csv"],
+        "ERROR: reference_data_path (",
+        "has a header but no rows",
+    ),
+    "missing-column": (
+        [*ABCD, "reference_data_path=abc.csv"],
+        "ERROR: reference_data_path (",
+        "has no column for the features ['d']",
+    ),
+    "text-value": (
+        [*ABCD, "reference_data_path=text.csv"],
+        "ERROR: reference_data_path (",
+        "line 3, column 'b' is 'abc': every feature value must be a finite number",
+    ),
+    "nan-value": (
+        [*ABCD, "reference_data_path=nan.csv"],
+        "ERROR: reference_data_path (",
+        "line 2, column 'c' is 'nan'",
+    ),
+    "short-row": (
+        [*ABCD, "reference_data_path=short_row.csv"],
+        "ERROR: reference_data_path (",
+        "line 3 has 3 fields, the header has 4",
+    ),
+    "not-utf-8": (
+        [*ABCD, "reference_data_path=latin1.csv"],
+        "ERROR: reference_data_path (",
+        "is not UTF-8 text",
+    ),
+    "unknown-format": (
+        [*ABCD, "reference_data_path=reference.xlsx"],
+        "ERROR: reference_data_path (",
+        "cannot tell the format from the name (.xlsx)",
+    ),
+    "names-from-the-model-missing": (
+        ["model_path=model_wxyz.joblib", "reference_data_path=abc.csv"],
+        "ERROR: reference_data_path (",
+        "has no column for the features ['w', 'x', 'y', 'z']",
+    ),
+    "with-the-demo": (
+        ["reference_data_path=abc.csv"],
+        "ERROR: reference_data_path ('abc.csv')",
+        "the demo model brings its own",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("answers", "message", "reason"),
+    list(BAD_REFERENCES.values()),
+    ids=list(BAD_REFERENCES),
+)
+def test_bad_reference_data_is_refused_and_nothing_is_left(
+    answers: list[str], message: str, reason: str, bad_references: Path, tmp_path: Path
+) -> None:
+    """Reference data that cannot give statistics is refused with its reason,
+    before (or, when only the model names the features, instead of) building:
+    neither folder nor zip is left."""
+    rendered = run_cookiecutter(tmp_path, *answers, cwd=bad_references)
+    assert_refused(rendered, message)
+    assert reason in rendered.stderr
+
+
+def test_parquet_reference_without_pyarrow_is_refused(
+    bad_references: Path, tmp_path: Path
+) -> None:
+    """Without pyarrow, Parquet reference data is refused, naming the fix."""
+    if importlib.util.find_spec("pyarrow") is not None:
+        pytest.skip("pyarrow is installed here, so Parquet files are read")
+    rendered = run_cookiecutter(
+        tmp_path, *ABCD, "reference_data_path=reference.parquet", cwd=bad_references
+    )
+    assert_refused(rendered, "ERROR: reference_data_path (")
+    assert "reading Parquet needs pyarrow" in rendered.stderr
+    assert "pip install pyarrow" in rendered.stderr
 
 
 def test_failing_self_validation_leaves_no_folder_and_no_zip(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ class Answers:
     create_zip: bool
     template_dir: Path
     output_dir: Path
+    reference_file: Path | None = None
 
     @property
     def build_time(self) -> datetime:
@@ -85,9 +86,11 @@ def _text(context: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _file(context: Mapping[str, Any], key: str) -> Path | None:
+def _file(
+    context: Mapping[str, Any], key: str, resolved_key: str | None = None
+) -> Path | None:
     typed = _text(context, key)
-    resolved = _text(context, f"__{key.removesuffix('_path')}_file")
+    resolved = _text(context, resolved_key or f"__{key.removesuffix('_path')}_file")
     if not typed:
         return None
     path = Path(resolved or os.path.abspath(os.path.expanduser(typed)))
@@ -183,13 +186,19 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
     model_file = _file(context, "model_path")
     scaler_file = _file(context, "scaler_path")
     metadata_file = _file(context, "metadata_path")
-    if model_file is None and (scaler_file or metadata_file):
-        given = "scaler_path" if scaler_file else "metadata_path"
-        raise AnswerError(
-            given,
-            _text(context, given),
-            "the demo model brings its own; give model_path too, or leave it empty",
-        )
+    reference_file = _file(context, "reference_data_path", "__reference_file")
+    extras = {
+        "scaler_path": scaler_file,
+        "metadata_path": metadata_file,
+        "reference_data_path": reference_file,
+    }
+    for given, file in extras.items():
+        if model_file is None and file is not None:
+            raise AnswerError(
+                given,
+                _text(context, given),
+                "the demo model brings its own; give model_path too, or leave it empty",
+            )
     return Answers(
         version=version,
         package_name=package_name,
@@ -220,6 +229,7 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
         create_zip=_switch(context, "create_zip"),
         template_dir=template_dir,
         output_dir=Path(_text(context, "_output_dir") or os.getcwd()),
+        reference_file=reference_file,
     )
 
 

@@ -155,6 +155,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     """Build the package in ``folder``; return the zip's path (None if not zipped)."""
     require_scikit_learn()
     from .artifacts import inspect_artifacts
+    from .monitoring import load_reference, reference_monitoring
 
     package = load_package_module(folder)
     given = (
@@ -178,7 +179,19 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
         answers.threshold,
         package,
     )
+    reference = load_reference(answers, facts.feature_names, demo)
     metadata = build_metadata(answers, facts, given=given, demo=demo)
+    # A first manifest lets the package's own ModelInference verify and load
+    # the artifacts, once; it scores the reference rows and the self-test.
+    write_json(folder / METADATA_FILE, metadata)
+    write_json(
+        folder / MANIFEST_FILE,
+        build_manifest(answers, metadata, folder, facts.threshold),
+    )
+    inference = package.ModelInference(folder, environ={})
+    metadata["monitoring"], reference_examples = reference_monitoring(
+        inference, reference, demo
+    )
     write_json(folder / METADATA_FILE, metadata)
     render_documents(
         answers,
@@ -195,16 +208,15 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
             "has_scaler": scaler_path.is_file(),
         },
     )
-    manifest = build_manifest(answers, metadata, folder, facts.threshold)
-    write_json(folder / MANIFEST_FILE, manifest)
-    inference = package.ModelInference(folder, environ={})
     rows = (
         demo["holdout_examples"]
         if demo
-        else self_test_inputs(inference.scaler, len(facts.feature_names))
+        else reference_examples
+        or self_test_inputs(inference.scaler, len(facts.feature_names))
     )
     records = [dict(zip(facts.feature_names, row, strict=True)) for row in rows]
     result = inference.predict(records)
+    manifest = build_manifest(answers, metadata, folder, facts.threshold)
     manifest["self_test"] = {
         "inputs": records,
         "scores": result["scores"],

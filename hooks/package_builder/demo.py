@@ -311,6 +311,9 @@ def train_demo(directory: Path, seed: int = 42, threshold: float | None = None) 
             f"anomaly score over {PERMUTATION_REPEATS} shuffles per feature"
         ),
         "holdout_examples": _holdout_examples(X_test, y_test, test_scores, cut),
+        # The rows the scaler and forest were fitted on: the demo's reference
+        # data for the monitoring statistics.
+        "reference_rows": X_train,
         "dataset": {
             "n_samples": n_samples,
             "anomaly_fraction": anomaly_fraction,
