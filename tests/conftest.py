@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from package_builder.archive import file_hashes, write_json, write_sha256sums
+from package_builder.build import CONSUMER_SETTINGS
 from sample_artifacts import write_samples
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 VERSION = "20241201_143022"
+MANIFEST_FILE = "deployment_manifest.json"
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,15 +74,80 @@ def run_cookiecutter(
     )
 
 
-def run_validate_model(package_dir: Path) -> subprocess.CompletedProcess:
-    """Run a package's validate_model.py in its folder, as a consumer would."""
+def consumer_environment(**settings: str) -> dict[str, str]:
+    """``os.environ`` without the consumer settings (MODEL_*, LOG_*), plus
+    ``settings``: a developer's own MODEL_THRESHOLD must not change a test.
+    No byte-code is written into the package folders."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in CONSUMER_SETTINGS
+    }
+    environment.update(PYTHONDONTWRITEBYTECODE="1", PYTHONIOENCODING="utf-8")
+    environment.update(settings)
+    return environment
+
+
+def run_validate_model(
+    package_dir: Path, *arguments: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run a package's validate_model.py in its folder, as a consumer would.
+
+    ``env`` defaults to ``consumer_environment()``.
+    """
     return subprocess.run(
-        [sys.executable, "validate_model.py"],
+        [sys.executable, "validate_model.py", *arguments],
         cwd=package_dir,
         capture_output=True,
         text=True,
         encoding="utf-8",
+        env=dict(consumer_environment() if env is None else env),
     )
+
+
+def run_concurrently(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:
+    """Call every job at once, one thread each up to the CPU count; return
+    the results by name. For jobs that wait on a subprocess (validate_model.py
+    imports scikit-learn for a second or two), so that a module's many runs
+    overlap."""
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def copy_package(package_dir: Path, parent: Path) -> Path:
+    """A private copy of a rendered package folder, to edit."""
+    return Path(shutil.copytree(package_dir, Path(parent) / package_dir.name))
+
+
+def resign_package(
+    package_dir: Path, edit_manifest: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Make a deliberately edited package intact again, as if it had been
+    built that way elsewhere: apply ``edit_manifest`` to the manifest, hash
+    every file that ``file_integrity`` names again (with the build's own
+    archive functions), update the sizes in ``model_artifacts``, rewrite
+    deployment_manifest.json and SHA256SUMS. Returns the new manifest."""
+    path = package_dir / MANIFEST_FILE
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if edit_manifest is not None:
+        edit_manifest(manifest)
+    names = list(manifest["file_integrity"])
+    manifest["file_integrity"] = file_hashes(package_dir, names)
+
+    def size(name: str | None) -> int:
+        path = package_dir / name if name else None
+        return path.stat().st_size if path and path.is_file() else 0
+
+    files = manifest["files"]
+    manifest["model_artifacts"] = {
+        "model_size_bytes": size(files["model_file"]),
+        "scaler_size_bytes": size(files.get("scaler_file")),
+        "total_package_size": sum(size(name) for name in names),
+    }
+    write_json(path, manifest)
+    write_sha256sums(package_dir, known=manifest["file_integrity"])
+    return manifest
 
 
 def answers_for(sample: dict[str, str]) -> list[str]:

@@ -112,13 +112,17 @@ class Report:
 
 def check_integrity(report: Report, package_dir: Path, manifest: dict) -> None:
     report.line("📁 Checking file integrity...")
-    files = {}
+    files: dict[str, str] = {}
     for name, problem in integrity_report(package_dir, manifest):
-        files[name] = problem or "OK"
+        # A name can be reported twice (manifest, then SHA256SUMS): an OK from
+        # one must not hide a problem found by the other.
         if problem:
             report.line(f"❌ {name}: {problem}", failed=True)
+            earlier = files.get(name, "OK")
+            files[name] = problem if earlier == "OK" else f"{earlier}; {problem}"
         else:
             report.line(f"✅ {name}: OK")
+            files.setdefault(name, "OK")
     failed = any(status != "OK" for status in files.values())
     report.check("integrity", passed=not failed, files=files)
     if failed:

@@ -1,0 +1,519 @@
+"""validate_model.py as a consumer runs it: exit codes, output, the gates.
+
+Each package below is a private copy of the demo package, edited on purpose
+and re-signed (``resign_package``) where it must look intact, as if it had
+been built elsewhere. Every run is ``python validate_model.py ...`` in the
+package folder; the module's runs happen at once (``run_concurrently``) and
+each test reads its own.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+import subprocess
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+from conftest import (
+    MANIFEST_FILE,
+    Rendered,
+    consumer_environment,
+    copy_package,
+    resign_package,
+    run_concurrently,
+    run_validate_model,
+)
+from package_builder.archive import write_json
+from package_builder.build import load_package_module
+from sklearn.exceptions import InconsistentVersionWarning
+
+SKLEARN = importlib.metadata.version("scikit-learn")
+NUMPY = importlib.metadata.version("numpy")
+LOADING = "🤖 Loading model..."
+SUCCESS = "🎉 Model validation completed successfully!"
+GOLDEN_SCORE_ROW = 2
+GOLDEN_PREDICTION_ROW = 3
+
+
+def same_length_other_version(version: str) -> str:
+    """Another version string of the same length: 1.9.1 -> 1.0.1."""
+    major, minor = version.split(".", 2)[:2]
+    other = str((int(minor[0]) + 1) % 10) + minor[1:]
+    return version.replace(f"{major}.{minor}", f"{major}.{other}", 1)
+
+
+PICKLED_WITH = same_length_other_version(SKLEARN)
+
+
+def record_build_version(package: str, version: str) -> Callable[[Path], None]:
+    """Say in metadata.json that ``package`` was ``version`` at build time."""
+
+    def prepare(folder: Path) -> None:
+        metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        metadata["build_environment"][package] = version
+        write_json(folder / "metadata.json", metadata)
+        resign_package(folder)
+
+    return prepare
+
+
+def repickle_version(path: Path, version: str) -> None:
+    """Rewrite the scikit-learn version pickled into ``path`` at the byte
+    level. The string keeps its length, so the pickle stays valid: only the
+    recorded ``_sklearn_version`` changes."""
+    old = SKLEARN.encode()
+    assert len(version) == len(old)
+    prefix = b"\x8c" + bytes([len(old)])  # SHORT_BINUNICODE of that length
+    data = path.read_bytes()
+    assert data.count(prefix + old) >= 1
+    path.write_bytes(data.replace(prefix + old, prefix + version.encode()))
+
+
+def pickled_elsewhere(folder: Path) -> None:
+    """model.joblib as scikit-learn PICKLED_WITH would have written it."""
+    repickle_version(folder / "model.joblib", PICKLED_WITH)
+    resign_package(folder)
+
+
+def edit_self_test(key: str, row: int) -> Callable[[Path], None]:
+    """Change one expected value of the recorded self-test, then re-sign."""
+
+    def edit(manifest: dict[str, Any]) -> None:
+        values = manifest["self_test"][key]
+        values[row] = values[row] + 1e-6 if key == "scores" else 1 - values[row]
+
+    return lambda folder: resign_package(folder, edit)
+
+
+def corrupt_model(folder: Path) -> None:
+    """A model.joblib whose first bytes are zeros, re-signed."""
+    model = folder / "model.joblib"
+    model.write_bytes(bytes(64) + model.read_bytes()[64:])
+    resign_package(folder)
+
+
+VARIANTS: dict[str, Callable[[Path], None] | None] = {
+    "intact": None,
+    "sklearn-recorded-1.0.2": record_build_version("scikit-learn", "1.0.2"),
+    "numpy-recorded-other": record_build_version(
+        "numpy", "1.21.0" if NUMPY != "1.21.0" else "1.26.4"
+    ),
+    "pickled-elsewhere": pickled_elsewhere,
+    "golden-score": edit_self_test("scores", GOLDEN_SCORE_ROW),
+    "golden-prediction": edit_self_test("predictions", GOLDEN_PREDICTION_ROW),
+    "corrupt-model": corrupt_model,
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``python validate_model.py ARGS`` in a variant's folder."""
+
+    variant: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+INVALID_SETTINGS = {
+    "MODEL_THRESHOLD": ("abc", "give a finite number"),
+    "MODEL_BATCH_SIZE": ("0", "give a whole number of rows, 1 or more"),
+    "MODEL_TIMEOUT": ("-1", "give a number of seconds greater than 0"),
+    "LOG_LEVEL": ("loud", "give one of: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    "LOG_FORMAT": ("xml", "give one of: text, json"),
+}
+JSON_SETTING = "MODEL_BATCH_SIZE"  # that one runs with --json
+
+RUNS = {
+    "default": Run("intact"),
+    "json": Run("intact", ("--json",)),
+    "quiet": Run("intact", ("--quiet",)),
+    "bad-argument": Run("intact", ("--bogus",)),
+    "no-such-folder": Run("intact", ("no-such-folder",)),
+    **{
+        f"invalid-{name}": Run(
+            "intact",
+            ("--json",) if name == JSON_SETTING else (),
+            {name: value},
+        )
+        for name, (value, _) in INVALID_SETTINGS.items()
+    },
+    "sklearn-mismatch": Run("sklearn-recorded-1.0.2"),
+    "sklearn-mismatch-allowed": Run(
+        "sklearn-recorded-1.0.2", ("--allow-version-mismatch",)
+    ),
+    "notes": Run("numpy-recorded-other", env={"MODEL_THRESHOLD": "0"}),
+    "pickled-elsewhere": Run("pickled-elsewhere"),
+    "pickled-elsewhere-allowed": Run(
+        "pickled-elsewhere", ("--allow-version-mismatch",)
+    ),
+    "golden-score": Run("golden-score", ("--json",)),
+    "golden-prediction": Run("golden-prediction", ("--quiet",)),
+    "corrupt-model": Run("corrupt-model"),
+}
+
+
+@pytest.fixture(scope="module")
+def packages(demo: Rendered, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every variant's package folder."""
+    folders = {}
+    for variant, prepare in VARIANTS.items():
+        folder = copy_package(demo.package_dir, tmp_path_factory.mktemp(variant))
+        if prepare is not None:
+            prepare(folder)
+        folders[variant] = folder
+    return folders
+
+
+@pytest.fixture(scope="module")
+def runs(packages: dict[str, Path]) -> dict[str, subprocess.CompletedProcess]:
+    """Every run in RUNS, all at once."""
+    return run_concurrently(
+        {
+            name: (
+                lambda run=run: run_validate_model(
+                    packages[run.variant],
+                    *run.args,
+                    env=consumer_environment(**run.env),
+                )
+            )
+            for name, run in RUNS.items()
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def self_test(demo: Rendered) -> dict[str, Any]:
+    """The demo package's recorded self-test."""
+    manifest = json.loads((demo.package_dir / MANIFEST_FILE).read_text())
+    return manifest["self_test"]
+
+
+def lines_of(result: subprocess.CompletedProcess) -> list[str]:
+    """The report lines, from the text output or from --json's "lines"."""
+    if result.stdout.startswith("{"):
+        return json.loads(result.stdout)["lines"]
+    return result.stdout.splitlines()
+
+
+def explain(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+
+
+# Exit codes and output modes
+
+
+def test_valid_package_prints_the_specified_lines_in_order(
+    runs: dict, self_test: dict[str, Any]
+) -> None:
+    """``python validate_model.py`` exits 0 and prints the spec's expected
+    output in the spec's order, with the recorded self-test predictions and
+    their score range, and ends with the 🎉 line."""
+    result = runs["default"]
+    assert result.returncode == 0, explain(result)
+    scores = self_test["scores"]
+    expected = [
+        "🔍 Validating model deployment...",
+        "📁 Checking file integrity...",
+        "✅ model.joblib: OK",
+        "✅ scaler.joblib: OK",
+        "✅ metadata.json: OK",
+        LOADING,
+        "✅ Model loaded successfully",
+        "✅ Scaler loaded successfully",
+        "🧪 Testing model inference...",
+        "✅ Inference test successful",
+        f"   Sample predictions: {self_test['predictions']}",
+        f"   Score range: {min(scores):.3f} to {max(scores):.3f}",
+        SUCCESS,
+    ]
+    lines = result.stdout.splitlines()
+    remaining = iter(lines)  # each wanted line is searched for after the last
+    for wanted in expected:
+        assert any(
+            line == wanted
+            # "✅ Model loaded successfully (IsolationForest)" adds the type
+            or (wanted.endswith("successfully") and line.startswith(f"{wanted} ("))
+            for line in remaining
+        ), f"{wanted!r} missing or out of order:\n{result.stdout}"
+    assert lines[-1] == SUCCESS
+
+
+def test_json_report_of_a_valid_package(runs: dict, self_test: dict) -> None:
+    """``--json`` prints one JSON document: valid, exit_code 0, no error,
+    every check passed, the self-test predictions and score range."""
+    result = runs["json"]
+    assert result.returncode == 0, explain(result)
+    report = json.loads(result.stdout)
+    assert report["valid"] is True
+    assert report["exit_code"] == 0
+    assert report["error"] is None
+    checks = report["checks"]
+    for check in ("integrity", "environment", "loading", "inference", "features"):
+        assert checks[check]["passed"] is True, check
+    assert checks["integrity"]["files"]["model.joblib"] == "OK"
+    assert checks["loading"]["model"] == "IsolationForest"
+    assert checks["inference"]["predictions"] == self_test["predictions"]
+    assert checks["inference"]["score_range"] == pytest.approx(
+        [min(self_test["scores"]), max(self_test["scores"])], abs=1e-9
+    )
+    assert report["lines"][-1] == SUCCESS
+
+
+def test_json_report_of_a_failed_self_test(runs: dict, self_test: dict) -> None:
+    """``--json`` on a failing package: valid false, exit_code 1, the error,
+    and still the self-test predictions and score range that were computed."""
+    result = runs["golden-score"]
+    assert result.returncode == 1, explain(result)
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["exit_code"] == 1
+    assert report["error"].startswith("self-test scores differ")
+    inference = report["checks"]["inference"]
+    assert inference["passed"] is False
+    assert inference["predictions"] == self_test["predictions"]
+    assert inference["score_range"] == pytest.approx(
+        [min(self_test["scores"]), max(self_test["scores"])], abs=1e-5
+    )
+    assert report["checks"]["integrity"]["passed"] is True
+
+
+def test_json_report_of_an_environment_failure(runs: dict) -> None:
+    """``--json`` when the environment is wrong: valid false, exit_code 2,
+    the environment check failed, the error names the variable."""
+    result = runs[f"invalid-{JSON_SETTING}"]
+    assert result.returncode == 2, explain(result)
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["exit_code"] == 2
+    assert report["error"].startswith(f"{JSON_SETTING}=")
+    assert report["checks"]["environment"]["passed"] is False
+    assert "loading" not in report["checks"]
+
+
+def test_quiet_prints_nothing_on_success(runs: dict) -> None:
+    """``--quiet`` on a valid package: exit 0 and no output at all."""
+    result = runs["quiet"]
+    assert result.returncode == 0, explain(result)
+    assert result.stdout == ""
+
+
+def test_quiet_prints_only_the_failure(runs: dict) -> None:
+    """``--quiet`` on a failing package: exit 1 and only the ❌ line."""
+    result = runs["golden-prediction"]
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines() == [
+        "❌ Validation failed: self-test predictions differ from the recorded "
+        f"ones in rows [{GOLDEN_PREDICTION_ROW}]"
+    ]
+
+
+def test_bad_argument_exits_2_with_usage(runs: dict) -> None:
+    """An unknown option: exit 2, argparse's usage and error on stderr."""
+    result = runs["bad-argument"]
+    assert result.returncode == 2, explain(result)
+    assert result.stdout == ""
+    assert "usage: validate_model.py" in result.stderr
+    assert "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_missing_package_folder_exits_2(runs: dict) -> None:
+    """A PACKAGE_DIR that does not exist: exit 2, naming it."""
+    result = runs["no-such-folder"]
+    assert result.returncode == 2, explain(result)
+    assert result.stdout.splitlines() == [
+        "🔍 Validating model deployment...",
+        "❌ Validation failed: no-such-folder is not a folder: give the extracted "
+        "package folder",
+    ]
+
+
+@pytest.mark.parametrize("name", INVALID_SETTINGS)
+def test_invalid_environment_variable_exits_2(runs: dict, name: str) -> None:
+    """MODEL_THRESHOLD, MODEL_BATCH_SIZE, MODEL_TIMEOUT, LOG_LEVEL or
+    LOG_FORMAT with an unusable value: exit 2 before loading, with a ❌ line
+    naming the variable, its value and what to give instead."""
+    value, fix = INVALID_SETTINGS[name]
+    result = runs[f"invalid-{name}"]
+    assert result.returncode == 2, explain(result)
+    lines = lines_of(result)
+    assert lines[-1] == f"❌ Validation failed: {name}={value!r} cannot be used: {fix}"
+    assert LOADING not in lines
+
+
+# The environment gate
+
+
+def test_scikit_learn_mismatch_exits_2_naming_both_versions(runs: dict) -> None:
+    """metadata.json says scikit-learn 1.0.2 built the model: exit 2 before
+    loading, a ❌ line naming both versions, the fix and the override."""
+    result = runs["sklearn-mismatch"]
+    assert result.returncode == 2, explain(result)
+    lines = result.stdout.splitlines()
+    message = (
+        f"scikit-learn {SKLEARN} differs from 1.0.2, which built the model; "
+        "pickled trees are not portable across versions"
+    )
+    assert f"❌ {message}" in lines
+    assert lines[-1] == (
+        f"❌ Validation failed: {message}: pip install -r requirements.txt (it "
+        "pins scikit-learn==1.0.2), or run with --allow-version-mismatch to check "
+        "it anyway"
+    )
+    assert LOADING not in lines
+
+
+def test_scikit_learn_mismatch_allowed_is_a_warning(runs: dict) -> None:
+    """The same package with ``--allow-version-mismatch``: exit 0, the
+    mismatch is a ⚠️ line, and the self-test decides."""
+    result = runs["sklearn-mismatch-allowed"]
+    assert result.returncode == 0, explain(result)
+    lines = result.stdout.splitlines()
+    assert (
+        f"⚠️  scikit-learn {SKLEARN} differs from 1.0.2, which built the model; "
+        "pickled trees are not portable across versions: allowed by "
+        "--allow-version-mismatch"
+    ) in lines
+    assert lines[-1] == SUCCESS
+
+
+def test_other_library_difference_is_reported_not_fatal(runs: dict) -> None:
+    """A numpy version that differs from the build's: a ⚠️ line, exit 0."""
+    result = runs["notes"]
+    assert result.returncode == 0, explain(result)
+    recorded = "1.21.0" if NUMPY != "1.21.0" else "1.26.4"
+    lines = result.stdout.splitlines()
+    assert (
+        f"⚠️  numpy differs from the build ({recorded} -> {NUMPY}): reported, not "
+        "fatal; the self-test below shows whether scores changed"
+    ) in lines
+    assert f"✅ scikit-learn {SKLEARN}: same as the build" in lines
+    assert lines[-1] == SUCCESS
+
+
+def test_model_threshold_in_the_environment_does_not_change_the_self_test(
+    runs: dict, self_test: dict
+) -> None:
+    """MODEL_THRESHOLD=0 (every row an anomaly, if it applied) is named in an
+    information line; the self-test uses the package's own threshold: exit 0 with the
+    recorded predictions."""
+    result = runs["notes"]
+    assert result.returncode == 0, explain(result)
+    lines = result.stdout.splitlines()
+    assert (
+        "ℹ️  MODEL_THRESHOLD is set: it overrides inference_config in "
+        "ModelInference (this self-test uses the package's own values)"
+    ) in lines
+    assert f"   Sample predictions: {self_test['predictions']}" in lines
+    assert set(self_test["predictions"]) == {0, 1}
+
+
+# A model pickled by another scikit-learn version
+
+
+def test_repickled_model_warns_with_plain_joblib(packages: dict) -> None:
+    """The byte-edited model.joblib is still a valid pickle: plain
+    joblib.load loads it and scikit-learn warns that it was pickled with the
+    other version."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = joblib.load(packages["pickled-elsewhere"] / "model.joblib")
+    versions = {
+        warning.message.original_sklearn_version
+        for warning in caught
+        if issubclass(warning.category, InconsistentVersionWarning)
+    }
+    assert versions == {PICKLED_WITH}
+    assert type(model).__name__ == "IsolationForest"
+
+
+def test_model_pickled_by_another_version_exits_2(runs: dict) -> None:
+    """The recorded build environment matches, but model.joblib says another
+    scikit-learn pickled it: exit 2 at loading, naming both versions, the pin
+    and the override."""
+    result = runs["pickled-elsewhere"]
+    assert result.returncode == 2, explain(result)
+    lines = result.stdout.splitlines()
+    assert LOADING in lines
+    assert lines[-1].startswith(
+        f"❌ Validation failed: model.joblib was pickled with scikit-learn "
+        f"{PICKLED_WITH} but {SKLEARN} is installed"
+    )
+    assert f"pip install scikit-learn=={PICKLED_WITH}" in lines[-1]
+    assert "--allow-version-mismatch" in lines[-1]
+
+
+def test_model_pickled_by_another_version_allowed(runs: dict) -> None:
+    """With ``--allow-version-mismatch`` the same package loads and passes its
+    self-test: exit 0."""
+    result = runs["pickled-elsewhere-allowed"]
+    assert result.returncode == 0, explain(result)
+    assert result.stdout.splitlines()[-1] == SUCCESS
+
+
+def test_model_inference_refuses_a_model_pickled_by_another_version(
+    packages: dict, self_test: dict
+) -> None:
+    """ModelInference raises VersionMismatchError naming both versions; with
+    ``allow_version_mismatch=True`` it loads (scikit-learn's warning shows)
+    and scores the self-test as recorded."""
+    folder = packages["pickled-elsewhere"]
+    module = load_package_module(folder)
+    with pytest.raises(
+        module.VersionMismatchError,
+        match=re.escape(
+            f"model.joblib was pickled with scikit-learn {PICKLED_WITH} but "
+            f"{SKLEARN} is installed"
+        ),
+    ):
+        module.ModelInference(folder, environ={})
+    with pytest.warns(InconsistentVersionWarning):
+        inference = module.ModelInference(
+            folder, allow_version_mismatch=True, environ={}
+        )
+    result = inference.predict(self_test["inputs"])
+    assert result["scores"] == pytest.approx(self_test["scores"], abs=1e-9)
+
+
+# The golden self-test and loading
+
+
+def test_edited_expected_score_fails_naming_the_row(runs: dict) -> None:
+    """One recorded self-test score off by 1e-6 (package re-signed): exit 1,
+    the ❌ line names the row and the difference."""
+    result = runs["golden-score"]
+    assert result.returncode == 1, explain(result)
+    last = lines_of(result)[-1]
+    assert last.startswith(
+        "❌ Validation failed: self-test scores differ from the recorded ones in "
+        f"rows [{GOLDEN_SCORE_ROW}] (by up to 1e-06, tolerance 1e-09)"
+    )
+
+
+def test_edited_expected_prediction_fails_naming_the_row(runs: dict) -> None:
+    """One recorded self-test prediction flipped (package re-signed): exit 1,
+    the ❌ line names the row."""
+    result = runs["golden-prediction"]
+    assert result.returncode == 1, explain(result)
+    assert lines_of(result)[-1] == (
+        "❌ Validation failed: self-test predictions differ from the recorded "
+        f"ones in rows [{GOLDEN_PREDICTION_ROW}]"
+    )
+
+
+def test_resigned_corrupt_model_fails_at_loading(runs: dict) -> None:
+    """A corrupt model.joblib whose hashes were rewritten passes the integrity
+    check but not loading: exit 1 with a ``loading failed`` line."""
+    result = runs["corrupt-model"]
+    assert result.returncode == 1, explain(result)
+    lines = result.stdout.splitlines()
+    assert "✅ model.joblib: OK" in lines
+    assert LOADING in lines
+    assert lines[-1].startswith("❌ Validation failed: loading failed: ")
+    assert not any(line.startswith("✅ Model loaded") for line in lines)
