@@ -29,12 +29,14 @@ import json
 import logging
 import math
 import numbers
+import operator
 import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -368,6 +370,440 @@ def _is_number(value: Any) -> bool:
     )
 
 
+# ---------------------------------------------------------------------------
+# Fast exact scoring: the fitted IsolationForest flattened into numpy arrays.
+#
+# scikit-learn's score_samples walks the trees one Python call per tree, so a
+# single record costs milliseconds. FlatForest is built once, when the
+# package is loaded, and scores all rows in all trees with a few vectorised
+# numpy operations per tree level. It repeats scikit-learn's arithmetic
+# exactly (the rows cast to float32 and compared with the same thresholds,
+# the same per-leaf path lengths added tree by tree, the same final formula),
+# so its scores are bit-identical; FlatForest.build checks that on probe rows
+# before it is used. Anything it does not recognise (another estimator, a
+# scikit-learn without the internals it reads, NaN in the input) is left to
+# scikit-learn.
+# ---------------------------------------------------------------------------
+
+# The top tree levels are scored by comparing whole feature columns with each
+# node's threshold; deeper levels gather one node per (tree, row).
+_BROADCAST_LEVELS = 2
+_BROADCAST_MIN_ROWS = 16
+# Rows are scored in chunks of about this many (tree, row) pairs, to stay in
+# the CPU cache.
+_CHUNK_PAIRS = 1 << 15
+_MAX_CHUNK_ROWS = 1024
+# Forests whose level tables would exceed this many slots are left to
+# scikit-learn (the tables are padded to complete binary trees).
+_MAX_TABLE_SLOTS = 1 << 22
+_KEY_BITS = 32
+_PROBE_ROWS = 64
+_NUMBER_TYPES = frozenset({float, int, np.float64, np.float32, np.int64, np.int32})
+
+
+def _float32_floor(values: np.ndarray) -> np.ndarray:
+    """Return the largest float32 at or below each float64 value.
+
+    For a float32 ``x``, ``x <= t`` exactly when ``x <= _float32_floor(t)``,
+    so a tree's float64 thresholds can be compared in float32.
+    """
+    with np.errstate(over="ignore"):
+        floor = values.astype(np.float32)
+    above = floor.astype(np.float64) > values
+    floor[above] = np.nextafter(floor[above], np.float32(-np.inf))
+    return floor
+
+
+def _order_keys(values: np.ndarray) -> np.ndarray:
+    """Return int64 keys in [0, 2**32) that order float32 ``values`` as ``<``
+    does (-0.0 and 0.0 share a key; NaN must not occur)."""
+    bits = np.add(values, np.float32(0.0), dtype=np.float32).view(np.int32)
+    flip = (bits >> 31).view(np.uint32) | np.uint32(1 << 31)
+    return (bits.view(np.uint32) ^ flip).astype(np.int64)
+
+
+def _average_path_length(n_samples: int) -> np.ndarray:
+    """scikit-learn's average path length of an isolation tree grown on
+    ``n_samples`` rows, as a 1-element array, by the same numpy operations."""
+    n = np.array([[float(n_samples)]])
+    length = np.zeros(n.shape)
+    grown = n > 2
+    length[n == 2] = 1.0
+    length[grown] = (
+        2.0 * (np.log(n[grown] - 1.0) + np.euler_gamma)
+        - 2.0 * (n[grown] - 1.0) / n[grown]
+    )
+    return length.reshape(1)
+
+
+class _StandardScaling:
+    """``StandardScaler.transform`` of float64 rows: ``(X - mean_) / scale_``,
+    the operations scikit-learn performs, without its input checks."""
+
+    def __init__(self, scaler: Any) -> None:
+        self.scaler = scaler
+        self.n_features = int(scaler.n_features_in_)
+        self.mean = np.asarray(scaler.mean_, np.float64) if scaler.with_mean else None
+        self.scale = (
+            np.asarray(scaler.scale_, np.float64)
+            if scaler.with_std and scaler.scale_ is not None
+            else None
+        )
+        for vector in (self.mean, self.scale):
+            if vector is not None and vector.shape != (self.n_features,):
+                raise ValueError("the scaler's statistics do not fit its features")
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        if self.mean is not None:
+            X = X - self.mean
+        if self.scale is not None:
+            X = X / self.scale if self.mean is None else np.divide(X, self.scale, X)
+        return X
+
+    def agrees(self) -> bool:
+        """Whether this gives the scaler's own transform exactly, on rows
+        around its means."""
+        rows = np.random.default_rng(0).normal(size=(8, self.n_features))
+        if self.scale is not None:
+            rows *= self.scale
+        if self.mean is not None:
+            rows += self.mean
+        own = self.scaler.transform(_named_if_fitted_with_names(self.scaler, rows))
+        return bool(np.array_equal(self(rows), own))
+
+
+class _OwnTransform:
+    """Any other transformer: its own ``transform``, used when that returns a
+    plain float array (otherwise the whole call is left to scikit-learn)."""
+
+    def __init__(self, step: Any) -> None:
+        self.step = step
+        self.n_features = getattr(step, "n_features_in_", None)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray | None:
+        try:
+            out = self.step.transform(_named_if_fitted_with_names(self.step, X))
+        except Exception:  # scikit-learn will raise it again, or not
+            return None
+        if isinstance(out, np.ndarray) and out.ndim == 2 and out.dtype.kind == "f":
+            return out
+        return None
+
+    def agrees(self) -> bool:
+        """Its own transform agrees with itself."""
+        return True
+
+
+def _transform_step(step: Any) -> _StandardScaling | _OwnTransform:
+    from sklearn.preprocessing import StandardScaler
+
+    if type(step) is StandardScaler:
+        return _StandardScaling(step)
+    if not callable(getattr(step, "transform", None)):
+        raise TypeError(f"Pipeline step {type(step).__name__} has no transform")
+    return _OwnTransform(step)
+
+
+class FlatForest:
+    """A fitted IsolationForest and the scalers before it, as numpy arrays.
+
+    ``FlatForest.build(model, scaler)`` returns one for an IsolationForest
+    (or a Pipeline ending in one) that it reproduces exactly, else None.
+    ``anomaly_scores(X)`` then equals ``-model.score_samples(scaler.transform(X))``
+    bit for bit.
+
+    Layout: every tree is padded to a complete binary tree of the forest's
+    depth. At level d the node at position p of tree t is entry
+    ``t * 2**d + p`` of that level's tables and its children are positions
+    2p and 2p+1; a leaf above the last level sends every row left (threshold
+    +inf) to position ``p * 2**(depth - d)`` of the last level, which holds
+    the leaf's path length as scikit-learn credits it.
+    """
+
+    def __init__(self, forest: Any, steps: list[Any], chunk_rows: int = 0) -> None:
+        trees = [estimator.tree_ for estimator in forest.estimators_]
+        n_trees = len(trees)
+        n_features = int(forest.n_features_in_)
+        depth = max((int(tree.max_depth) for tree in trees), default=-1)
+        if not n_trees or depth < 0 or n_trees << (depth + 1) > _MAX_TABLE_SLOTS:
+            raise ValueError("the forest has no trees, or trees too deep to flatten")
+        self.steps = steps
+        self.n_inputs = steps[0].n_features if steps else n_features
+        self.n_features = n_features
+        self.n_trees = n_trees
+        self.depth = depth
+        self.top_levels = min(_BROADCAST_LEVELS, depth)
+        self.chunk_rows = chunk_rows or int(
+            np.clip(_CHUNK_PAIRS // n_trees, 16, _MAX_CHUNK_ROWS)
+        )
+        if n_features * self.chunk_rows >= 1 << 31:
+            raise ValueError("too many features to flatten")
+
+        # Trees use columns of X[:, estimators_features_[t]] when the forest
+        # subsampled features, else of X itself (as score_samples does).
+        subsampled = forest._max_features != n_features
+        # All trees' nodes in one array, each tree's after the previous ones;
+        # a node's feature as a column of X.
+        sizes = np.array([tree.node_count for tree in trees])
+        first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        left = np.concatenate([tree.children_left for tree in trees])
+        right = np.concatenate([tree.children_right for tree in trees])
+        shift = np.repeat(first, sizes)
+        left, right = left + shift, right + shift
+        feature = np.maximum(np.concatenate([tree.feature for tree in trees]), 0)
+        if subsampled:
+            used = [np.asarray(f, np.int64) for f in forest.estimators_features_]
+            starts = np.concatenate([[0], np.cumsum([len(f) for f in used])[:-1]])
+            feature = np.concatenate(used)[feature + np.repeat(starts, sizes)]
+        threshold = np.concatenate([tree.threshold for tree in trees])
+        path_length = (
+            np.concatenate(forest._decision_path_lengths)
+            + np.concatenate(forest._average_path_length_per_tree)
+            - 1.0
+        )
+        features = [np.zeros(n_trees << d, np.int64) for d in range(depth)]
+        thresholds = [np.full(n_trees << d, np.inf) for d in range(depth)]
+        leaves = np.zeros(n_trees << depth)
+        # Walk all trees level by level: (node, tree, position) triples.
+        nodes, tree_of = first, np.arange(n_trees)
+        positions = np.zeros(n_trees, np.int64)
+        for d in range(depth + 1):
+            leaf = left[nodes] == shift[nodes] - 1
+            slots = (tree_of[leaf] << depth) + (positions[leaf] << (depth - d))
+            leaves[slots] = path_length[nodes[leaf]]
+            nodes, tree_of, positions = nodes[~leaf], tree_of[~leaf], positions[~leaf]
+            if d == depth:
+                break
+            slots = (tree_of << d) + positions
+            features[d][slots] = feature[nodes]
+            thresholds[d][slots] = threshold[nodes]
+            nodes = np.concatenate([left[nodes], right[nodes]])
+            tree_of = np.concatenate([tree_of, tree_of])
+            positions = np.concatenate([2 * positions, 2 * positions + 1])
+        if len(nodes):
+            raise ValueError("a tree is deeper than its max_depth")
+        floors = [_float32_floor(level) for level in thresholds]
+        self.leaves = leaves
+        self.tree_starts = (np.arange(n_trees, dtype=np.int64) << self.top_levels)[
+            :, None
+        ]
+        self.top_features = [
+            features[d].reshape(n_trees, 1 << d) for d in range(self.top_levels)
+        ]
+        self.top_thresholds = [
+            floors[d].reshape(n_trees, 1 << d, 1) for d in range(self.top_levels)
+        ]
+        # Deeper levels: one int64 code per node, the offset of its feature's
+        # column in a chunk's x codes (feature * chunk_rows) above the order
+        # key of its threshold. A row's x code for feature f has the same
+        # offset above the order key of its value, so "x > threshold" is
+        # "x code > node code", and the offset plus the row's number is where
+        # to gather that x code from.
+        self.codes = [
+            ((features[d] * self.chunk_rows) << _KEY_BITS) | _order_keys(floors[d])
+            for d in range(depth)
+        ]
+        self.column_codes = (
+            np.arange(n_features, dtype=np.int64)[:, None] * self.chunk_rows
+        ) << _KEY_BITS
+        self.row_numbers = np.tile(np.arange(self.chunk_rows, dtype=np.int64), n_trees)
+        self.denominator = n_trees * _average_path_length(forest._max_samples)
+        self.probe = _probe_rows(
+            np.concatenate([np.zeros(0, np.int64), *features]),
+            np.concatenate([np.zeros(0), *floors]),
+            n_features,
+        )
+
+    @classmethod
+    def build(cls, model: Any, scaler: Any = None) -> FlatForest | None:
+        """Flatten ``model`` (an IsolationForest, or a Pipeline whose last step
+        is one) with the separate ``scaler`` applied before it, if any.
+
+        Returns None, leaving scoring to scikit-learn, for any other model or
+        when the flattened forest does not score probe rows exactly as
+        scikit-learn does.
+        """
+        try:
+            from sklearn.ensemble import IsolationForest
+
+            steps = [] if scaler is None else [scaler]
+            forest = model
+            if hasattr(model, "steps"):
+                *head, (_, forest) = model.steps
+                steps += [step for _, step in head if step not in (None, "passthrough")]
+            if type(forest) is not IsolationForest:
+                return None
+            flat = cls(forest, [_transform_step(step) for step in steps])
+            expected = -forest.score_samples(
+                _named_if_fitted_with_names(forest, flat.probe)
+            )
+            if not (
+                all(step.agrees() for step in flat.steps)
+                and np.array_equal(flat._forest_scores(flat.probe), expected)
+            ):
+                logger.debug("fast scoring off: it differs from scikit-learn")
+                return None
+            return flat
+        except Exception as error:  # anything unexpected: use scikit-learn
+            logger.debug("fast scoring off: %s", error)
+            return None
+
+    def anomaly_scores(self, X: np.ndarray) -> np.ndarray | None:
+        """``-score_samples`` of the float64 rows ``X`` (scalers included), or
+        None when they are for scikit-learn to score, or to refuse: values
+        that are not finite, another shape or dtype, a transformer that
+        returned something else than a float array or NaN."""
+        if not (
+            isinstance(X, np.ndarray)
+            and X.dtype == np.float64
+            and X.ndim == 2
+            and X.shape[1] == (self.n_inputs or X.shape[1])
+            and np.isfinite(X).all()
+        ):
+            return None
+        for step in self.steps:
+            X = step(X)
+            if X is None:
+                return None
+        if X.shape[1] != self.n_features or np.isnan(X).any():
+            return None
+        return self._forest_scores(X)
+
+    def _forest_scores(self, X: np.ndarray) -> np.ndarray:
+        """``-score_samples`` of rows the forest takes as they are."""
+        with np.errstate(over="ignore"):
+            columns = np.ascontiguousarray(X.T, dtype=np.float32)
+        keys = _order_keys(columns)
+        n_rows = columns.shape[1]
+        depths = np.empty(n_rows)
+        # Chunks of at most chunk_rows rows, of equal sizes (no small tail).
+        n_chunks = -(-n_rows // self.chunk_rows)
+        bounds = [n_rows * i // n_chunks for i in range(n_chunks + 1)]
+        for start, stop in pairwise(bounds):
+            depths[start:stop] = self._depths(
+                columns[:, start:stop], keys[:, start:stop]
+            )
+        denominator = self.denominator
+        return 2 ** (
+            -np.divide(
+                depths, denominator, out=np.ones_like(depths), where=denominator != 0
+            )
+        )
+
+    def _depths(self, columns: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """For each row (a column of ``columns``, float32 features, and of
+        ``keys``, their order keys), the sum over the trees, in tree order,
+        of the path length of the leaf the row reaches."""
+        n_trees, n_rows = self.n_trees, columns.shape[1]
+        # Top levels: every node's decision for every row, then each row's
+        # branch at a level picked by its branches above. (Not worth it for
+        # a few rows: fewer numpy calls matter more then.)
+        top = self.top_levels if n_rows >= _BROADCAST_MIN_ROWS else 0
+        position = np.zeros((n_trees, n_rows), np.uint8)
+        branches_taken: list[np.ndarray] = []
+        for d in range(top):
+            branches = [
+                columns.take(self.top_features[d][:, p], axis=0)
+                > self.top_thresholds[d][:, p]
+                for p in range(1 << d)
+            ]
+            for went_right in reversed(branches_taken):
+                branches = [
+                    left ^ ((left ^ right) & went_right)
+                    for left, right in zip(branches[::2], branches[1::2], strict=True)
+                ]
+            branches_taken.append(branches[0])
+            position <<= 1
+            position |= branches[0]
+        node = np.add(self.tree_starts >> (self.top_levels - top), position).ravel()
+        # Deeper levels: gather each (tree, row)'s node code and the row's x
+        # code for that node's feature; the row goes right (to 2 * node + 1)
+        # where node code - x code is negative.
+        if top < self.depth:
+            x_codes = np.empty((self.n_features, self.chunk_rows), np.int64)
+            np.bitwise_or(keys, self.column_codes, out=x_codes[:, :n_rows])
+            x_codes = x_codes.ravel()
+            code = np.empty_like(node)
+            index = np.empty_like(node)
+            x_code = np.empty_like(node)
+            if n_rows == self.chunk_rows:
+                index_by_tree, row_numbers = index, self.row_numbers
+            else:
+                index_by_tree = index.reshape(n_trees, n_rows)
+                row_numbers = self.row_numbers[:n_rows]
+            for d in range(top, self.depth):
+                self.codes[d].take(node, out=code, mode="clip")
+                np.right_shift(code, _KEY_BITS, out=index)
+                index_by_tree += row_numbers
+                x_codes.take(index, out=x_code, mode="clip")
+                code -= x_code
+                code >>= 63
+                node <<= 1
+                node -= code
+        path_lengths = self.leaves.take(node, mode="clip").reshape(n_trees, n_rows)
+        # Add tree after tree from zero, as scikit-learn does. numpy reduces
+        # axis 0 of a (trees, rows) array that way, but sums pairwise along a
+        # contiguous axis, which is what a single row makes it: accumulate.
+        if n_rows == 1:
+            return np.add.accumulate(path_lengths[:, 0])[-1:]
+        return np.add.reduce(path_lengths, axis=0)
+
+
+def _probe_rows(
+    features: np.ndarray, floors: np.ndarray, n_features: int
+) -> np.ndarray:
+    """Rows to compare a FlatForest with scikit-learn on: each value is
+    random, or a split threshold of that feature (as float32) or the float32
+    just below or above it, so that both sides of many splits are taken."""
+    rng = np.random.default_rng(0)
+    probe = rng.normal(size=(_PROBE_ROWS, n_features)).astype(np.float32)
+    split = np.isfinite(floors)
+    features, floors = features[split], floors[split]
+    for column in range(n_features):
+        pool = floors[features == column]
+        if len(pool):
+            chosen = rng.choice(pool, size=_PROBE_ROWS)
+            step = rng.integers(-1, 2, size=_PROBE_ROWS)
+            toward = np.where(step > 0, np.inf, -np.inf).astype(np.float32)
+            moved = np.where(step == 0, chosen, np.nextafter(chosen, toward))
+            keep = rng.random(_PROBE_ROWS) < 0.2
+            probe[:, column] = np.where(keep, probe[:, column], moved)
+    return probe.astype(np.float64)
+
+
+def _records_array(
+    records: Sequence[Any], getter: Any, width: int
+) -> np.ndarray | None:
+    """The float64 array of ``records`` when every record is a dict holding
+    every feature as a finite int or float; None sends them through the
+    per-value checks, which say what is wrong."""
+    if not (records and width) or set(map(type, records)) != {dict}:
+        return None
+    try:
+        values = (
+            list(map(getter, records))
+            if width == 1
+            else list(chain.from_iterable(map(getter, records)))
+        )
+    except KeyError:
+        return None
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return None
+    try:
+        X = np.array(values, dtype=np.float64).reshape(len(records), width)
+    except (OverflowError, ValueError):
+        return None
+    return X if np.isfinite(X).all() else None
+
+
+def _numeric_array(values: np.ndarray) -> np.ndarray | None:
+    """A float64 copy of an int or float array whose values are all finite."""
+    if values.dtype.kind not in "fiu":
+        return None
+    X = values.astype(np.float64, order="C")
+    return X if np.isfinite(X).all() else None
+
+
 class ModelInference:
     """Load a verified deployment package and score feature records.
 
@@ -396,6 +832,7 @@ class ModelInference:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
+        self._allow_version_mismatch = allow_version_mismatch
         self._manifest = read_manifest(self.model_dir)
         settings = read_settings(self._manifest.get("inference_config") or {}, environ)
         configure_logging(settings.log_level, settings.log_format)
@@ -413,6 +850,10 @@ class ModelInference:
         )
         self._feature_names = list(self._manifest["training_info"]["feature_names"])
         self._feature_set = frozenset(self._feature_names)
+        self._feature_getter = (
+            operator.itemgetter(*self._feature_names) if self._feature_names else None
+        )
+        self._fast_scorer = FlatForest.build(self._model, self._scaler)
         self._ignored_keys: set[str] = set()
         self._threshold = (
             model_threshold(self._model)
@@ -449,6 +890,37 @@ class ModelInference:
         """The features a record must have, in training order."""
         return list(self._feature_names)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the package folder and the settings, never the model.
+
+        Unpickling constructs ModelInference again from the folder's absolute
+        path, where it is unpickled: every file is verified first (always,
+        even if this instance was made with ``verify=False``), then loaded.
+        A pickle is a few hundred bytes, and a file changed since raises
+        IntegrityError. The settings travel with it: ``allow_version_mismatch``,
+        the environment variables that set this instance's values (as an
+        ``environ`` of their own: the unpickling process's environment is not
+        read, and nothing else of ``os.environ`` is pickled), and the current
+        ``batch_size`` and ``timeout_seconds``.
+        """
+        settings = self.settings
+        values = {
+            "MODEL_THRESHOLD": repr(self._threshold),
+            "MODEL_BATCH_SIZE": str(settings.batch_size),
+            "MODEL_TIMEOUT": repr(settings.timeout_seconds),
+            "LOG_LEVEL": settings.log_level,
+            "LOG_FORMAT": settings.log_format,
+        }
+        environ = {name: values[name] for name in settings.overrides}
+        arguments = (
+            os.path.abspath(self.model_dir),
+            True,
+            getattr(self, "_allow_version_mismatch", False),
+            environ,
+        )
+        state = {"batch_size": self.batch_size, "timeout_seconds": self.timeout_seconds}
+        return (type(self), arguments, state)
+
     def preprocess_features(self, features: Any) -> np.ndarray:
         """Turn records into a float array with columns in training order.
 
@@ -471,15 +943,33 @@ class ModelInference:
                     self._missing(name, f"all {len(features)} rows")
                     features = features.assign(**{name: 0.0})
             self._note_ignored(columns)
-            rows: Any = features[names].to_numpy(dtype=object).tolist()
+            frame = features[names]
+            X = (
+                _numeric_array(frame.to_numpy())
+                if frame.shape[1] == len(names)
+                else None
+            )
+            if X is not None:
+                return X
+            rows: Any = frame.to_numpy(dtype=object).tolist()
         elif isinstance(features, np.ndarray):
             if features.ndim != 2 or features.shape[1] != len(names):
                 raise ValueError(
                     f"array input must have shape (n_rows, {len(names)}) with "
                     f"columns in feature_names order, got {features.shape}"
                 )
+            X = _numeric_array(features)
+            if X is not None:
+                return X
             rows = features.tolist()
         elif isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
+            X = _records_array(features, self._feature_getter, len(names))
+            if X is not None:
+                if set(map(len, features)) != {len(names)}:
+                    self._note_ignored(
+                        set().union(*(r for r in features if len(r) != len(names)))
+                    )
+                return X
             rows = [
                 self._record_values(record, row) for row, record in enumerate(features)
             ]
@@ -551,7 +1041,16 @@ class ModelInference:
         return np.asarray(rows, dtype=float).reshape(len(rows), len(names))
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        """Return anomaly scores for an array from ``preprocess_features``."""
+        """Return anomaly scores for an array from ``preprocess_features``.
+
+        An IsolationForest is scored by its flattened copy (FlatForest), which
+        gives scikit-learn's scores bit for bit, much faster; anything else,
+        by scikit-learn.
+        """
+        if self._fast_scorer is not None:
+            scores = self._fast_scorer.anomaly_scores(X)
+            if scores is not None:
+                return scores
         if self._scaler is not None:
             X = self._scaler.transform(_named_if_fitted_with_names(self._scaler, X))
         return anomaly_scores(self._model, _named_if_fitted_with_names(self._model, X))
