@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 SNIPPETS = ROOT / "tests" / "snippets"
 BUILD_DEPS = ["cookiecutter", "scikit-learn", "pandas", "joblib"]
-TEST_DEPS = [*BUILD_DEPS, "pytest", "pytest-cookies", "flask>=3.0,<4"]
+# Scoring on Spark (tests/test_spark.py, the benchmark's Spark row); Java too.
+SPARK_DEPS = ["pyspark[sql]>=3.5"]
+TEST_DEPS = [*BUILD_DEPS, "pytest", "pytest-cookies", "flask>=3.0,<4", *SPARK_DEPS]
 LINT_DEPS = ["ruff"]
 LINT_PATHS = ["hooks", "tests", "noxfile.py", "local_extensions.py"]
 SAMPLE_VERSIONS = {
@@ -133,7 +135,7 @@ def bench(session: nox.Session) -> None:
     """Benchmark scoring, loading and packaging against bare scikit-learn and
     cp/sha256sum/zip; print a table, write dist/bench.json (posargs: --quick,
     --json PATH, --model-mb 50 100, ...; see tests/benchmark.py --help)."""
-    session.install(*BUILD_DEPS)
+    session.install(*BUILD_DEPS, *SPARK_DEPS)
     workdir = Path(session.create_tmp()).resolve()
     session.run(
         "python",

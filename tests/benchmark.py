@@ -23,6 +23,11 @@ baseline / ours, so above 1 means ours is faster (or smaller).
   only loads the package (``ModelInference``), which the build's self-test
   and ``validate_model.py`` must do: what packaging adds beyond that must
   not grow with the model.
+- Spark, when pyspark is importable: rows per second of the package's
+  ``spark_scoring.score_dataframe`` on Spark ``local[2]`` (the demo's rows
+  cached in Spark, written to the ``noop`` sink, Python workers already
+  started) against ``ModelInference.predict`` on the same rows in this
+  process. Without pyspark (or Java) the row is left out, with a note.
 
 The goals printed at the end are goals, not assertions: the script exits 0
 whatever they say (non-zero only when a step itself fails).
@@ -61,6 +66,10 @@ RENDER_VERSION = "20241201_120500"
 MB = 1_000_000
 TREE_SAMPLES = 4096
 SEED = 11
+
+SPARK_ROWS = 200_000
+SPARK_QUICK_ROWS = 50_000
+SPARK_PARTITIONS = 4
 
 GOAL_SINGLE_RATIO = 30.0
 GOAL_BATCH_RATIO = 1.0
@@ -559,6 +568,101 @@ def packaging_scenarios(
     return facts
 
 
+# Spark
+
+
+def spark_scenario(
+    folder: Path, options: argparse.Namespace, results: list[dict[str, Any]]
+) -> str | None:
+    """Spark local[2] against one process on the same rows; return a note
+    instead when there is no row."""
+    if options.spark_rows <= 0:
+        return "--spark-rows 0: no Spark row"
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed: no Spark row (pip install 'pyspark[sql]')"
+    import warnings
+
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support")
+    warnings.filterwarnings("ignore", message="The copy keyword is deprecated")
+    os.environ.update(SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
+    import pyspark
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    try:
+        spark = (
+            SparkSession.builder.master("local[2]")
+            .appName("model-package-bench")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate()
+        )
+    except Exception as error:  # no Java, no free port...
+        return f"Spark did not start ({type(error).__name__}: {error}): no Spark row"
+    try:
+        spark.sparkContext.setLogLevel("ERROR")
+        package = import_package(folder)
+        spec = importlib.util.spec_from_file_location(
+            "spark_scoring", folder / "spark_scoring.py"
+        )
+        scoring = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = scoring
+        spec.loader.exec_module(scoring)
+        inference = package.ModelInference(folder, environ={})
+        names = inference.feature_names
+        scaler = inference.scaler
+        mean = getattr(scaler, "mean_", np.zeros(len(names)))
+        scale = getattr(scaler, "scale_", np.ones(len(names)))
+        rows = options.spark_rows
+        df = spark.range(rows, numPartitions=SPARK_PARTITIONS).select(
+            "id",
+            *(
+                (F.randn(seed=SEED + i) * float(scale[i]) + float(mean[i])).alias(name)
+                for i, name in enumerate(names)
+            ),
+        )
+        df = df.cache()
+        df.count()
+        frame = df.toPandas()[names]
+
+        def on_spark() -> None:
+            scored = scoring.score_dataframe(df, environ={})
+            scored.write.format("noop").mode("overwrite").save()
+
+        # The first job starts the Python workers; each verifies and loads
+        # the package once.
+        first = time_once(on_spark)
+        ours, theirs = paired_runs(
+            on_spark,
+            lambda: inference.predict(frame),
+            min_seconds=options.batch_seconds,
+            min_runs=options.repeats,
+            max_runs=20,
+        )
+        results.append(
+            {
+                "scenario": f"Spark local[2], {rows:,} records",
+                "group": "spark",
+                "unit": "records/s",
+                "records": rows,
+                "ours": rows / statistics.median(ours),
+                "baseline": rows / statistics.median(theirs),
+                "baseline_is": "ModelInference.predict on the same rows, one process",
+                "runs": len(ours),
+                "partitions": SPARK_PARTITIONS,
+                "first_job_seconds": first,
+                "pyspark": pyspark.__version__,
+            }
+        )
+    finally:
+        spark.stop()
+    return None
+
+
 # report
 
 
@@ -706,8 +810,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, default=None, help="renders and minimum runs per size"
     )
+    parser.add_argument(
+        "--spark-rows",
+        type=int,
+        default=None,
+        help=f"rows for the Spark row (default {SPARK_ROWS:,}, quick "
+        f"{SPARK_QUICK_ROWS:,}; 0 leaves it out)",
+    )
     options = parser.parse_args(argv)
     quick = options.quick
+    if options.spark_rows is None:
+        options.spark_rows = SPARK_QUICK_ROWS if quick else SPARK_ROWS
     options.model_mb = options.model_mb or ([10, 20] if quick else [50, 100])
     options.batch_sizes = options.batch_sizes or (
         [10, 100, 1_000, 10_000] if quick else [10, 100, 1_000, 10_000, 100_000]
@@ -747,6 +860,9 @@ def main(argv: list[str] | None = None) -> int:
     print("packaging big models...", flush=True)
     memory = packaging_scenarios(workdir, options, results)
 
+    print("scoring on Spark local[2]...", flush=True)
+    spark_note = spark_scenario(demo_folder, options, results)
+
     for row in results:
         row["ratio"] = ratio(row)
     found = goals(results, memory)
@@ -777,6 +893,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{size['package_load_peak_bytes'] / MB:.0f} MB, only joblib.load "
             f"{size['joblib_load_peak_bytes'] / MB:.0f} MB"
         )
+    for row in (r for r in results if r["group"] == "spark"):
+        print(
+            f"{row['scenario']}: pyspark {row['pyspark']}, {row['partitions']} "
+            f"partitions; the first job (starting the Python workers, each "
+            f"loading the package) took {row['first_job_seconds']:.1f} s"
+        )
+    if spark_note:
+        print(f"Spark: {spark_note}")
     print(f"bench wall time: {elapsed:.0f} s")
 
     report = {
@@ -792,6 +916,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "memory": memory,
         "goals": found,
+        "spark_note": spark_note,
         "wall_seconds": elapsed,
     }
     options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,7 @@ def context(tmp_path: Path) -> dict[str, Any]:
         "batch_size": "1000",
         "timeout_seconds": "30",
         "missing_features": "error",
+        "out_of_range": "allow",
         "include_api_service": "no",
         "create_zip": "yes",
         "_output_dir": str(tmp_path),
@@ -95,6 +96,7 @@ def test_valid_answers_give_typed_values(
     assert answers.timeout_seconds == 30
     assert type(answers.timeout_seconds) is int
     assert answers.missing_features == "error"
+    assert answers.out_of_range == "allow"
     assert answers.include_api_service is False
     assert answers.create_zip is True
     assert answers.template_dir == TEMPLATE_DIR
@@ -171,6 +173,7 @@ BAD_ANSWERS = [
     pytest.param("include_api_service", "flask", "yes or no", id="api-flask"),
     pytest.param("missing_features", "ignore", "error, zero", id="missing-ignore"),
     pytest.param("missing_features", "", "error, zero", id="missing-empty"),
+    pytest.param("out_of_range", "clip", "allow, warn, error", id="range-clip"),
 ]
 
 

@@ -319,15 +319,6 @@ def test_non_number_is_refused_naming_feature_and_row(
         inference.predict(records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason=(
-        "bug: _to_finite_array calls math.isfinite on the int, which raises "
-        "OverflowError('int too large to convert to float'), naming neither "
-        "feature nor row (and not a ValueError, so serve.py answers 500)"
-    ),
-)
 def test_integer_too_large_for_a_float_is_refused_naming_feature_and_row(
     inference: Any, records: list[dict]
 ) -> None:

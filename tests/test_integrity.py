@@ -273,15 +273,6 @@ def test_unverified_corrupt_model_surfaces_the_loading_error(
         module.ModelInference(package, environ={})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: inference_example.load_artifact lets joblib's raw error through "
-        "(KeyError: 0, ValueError: EOF..., IndexError: pop from empty list), "
-        "which names neither the file nor the fix; the spec's scenario 2 says "
-        "UnpicklingError, 'Re-download package and verify integrity'"
-    ),
-)
 @pytest.mark.parametrize("corruption", CORRUPTIONS)
 def test_unverified_corrupt_model_is_an_unpickling_error_naming_it(
     package: Path, corruption: str

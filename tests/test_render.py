@@ -29,6 +29,8 @@ SPEC_FILES = {
     "README.md",
     "SHA256SUMS",
 }
+# Beyond the specification: scoring on Spark (spark_scoring.py).
+PACKAGE_FILES = SPEC_FILES | {"spark_scoring.py", "requirements-spark.txt"}
 TEMPLATE_PACKAGE = TEMPLATE_DIR / "{{cookiecutter.package_name}}"
 METADATA_SCHEMA = {
     "model_info": {
@@ -83,8 +85,9 @@ def files_in(folder: Path) -> set[str]:
 
 
 def test_demo_package_has_exactly_the_specified_files(demo: Rendered) -> None:
-    """The demo package holds the spec's files plus SHA256SUMS, nothing else."""
-    assert files_in(demo.package_dir) == SPEC_FILES | {"scaler.joblib"}
+    """The demo package holds the spec's files plus SHA256SUMS and the Spark
+    scoring files, nothing else."""
+    assert files_in(demo.package_dir) == PACKAGE_FILES | {"scaler.joblib"}
     assert sorted(p.name for p in demo.output_dir.iterdir()) == [
         demo.package_dir.name,
         demo.zip_path.name,
@@ -102,7 +105,12 @@ def test_no_template_syntax_survives_rendering(demo: Rendered) -> None:
 def test_package_code_is_the_template_code(demo: Rendered) -> None:
     """The package's Python files are the template's, byte for byte (so linting
     the template lints every package)."""
-    for name in ("validate_model.py", "inference_example.py"):
+    for name in (
+        "validate_model.py",
+        "inference_example.py",
+        "spark_scoring.py",
+        "requirements-spark.txt",
+    ):
         assert (demo.package_dir / name).read_bytes() == (
             TEMPLATE_PACKAGE / name
         ).read_bytes()
@@ -304,7 +312,7 @@ def test_package_without_scaler_has_no_scaler_anywhere(
 ) -> None:
     """Without a scaler: no scaler.joblib, scaler_file null, no scaler hash, size 0."""
     rendered = rendered_samples["no_scaler"]
-    assert files_in(rendered.package_dir) == SPEC_FILES
+    assert files_in(rendered.package_dir) == PACKAGE_FILES
     manifest = read_json(rendered.package_dir / "deployment_manifest.json")
     assert manifest["files"]["scaler_file"] is None
     assert "scaler.joblib" not in manifest["file_integrity"]

@@ -31,9 +31,13 @@ import math
 import numbers
 import operator
 import os
+import pickle
+import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import chain, pairwise
@@ -54,6 +58,7 @@ else:
 MANIFEST_FILE = "deployment_manifest.json"
 SUMS_FILE = "SHA256SUMS"
 MISSING_FEATURE_POLICIES = ("error", "zero")
+OUT_OF_RANGE_POLICIES = ("allow", "warn", "error")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 TEXT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -200,6 +205,14 @@ def load_artifact(path: Path, allow_version_mismatch: bool = False) -> Any:
                 "allow_version_mismatch=True (validate_model.py "
                 "--allow-version-mismatch) to load it anyway"
             ) from None
+        except OSError:
+            raise
+        except Exception as error:
+            raise pickle.UnpicklingError(
+                f"{path.name} cannot be unpickled ({type(error).__name__}: {error}): "
+                "the file is corrupted; re-download the package and verify it "
+                "(python validate_model.py)"
+            ) from error
 
 
 @dataclass(frozen=True)
@@ -211,6 +224,7 @@ class Settings:
     batch_size: int
     timeout_seconds: float
     missing_features: str
+    out_of_range: str
     log_level: str | None
     log_format: str | None
     overrides: tuple[str, ...]
@@ -218,6 +232,7 @@ class Settings:
 
 _SETTING_CHOICES = {
     "missing_features": MISSING_FEATURE_POLICIES,
+    "out_of_range": OUT_OF_RANGE_POLICIES,
     "log_level": LOG_LEVELS,
     "log_format": LOG_FORMATS,
 }
@@ -290,6 +305,7 @@ def read_settings(
         batch_size=pick("MODEL_BATCH_SIZE", "batch_size", "batch_size", 1000),
         timeout_seconds=pick("MODEL_TIMEOUT", "timeout_seconds", "timeout", 30.0),
         missing_features=pick(None, "missing_features", "missing_features", "error"),
+        out_of_range=pick(None, "out_of_range", "out_of_range", "allow"),
         log_level=pick("LOG_LEVEL", "", "log_level", None),
         log_format=pick("LOG_FORMAT", "", "log_format", None),
         overrides=overrides,
@@ -368,6 +384,14 @@ def _is_number(value: Any) -> bool:
         or type(value) is int
         or (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)))
     )
+
+
+def _is_finite_number(value: Any) -> bool:
+    """A number (not a bool) that a float holds: no NaN, infinity or huge int."""
+    try:
+        return _is_number(value) and math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
 
 
 # ---------------------------------------------------------------------------
@@ -863,7 +887,19 @@ class ModelInference:
         self.batch_size = settings.batch_size
         self.timeout_seconds = settings.timeout_seconds
         self.missing_features = settings.missing_features
+        self.out_of_range = settings.out_of_range
         self.settings = settings
+        with open(self.model_dir / files["metadata_file"], encoding="utf-8") as stream:
+            self._monitoring = json.load(stream).get("monitoring")
+        self._low, self._high = _reference_bounds(self._monitoring, self._feature_names)
+        if self.out_of_range != "allow" and not (
+            np.isfinite(self._low).all() and np.isfinite(self._high).all()
+        ):
+            raise ConfigurationError(
+                f"inference_config.out_of_range={self.out_of_range!r} needs the "
+                "reference range of every feature, and metadata.json's monitoring "
+                "section has none: rebuild the package with reference_data_path"
+            )
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -889,6 +925,11 @@ class ModelInference:
     def feature_names(self) -> list[str]:
         """The features a record must have, in training order."""
         return list(self._feature_names)
+
+    @property
+    def monitoring(self) -> dict[str, Any] | None:
+        """metadata.json's reference statistics (None in a package without)."""
+        return self._monitoring
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle the package folder and the settings, never the model.
@@ -929,11 +970,48 @@ class ModelInference:
         already in ``feature_names`` order. Extra keys are ignored (logged
         once each at DEBUG). A missing feature is an error, or, when the
         package was built with ``missing_features=zero``, filled with 0.0
-        and logged at WARNING.
+        and logged at WARNING. A value outside the reference range is scored
+        (``out_of_range=allow``), logged (``warn``) or refused (``error``).
 
         Raises:
-            ValueError: a feature is missing, or a value is not a finite number.
+            ValueError: a feature is missing, a value is not a finite number,
+                or (with ``out_of_range=error``) it is outside the reference
+                range.
         """
+        X = self._as_array(features)
+        if self.out_of_range != "allow":
+            self._check_ranges(X)
+        return X
+
+    def _check_ranges(self, X: np.ndarray) -> None:
+        outside = np.less(X, self._low) | np.greater(X, self._high)
+        if not outside.any():
+            return
+        for row, column in zip(*np.nonzero(outside), strict=True):
+            name = self._feature_names[column]
+            low, high = float(self._low[column]), float(self._high[column])
+            message = (
+                f"Feature '{name}' in row {row} is {float(X[row, column])!r}, "
+                f"outside the reference range [{low!r}, {high!r}]"
+            )
+            if self.out_of_range == "error":
+                raise ValueError(
+                    message + ": this package refuses such values "
+                    "(inference_config.out_of_range is error)"
+                )
+            logger.warning(
+                message,
+                extra={
+                    "fields": {
+                        "event": "out_of_range",
+                        "feature": name,
+                        "row": int(row),
+                    }
+                },
+            )
+
+    def _as_array(self, features: Any) -> np.ndarray:
+        """preprocess_features without the out_of_range policy."""
         names = self._feature_names
         if hasattr(features, "columns") and hasattr(features, "to_numpy"):
             columns = [str(column) for column in features.columns]
@@ -1033,7 +1111,7 @@ class ModelInference:
         names = self._feature_names
         for row, values in enumerate(rows):
             for name, value in zip(names, values, strict=True):
-                if not _is_number(value) or not math.isfinite(value):
+                if not _is_finite_number(value):
                     raise ValueError(
                         f"Feature '{name}' in row {row} is {value!r}: "
                         "every value must be a finite number"
@@ -1055,6 +1133,57 @@ class ModelInference:
             X = self._scaler.transform(_named_if_fitted_with_names(self._scaler, X))
         return anomaly_scores(self._model, _named_if_fitted_with_names(self._model, X))
 
+    def _batched_scores(self, X: np.ndarray, started: float, call: str) -> np.ndarray:
+        """Score ``X`` batch_size rows at a time, within timeout_seconds."""
+        scores = np.empty(len(X))
+        for start in range(0, len(X), self.batch_size):
+            if time.monotonic() - started > self.timeout_seconds:
+                raise TimeoutError(
+                    f"{call} exceeded timeout_seconds={self.timeout_seconds} after "
+                    f"{start} of {len(X)} rows: send smaller batches"
+                )
+            stop = start + self.batch_size
+            scores[start:stop] = self.score(X[start:stop])
+        return scores
+
+    def drift_monitor(
+        self, psi_warn: float | None = None, psi_alert: float | None = None
+    ) -> DriftMonitor:
+        """A DriftMonitor against this package's reference statistics."""
+        config = self._manifest.get("inference_config") or {}
+        expected = (self._monitoring or {}).get("anomaly_ratio")
+        return DriftMonitor(
+            self._monitoring,
+            self._feature_names,
+            expected if expected is not None else config.get("anomaly_ratio"),
+            PSI_WARN if psi_warn is None else psi_warn,
+            PSI_ALERT if psi_alert is None else psi_alert,
+        )
+
+    def drift_report(
+        self,
+        features: Any,
+        psi_warn: float | None = None,
+        psi_alert: float | None = None,
+    ) -> dict[str, Any]:
+        """Compare ``features`` (the forms ``predict`` takes) with the reference.
+
+        Returns a JSON-serializable report: per feature the PSI against the
+        reference histogram and the values outside the reference range, the
+        PSI of the scores, the observed anomaly ratio beside the expected one,
+        and an overall ``status``: ``alert`` when any PSI reaches
+        ``psi_alert`` (default 0.25), ``warn`` when any reaches ``psi_warn``
+        (default 0.1), ``ok`` otherwise, ``unknown`` when the package has no
+        reference histograms or no rows were given. Values outside the
+        reference range are counted here, whatever ``out_of_range`` says.
+        """
+        started = time.monotonic()
+        monitor = self.drift_monitor(psi_warn, psi_alert)
+        X = self._as_array(features)
+        scores = self._batched_scores(X, started, "drift_report")
+        monitor.add(X, scores, scores > self._threshold)
+        return monitor.report()
+
     def predict(self, features: Any) -> dict[str, Any]:
         """Score records and flag anomalies.
 
@@ -1068,15 +1197,7 @@ class ModelInference:
         """
         started = time.monotonic()
         X = self.preprocess_features(features)
-        scores = np.empty(len(X))
-        for start in range(0, len(X), self.batch_size):
-            if time.monotonic() - started > self.timeout_seconds:
-                raise TimeoutError(
-                    f"predict exceeded timeout_seconds={self.timeout_seconds} after "
-                    f"{start} of {len(X)} rows: send smaller batches"
-                )
-            stop = start + self.batch_size
-            scores[start:stop] = self.score(X[start:stop])
+        scores = self._batched_scores(X, started, "predict")
         predictions = (scores > self._threshold).astype(int)
         result = {
             "predictions": predictions.tolist(),
@@ -1103,6 +1224,185 @@ class ModelInference:
                 },
             )
         return result
+
+
+# ---------------------------------------------------------------------------
+# Drift: live data against the reference statistics in metadata.json
+# ---------------------------------------------------------------------------
+
+PSI_WARN = 0.1
+PSI_ALERT = 0.25
+# The share given to a bin that holds no live rows, so that PSI stays finite.
+PSI_FLOOR = 1e-4
+STATUS_ORDER = ("unknown", "ok", "warn", "alert")
+
+
+def population_stability_index(
+    reference_counts: Sequence[float], live_counts: Sequence[float]
+) -> float | None:
+    """PSI of two histograms over the same bins: sum (q - p) * ln(q / p).
+
+    ``p`` and ``q`` are the reference and live shares per bin, each at least
+    PSI_FLOOR. None when either histogram is empty.
+    """
+    reference = np.asarray(reference_counts, dtype=float)
+    live = np.asarray(live_counts, dtype=float)
+    if reference.sum() <= 0 or live.sum() <= 0:
+        return None
+    p = np.maximum(reference / reference.sum(), PSI_FLOOR)
+    q = np.maximum(live / live.sum(), PSI_FLOOR)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def _psi_status(value: float | None, warn: float, alert: float) -> str:
+    if value is None:
+        return "unknown"
+    return "alert" if value >= alert else "warn" if value >= warn else "ok"
+
+
+class _Histogram:
+    """Live counts over a reference histogram's bins (open outer bins)."""
+
+    def __init__(self, statistics: Mapping[str, Any] | None) -> None:
+        histogram = (statistics or {}).get("histogram") or {}
+        edges = histogram.get("edges")
+        self.reference = histogram.get("counts")
+        self.edges = None if edges is None else np.asarray(edges, dtype=float)
+        self.live = None if edges is None else np.zeros(len(edges) + 1, dtype=np.int64)
+
+    def add(self, values: np.ndarray) -> None:
+        if self.edges is not None and len(values):
+            bins = np.searchsorted(self.edges, values, side="left")
+            self.live += np.bincount(bins, minlength=len(self.live))
+
+    def psi(self) -> float | None:
+        if self.reference is None:
+            return None
+        return population_stability_index(self.reference, self.live)
+
+
+class DriftMonitor:
+    """Accumulate live rows and their scores; compare them with the reference.
+
+    ``monitoring`` is metadata.json's ``monitoring`` section. Feed it with
+    ``add`` (as many times as needed, e.g. once per chunk of a file) and read
+    the result with ``report``.
+    """
+
+    def __init__(
+        self,
+        monitoring: Mapping[str, Any] | None,
+        feature_names: list[str],
+        expected_anomaly_ratio: float | None,
+        psi_warn: float = PSI_WARN,
+        psi_alert: float = PSI_ALERT,
+    ) -> None:
+        if not 0 < psi_warn <= psi_alert:
+            raise ValueError(
+                f"psi_warn={psi_warn!r} and psi_alert={psi_alert!r}: give "
+                "0 < psi_warn <= psi_alert"
+            )
+        self.monitoring = dict(monitoring or {})
+        self.feature_names = feature_names
+        self.expected_anomaly_ratio = expected_anomaly_ratio
+        self.psi_warn = psi_warn
+        self.psi_alert = psi_alert
+        statistics = self.monitoring.get("features") or {}
+        self._reference = [statistics.get(name) or {} for name in feature_names]
+        self._histograms = [_Histogram(stats) for stats in self._reference]
+        self._score_histogram = _Histogram(self.monitoring.get("score"))
+        self._low, self._high = _reference_bounds(self.monitoring, feature_names)
+        width = len(feature_names)
+        self._below = np.zeros(width, dtype=np.int64)
+        self._above = np.zeros(width, dtype=np.int64)
+        self._sums = np.zeros(width)
+        self.rows = 0
+        self.anomalies = 0
+        self._score_sum = 0.0
+
+    def add(self, X: np.ndarray, scores: np.ndarray, predictions: np.ndarray) -> None:
+        """Count rows of ``preprocess_features`` output with their results."""
+        for column, histogram in enumerate(self._histograms):
+            histogram.add(X[:, column])
+        self._score_histogram.add(scores)
+        self._below += np.count_nonzero(np.less(X, self._low), axis=0)
+        self._above += np.count_nonzero(np.greater(X, self._high), axis=0)
+        self._sums += X.sum(axis=0)
+        self._score_sum += float(np.sum(scores))
+        self.rows += len(X)
+        self.anomalies += int(np.count_nonzero(predictions))
+
+    def report(self) -> dict[str, Any]:
+        """The drift report, in plain JSON types."""
+        rows = self.rows
+        features = {}
+        reasons = []
+        statuses = []
+        for column, name in enumerate(self.feature_names):
+            reference = self._reference[column]
+            psi = self._histograms[column].psi() if rows else None
+            status = _psi_status(psi, self.psi_warn, self.psi_alert)
+            statuses.append(status)
+            outside = int(self._below[column] + self._above[column])
+            features[name] = {
+                "psi": psi,
+                "status": status,
+                "mean": float(self._sums[column] / rows) if rows else None,
+                "reference_mean": reference.get("mean"),
+                "out_of_range": {
+                    "count": outside,
+                    "share": outside / rows if rows else None,
+                    "below": int(self._below[column]),
+                    "above": int(self._above[column]),
+                    "reference_min": reference.get("min"),
+                    "reference_max": reference.get("max"),
+                },
+            }
+            if status in ("warn", "alert"):
+                reasons.append(f"feature '{name}': PSI {psi:.3f} ({status})")
+        score_psi = self._score_histogram.psi() if rows else None
+        score_status = _psi_status(score_psi, self.psi_warn, self.psi_alert)
+        statuses.append(score_status)
+        if score_status in ("warn", "alert"):
+            reasons.append(f"score: PSI {score_psi:.3f} ({score_status})")
+        known = [status for status in statuses if status != "unknown"]
+        overall = max(known, key=STATUS_ORDER.index) if known else "unknown"
+        return {
+            "status": overall,
+            "reasons": reasons,
+            "samples": rows,
+            "thresholds": {"psi_warn": self.psi_warn, "psi_alert": self.psi_alert},
+            "reference": {
+                "source": self.monitoring.get("source"),
+                "partial": self.monitoring.get("partial"),
+                "rows": (self.monitoring.get("reference") or {}).get("rows"),
+            },
+            "features": features,
+            "score": {
+                "psi": score_psi,
+                "status": score_status,
+                "mean": self._score_sum / rows if rows else None,
+                "reference_mean": (self.monitoring.get("score") or {}).get("mean"),
+            },
+            "anomaly_ratio": {
+                "observed": self.anomalies / rows if rows else None,
+                "expected": self.expected_anomaly_ratio,
+                "anomalies": self.anomalies,
+            },
+        }
+
+
+def _reference_bounds(
+    monitoring: Mapping[str, Any] | None, feature_names: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's reference min and max (-inf and inf where unknown)."""
+    statistics = (monitoring or {}).get("features") or {}
+    low, high = [], []
+    for name in feature_names:
+        known = statistics.get(name) or {}
+        low.append(-np.inf if known.get("min") is None else float(known["min"]))
+        high.append(np.inf if known.get("max") is None else float(known["max"]))
+    return np.array(low), np.array(high)
 
 
 # ---------------------------------------------------------------------------
@@ -1184,8 +1484,16 @@ def _row_problem(inference: ModelInference, record: Mapping[str, Any]) -> str | 
                 continue
             return f"Feature '{name}' not found in input"
         value = record[name]
-        if not _is_number(value) or not math.isfinite(value):
+        if not _is_finite_number(value):
             return f"Feature '{name}' is {value!r}: every value must be a finite number"
+        if inference.out_of_range == "error":
+            column = inference.feature_names.index(name)
+            low, high = inference._low[column], inference._high[column]
+            if not low <= value <= high:
+                return (
+                    f"Feature '{name}' is {value!r}, outside the reference range "
+                    f"[{float(low)!r}, {float(high)!r}]"
+                )
     return None
 
 
@@ -1198,6 +1506,7 @@ class BatchScorer:
         chunk_size: rows read and scored at once (default: batch_size).
         skip_bad_rows: report bad rows and go on, instead of stopping.
         progress: where to report progress (None: silent).
+        drift: a DriftMonitor that sees every scored row (None: no drift).
     """
 
     def __init__(
@@ -1207,12 +1516,14 @@ class BatchScorer:
         chunk_size: int | None = None,
         skip_bad_rows: bool = False,
         progress: Any = None,
+        drift: DriftMonitor | None = None,
     ) -> None:
         self.inference = inference
         self.input_format = input_format
         self.chunk_size = chunk_size or inference.batch_size
         self.skip_bad_rows = skip_bad_rows
         self.progress = progress
+        self.drift = drift
         self.rows = 0
         self.anomalies = 0
         self.bad_rows: list[tuple[int, str]] = []
@@ -1280,18 +1591,22 @@ class BatchScorer:
             )
 
     def _score(self, chunk: list[_Row], write: Any) -> None:
-        records = [row.record for row in chunk]
+        inference = self.inference
         try:
-            result = self.inference.predict(records)
+            X = inference.preprocess_features([row.record for row in chunk])
         except ValueError:
             chunk = self._drop_bad_rows(chunk)
-            result = self.inference.predict([row.record for row in chunk])
+            X = inference.preprocess_features([row.record for row in chunk])
+        scores = inference.score(X) if len(X) else np.empty(0)
+        predictions = scores > inference.threshold
+        if self.drift is not None:
+            self.drift.add(X, scores, predictions)
         for row, score, prediction in zip(
-            chunk, result["scores"], result["predictions"], strict=True
+            chunk, scores.tolist(), predictions.astype(int).tolist(), strict=True
         ):
             write(row, score, prediction)
-        self.rows += result["total_samples"]
-        self.anomalies += result["anomaly_count"]
+        self.rows += len(X)
+        self.anomalies += int(np.count_nonzero(predictions))
 
     def _drop_bad_rows(self, chunk: list[_Row]) -> list[_Row]:
         good = []
@@ -1345,11 +1660,22 @@ def _input_format(path: str, given: str | None) -> str:
     )
 
 
+@contextmanager
+def _replaced_when_done(path: Path) -> Iterator[Any]:
+    """A text stream to a temporary file next to ``path``, renamed to it when
+    the block ends without an error and removed otherwise."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with open(handle, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: score a file, or print the self-test's predictions."""
     import argparse
-    import sys
-    import tempfile
 
     parser = argparse.ArgumentParser(
         description="Score a CSV or JSON-lines file with this deployment package. "
@@ -1358,13 +1684,27 @@ def main(argv: list[str] | None = None) -> int:
         "its checks; 2 usage (bad arguments, unreadable files, bad settings).",
     )
     parser.add_argument("input", nargs="?", help="CSV or JSON-lines file, or -")
-    parser.add_argument("-o", "--output", help="result file (default: stdout)")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="result file (default: stdout)"
+    )
     parser.add_argument("--format", choices=CLI_FORMATS, help="input format")
     parser.add_argument("--chunk-size", type=int, help="rows scored at once")
     parser.add_argument(
         "--skip-bad-rows",
         action="store_true",
         help="report bad rows on stderr and leave them out, instead of stopping",
+    )
+    parser.add_argument(
+        "--drift-report",
+        type=Path,
+        metavar="PATH",
+        help="also write a JSON drift report of every scored row to PATH",
+    )
+    parser.add_argument(
+        "--psi-warn", type=float, default=PSI_WARN, help=f"default {PSI_WARN}"
+    )
+    parser.add_argument(
+        "--psi-alert", type=float, default=PSI_ALERT, help=f"default {PSI_ALERT}"
     )
     parser.add_argument(
         "--model-dir",
@@ -1389,44 +1729,45 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     progress = None if args.quiet else sys.stderr
     try:
+        drift = (
+            inference.drift_monitor(args.psi_warn, args.psi_alert)
+            if args.drift_report
+            else None
+        )
         input_format = _input_format(args.input, args.format)
         source = (
             sys.stdin
             if args.input == "-"
             else open(args.input, encoding="utf-8", newline="")  # noqa: SIM115
         )
-    except (InputError, OSError) as error:
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     scorer = BatchScorer(
-        inference, input_format, args.chunk_size, args.skip_bad_rows, progress
+        inference, input_format, args.chunk_size, args.skip_bad_rows, progress, drift
     )
-    output = Path(args.output) if args.output else None
-    temporary = None
     try:
-        with source:
-            if output is None:
-                scorer.run(source, sys.stdout)
-            else:
-                handle, temporary = tempfile.mkstemp(
-                    prefix=f".{output.name}.", dir=output.parent or "."
-                )
-                with open(handle, "w", encoding="utf-8", newline="") as sink:
-                    scorer.run(source, sink)
-                os.replace(temporary, output)
-                temporary = None
+        with source, ExitStack() as outputs:
+            sink = (
+                outputs.enter_context(_replaced_when_done(args.output))
+                if args.output
+                else sys.stdout
+            )
+            scorer.run(source, sink)
+            if drift is not None:
+                report = outputs.enter_context(_replaced_when_done(args.drift_report))
+                json.dump(drift.report(), report, indent=2)
     except InputError as error:
-        unwritten = f"; {output} was not written" if output else ""
+        unwritten = f"; {args.output} was not written" if args.output else ""
         print(f"error: {args.input}: {error}{unwritten}", file=sys.stderr)
         return 1
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    finally:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
     if progress is not None:
         scorer.report_progress()
+        if drift is not None:
+            print(f"drift report: {args.drift_report}", file=progress)
     return 0
 
 

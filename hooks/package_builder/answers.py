@@ -22,6 +22,7 @@ FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 YES = {"yes", "y", "true", "1", "on"}
 NO = {"no", "n", "false", "0", "off"}
 MISSING_FEATURE_POLICIES = ("error", "zero")
+OUT_OF_RANGE_POLICIES = ("allow", "warn", "error")
 
 
 class AnswerError(ValueError):
@@ -50,6 +51,7 @@ class Answers:
     batch_size: int
     timeout_seconds: int
     missing_features: str
+    out_of_range: str
     include_api_service: bool
     create_zip: bool
     template_dir: Path
@@ -225,6 +227,7 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
             "give a whole number of seconds, 1 or more",
         ),
         missing_features=_choice(context, "missing_features", MISSING_FEATURE_POLICIES),
+        out_of_range=_choice(context, "out_of_range", OUT_OF_RANGE_POLICIES),
         include_api_service=_switch(context, "include_api_service", default="no"),
         create_zip=_switch(context, "create_zip"),
         template_dir=template_dir,

@@ -13,13 +13,14 @@ import importlib.util
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import jinja2
 
-from .answers import Answers
+from .answers import AnswerError, Answers
 from .archive import SUMS_FILE, copy_file, write_json, write_sha256sums, write_zip
 from .documents import (
     API_SERVICE,
@@ -111,6 +112,24 @@ def self_test_inputs(scaler: Any, width: int) -> list[list[float]]:
     ]
 
 
+def check_ranges_known(answers: Answers, monitoring: dict[str, Any]) -> None:
+    """Refuse out_of_range=warn/error when a feature's reference range is unknown."""
+    if answers.out_of_range == "allow":
+        return
+    unknown = [
+        name
+        for name, statistics in monitoring["features"].items()
+        if statistics["min"] is None or statistics["max"] is None
+    ]
+    if unknown:
+        raise AnswerError(
+            "out_of_range",
+            answers.out_of_range,
+            f"the reference range of {', '.join(unknown)} is unknown without "
+            "reference data; give reference_data_path, or answer allow",
+        )
+
+
 def render_documents(answers: Answers, folder: Path, context: dict[str, Any]) -> None:
     """Render README.md and requirements.txt from the template's sources."""
     sources = answers.template_dir / "{{cookiecutter.package_name}}"
@@ -183,15 +202,19 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     metadata = build_metadata(answers, facts, given=given, demo=demo)
     # A first manifest lets the package's own ModelInference verify and load
     # the artifacts, once; it scores the reference rows and the self-test.
+    # Its range policy waits for the monitoring section, computed with it.
     write_json(folder / METADATA_FILE, metadata)
     write_json(
         folder / MANIFEST_FILE,
-        build_manifest(answers, metadata, folder, facts.threshold),
+        build_manifest(
+            replace(answers, out_of_range="allow"), metadata, folder, facts.threshold
+        ),
     )
     inference = package.ModelInference(folder, environ={})
     metadata["monitoring"], reference_examples = reference_monitoring(
         inference, reference, demo
     )
+    check_ranges_known(answers, metadata["monitoring"])
     write_json(folder / METADATA_FILE, metadata)
     render_documents(
         answers,

@@ -24,6 +24,8 @@ MANIFEST_FILE = "deployment_manifest.json"
 VALIDATION_SCRIPT = "validate_model.py"
 INFERENCE_EXAMPLE = "inference_example.py"
 API_SERVICE = "serve.py"
+SPARK_SCORING = "spark_scoring.py"
+SPARK_REQUIREMENTS_FILE = "requirements-spark.txt"
 REQUIREMENTS_FILE = "requirements.txt"
 README_FILE = "README.md"
 
@@ -254,6 +256,8 @@ def build_manifest(
             "inference_example": INFERENCE_EXAMPLE,
             "requirements": REQUIREMENTS_FILE,
             "readme": README_FILE,
+            "spark_scoring": SPARK_SCORING,
+            "spark_requirements": SPARK_REQUIREMENTS_FILE,
             **({"api_service": API_SERVICE} if answers.include_api_service else {}),
         },
         "file_integrity": file_hashes(folder, ordered),
@@ -264,6 +268,7 @@ def build_manifest(
             "batch_size": answers.batch_size,
             "timeout_seconds": answers.timeout_seconds,
             "missing_features": answers.missing_features,
+            "out_of_range": answers.out_of_range,
         },
         "model_artifacts": {
             "model_size_bytes": (folder / MODEL_FILE).stat().st_size,

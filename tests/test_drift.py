@@ -1,0 +1,268 @@
+"""Drift against the reference statistics, and the out_of_range policies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import (
+    Rendered,
+    answers_for,
+    consumer_environment,
+    copy_package,
+    resign_package,
+    run_cookiecutter,
+)
+from package_builder.build import load_package_module
+from package_builder.demo import TEST_SIZE, make_dataset
+from sklearn.model_selection import train_test_split
+
+
+@pytest.fixture(scope="module")
+def demo_rows() -> tuple[np.ndarray, np.ndarray]:
+    """The demo's reference rows (its training split) and its held-out rows."""
+    X, y, _ = make_dataset(6000, 0.04, 42)
+    X_train, X_test, _, _ = train_test_split(
+        X, y, test_size=TEST_SIZE, random_state=42, stratify=y
+    )
+    return X_train, X_test
+
+
+@pytest.fixture(scope="module")
+def inference(demo: Rendered) -> Any:
+    """The demo package's ModelInference."""
+    module = load_package_module(demo.package_dir)
+    return module.ModelInference(demo.package_dir, environ={})
+
+
+def test_reference_data_itself_has_zero_psi(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The reference rows fall in the reference bins exactly: PSI 0, status ok,
+    nothing out of range, and the observed anomaly ratio is the recorded one."""
+    reference, _ = demo_rows
+    report = inference.drift_report(reference)
+    assert report["status"] == "ok"
+    assert report["samples"] == len(reference)
+    for name, feature in report["features"].items():
+        assert feature["psi"] == pytest.approx(0.0, abs=1e-12), name
+        assert feature["out_of_range"]["count"] == 0
+        assert feature["mean"] == pytest.approx(feature["reference_mean"])
+    assert report["score"]["psi"] == pytest.approx(0.0, abs=1e-12)
+    monitoring = json.loads((inference.model_dir / "metadata.json").read_text())[
+        "monitoring"
+    ]
+    assert report["anomaly_ratio"]["observed"] == monitoring["anomaly_ratio"]
+    json.dumps(report)
+
+
+def test_a_sample_of_the_reference_is_ok_and_a_shifted_one_alerts(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Held-out rows from the same distribution stay under the warn level; the
+    same rows with one feature tripled cross the alert level for that feature
+    and are partly out of range."""
+    _, held_out = demo_rows
+    same = inference.drift_report(held_out)
+    assert same["status"] == "ok", same["reasons"]
+    assert max(f["psi"] for f in same["features"].values()) < 0.1
+
+    shifted = held_out.copy()
+    column = inference.feature_names.index("mean_data_rate")
+    shifted[:, column] *= 3
+    report = inference.drift_report(shifted)
+    feature = report["features"]["mean_data_rate"]
+    assert report["status"] == "alert"
+    assert feature["psi"] > 0.25
+    assert feature["status"] == "alert"
+    assert feature["out_of_range"]["above"] > 0
+    assert any("mean_data_rate" in reason for reason in report["reasons"])
+    others = [f["psi"] for n, f in report["features"].items() if n != "mean_data_rate"]
+    assert max(others) < 0.1
+
+
+def test_drift_report_takes_every_input_form(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Records, a DataFrame and an array give the same report."""
+    rows = demo_rows[1][:300]
+    frame = pd.DataFrame(rows, columns=inference.feature_names)
+    records = frame.to_dict("records")
+    reports = [inference.drift_report(form) for form in (rows, frame, records)]
+    assert reports[0] == reports[1] == reports[2]
+
+
+def test_thresholds_are_configurable(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Lower thresholds turn the same small drift into warn or alert; bad
+    thresholds are refused."""
+    rows = demo_rows[1]
+    loose = inference.drift_report(rows)
+    strict = inference.drift_report(rows, psi_warn=1e-6, psi_alert=1.0)
+    assert loose["status"] == "ok"
+    assert strict["status"] == "warn"
+    assert strict["thresholds"] == {"psi_warn": 1e-6, "psi_alert": 1.0}
+    with pytest.raises(ValueError, match="psi_warn"):
+        inference.drift_report(rows, psi_warn=0.3, psi_alert=0.2)
+
+
+def test_empty_input_gives_an_unknown_status(inference: Any) -> None:
+    """No rows: nothing to compare, status unknown, no PSI."""
+    report = inference.drift_report([])
+    assert report["status"] == "unknown"
+    assert report["samples"] == 0
+    assert report["score"]["psi"] is None
+
+
+def test_partial_reference_gives_unknown_psi(
+    rendered_samples: dict[str, Rendered],
+) -> None:
+    """A package without reference data has no histograms: PSI is unknown, and
+    the report says its reference is partial."""
+    package = rendered_samples["no_scaler"].package_dir
+    inference = load_package_module(package).ModelInference(package, environ={})
+    rows = np.ones((10, len(inference.feature_names)))
+    report = inference.drift_report(rows)
+    assert report["status"] == "unknown"
+    assert report["reference"]["partial"] is True
+    assert all(f["psi"] is None for f in report["features"].values())
+
+
+@pytest.fixture(scope="module")
+def policy_packages(demo: Rendered, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The demo package re-signed with out_of_range warn and error."""
+    packages = {}
+    for policy in ("warn", "error"):
+        package = copy_package(demo.package_dir, tmp_path_factory.mktemp(policy))
+
+        def edit(manifest: dict, policy: str = policy) -> None:
+            manifest["inference_config"]["out_of_range"] = policy
+
+        resign_package(package, edit)
+        packages[policy] = package
+    return packages
+
+
+def _outlier(inference: Any) -> tuple[list[dict], str, float]:
+    monitoring = json.loads((inference.model_dir / "metadata.json").read_text())[
+        "monitoring"
+    ]
+    name = inference.feature_names[2]
+    record = {
+        n: monitoring["features"][n]["quantiles"]["p50"]
+        for n in inference.feature_names
+    }
+    record[name] = monitoring["features"][name]["max"] + 1.0
+    return [record, record], name, monitoring["features"][name]["max"]
+
+
+def test_out_of_range_error_names_feature_row_and_range(policy_packages: dict) -> None:
+    """out_of_range=error: ValueError with the feature, the row and the range."""
+    package = policy_packages["error"]
+    inference = load_package_module(package).ModelInference(package, environ={})
+    records, name, high = _outlier(inference)
+    with pytest.raises(ValueError) as error:
+        inference.predict(records)
+    message = str(error.value)
+    assert f"Feature '{name}'" in message
+    assert "row 0" in message
+    assert f"{high!r}]" in message
+    assert "outside the reference range" in message
+
+
+def test_out_of_range_warn_logs_and_scores(
+    policy_packages: dict, demo: Rendered, caplog: pytest.LogCaptureFixture
+) -> None:
+    """out_of_range=warn: one WARNING per value with feature and row; the
+    scores are those of allow."""
+    package = policy_packages["warn"]
+    inference = load_package_module(package).ModelInference(package, environ={})
+    records, name, _ = _outlier(inference)
+    with caplog.at_level("WARNING", logger="inference_example"):
+        result = inference.predict(records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert f"Feature '{name}'" in warnings[1] and "row 1" in warnings[1]
+    allow = load_package_module(demo.package_dir).ModelInference(
+        demo.package_dir, environ={}
+    )
+    assert result == allow.predict(records)
+
+
+def test_allow_is_the_default_and_scores_anything(inference: Any) -> None:
+    """The default policy scores values outside the reference range silently."""
+    assert inference.out_of_range == "allow"
+    records, _, _ = _outlier(inference)
+    assert inference.predict(records)["total_samples"] == 2
+
+
+def test_cli_writes_a_drift_report(
+    demo: Rendered, demo_rows: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    """--drift-report PATH writes the report of every scored row, chunk by chunk,
+    equal to drift_report on the whole input."""
+    rows = demo_rows[1][:500]
+    frame = pd.DataFrame(
+        rows,
+        columns=load_package_module(demo.package_dir)
+        .ModelInference(demo.package_dir, environ={})
+        .feature_names,
+    )
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    report_path = tmp_path / "drift.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(demo.package_dir / "inference_example.py"),
+            str(source),
+            "-o",
+            str(tmp_path / "out.csv"),
+            "--chunk-size",
+            "64",
+            "--drift-report",
+            str(report_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=consumer_environment(),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    inference = load_package_module(demo.package_dir).ModelInference(
+        demo.package_dir, environ={}
+    )
+    expected = inference.drift_report(pd.read_csv(source))
+    assert report["samples"] == 500
+    assert report["status"] == expected["status"]
+    for name, feature in expected["features"].items():
+        assert report["features"][name]["psi"] == pytest.approx(feature["psi"])
+    assert report["score"]["psi"] == pytest.approx(expected["score"]["psi"])
+
+
+def test_range_policy_without_reference_data_is_refused(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """out_of_range=warn needs every feature's reference range: a build
+    without reference data is refused with one ERROR line, nothing left."""
+    directory, samples = artifacts
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        *answers_for(samples["no_scaler"]),
+        "out_of_range=warn",
+        cwd=directory,
+    )
+    assert rendered.returncode != 0
+    assert (
+        "ERROR: out_of_range ('warn'): the reference range of bytes_in, bytes_out"
+        in rendered.stderr
+    )
+    assert "give reference_data_path, or answer allow" in rendered.stderr
+    assert not any((tmp_path / "out").iterdir())

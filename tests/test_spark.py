@@ -1,0 +1,557 @@
+"""Scoring on Spark (spark_scoring.py) and pickling ModelInference, for real.
+
+Spark runs in ``local[2]`` mode bound to the loopback interface: a JVM, a
+driver and two Python workers, which are separate processes that cannot
+import the package's modules by name (they are not on their path), so the
+shipped zip is the only way they get the model. One SparkSession serves the
+whole module. The Spark tests skip when pyspark cannot be imported
+(``nox -s tests`` installs it); the pickling tests need no Spark.
+
+The demo package's zip is shared with other tests: it is only read here,
+and tampering happens to copies.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import (
+    MANIFEST_FILE,
+    Rendered,
+    consumer_environment,
+    copy_package,
+    resign_package,
+    run_validate_model,
+)
+from package_builder.build import load_package_module
+
+pytestmark = [
+    # pyspark 4 does not fully support pandas 3 yet, and says so.
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+ROWS = 200_000
+NOT_MATCHING = "package integrity check failed, nothing was loaded: model.joblib: "
+FINITE = "every value must be a finite number"
+
+
+class _WritesMarker:
+    """Unpickling this object creates the file named by ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def load_module(path: Path) -> ModuleType:
+    """Import a package's .py file under a name of its own (nothing is put
+    on sys.path, so the Spark workers cannot import it either)."""
+    name = f"{path.stem}_{abs(hash(path))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def rewrite_zip(source: Path, target: Path, replace: dict[str, bytes]) -> None:
+    """Copy a zip entry by entry, with the entries named in ``replace``
+    (paths inside the package folder) given new contents."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            inner = info.filename.split("/", 1)[1]
+            data = replace.pop(inner, None)
+            new.writestr(info, old.read(info) if data is None else data)
+    assert not replace, f"not in the zip: {list(replace)}"
+
+
+def zip_folder(folder: Path, target: Path) -> Path:
+    """Zip a package folder with one top folder, as the build does."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, f"{folder.name}/{path.relative_to(folder)}")
+    return target
+
+
+# Spark
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """One SparkSession in local[2] mode on 127.0.0.1, stopped at the end."""
+    pytest.importorskip(
+        "pyspark",
+        reason="pyspark is not installed (pip install -r requirements-spark.txt; "
+        "nox -s tests installs it)",
+    )
+    from pyspark.sql import SparkSession
+
+    settings = {
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("model-package-tests")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        session.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="module")
+def scoring(demo: Rendered) -> ModuleType:
+    """The demo package's spark_scoring.py, imported from the package folder."""
+    return load_module(demo.package_dir / "spark_scoring.py")
+
+
+@pytest.fixture(scope="module")
+def inference(demo: Rendered) -> Any:
+    """ModelInference on the demo package in this process: the reference."""
+    module = load_package_module(demo.package_dir)
+    return module.ModelInference(demo.package_dir, environ={})
+
+
+def generated(spark: Any, inference: Any, rows: int, partitions: int = 4) -> Any:
+    """Rows around the scaler's mean, every 50th far out; the feature columns
+    in reverse order between an id and a text column, one feature an int,
+    one a float, one a decimal."""
+    from pyspark.sql import functions as F
+
+    names = inference.feature_names
+    mean, scale = inference.scaler.mean_, inference.scaler.scale_
+    spread = F.when(F.col("id") % 50 == 0, F.lit(6.0)).otherwise(F.lit(1.0))
+    columns = {
+        name: F.randn(seed=index) * spread * float(scale[index]) + float(mean[index])
+        for index, name in enumerate(names)
+    }
+    columns[names[0]] = F.round(columns[names[0]]).cast("int")
+    columns[names[1]] = columns[names[1]].cast("float")
+    columns[names[2]] = columns[names[2]].cast("decimal(20,6)")
+    return spark.range(rows, numPartitions=partitions).select(
+        "id",
+        *(column.alias(name) for name, column in reversed(columns.items())),
+        F.concat(F.lit("host-"), (F.col("id") % 97).cast("string")).alias("host"),
+    )
+
+
+def expected(inference: Any, frame: pd.DataFrame) -> dict[str, Any]:
+    """``predict`` in this process on the rows Spark gave back (the decimal
+    feature as floats: predict refuses Decimal objects, score_dataframe
+    converts that column)."""
+    features = frame[inference.feature_names].copy()
+    decimal = inference.feature_names[2]
+    features[decimal] = features[decimal].astype("float64")
+    return inference.predict(features)
+
+
+def archives(spark: Any) -> list[str]:
+    return list(spark.sparkContext.listArchives)
+
+
+def test_spark_scores_equal_predict_in_one_process(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered
+) -> None:
+    """200,000 rows scored on local[2] with the zip next to the package folder
+    (found by default, checked against its .sha256): every input column comes
+    back, with its type, then score (double) and prediction (int), equal to
+    predict's in one process exactly."""
+    df = generated(spark, inference, ROWS)
+    scored = scoring.score_dataframe(df, environ={})
+    result = scored.toPandas()
+    assert scored.columns == [*df.columns, "score", "prediction"]
+    types = dict(scored.dtypes)
+    assert (types["score"], types["prediction"]) == ("double", "int")
+    assert [f.dataType for f in scored.schema.fields[: len(df.columns)]] == [
+        f.dataType for f in df.schema.fields
+    ]
+    assert len(result) == ROWS
+    result = result.sort_values("id", ignore_index=True)
+    assert result["id"].tolist() == list(range(ROWS))
+    assert result["host"].iloc[100] == "host-3"
+    want = expected(inference, result)
+    np.testing.assert_array_equal(result["score"].to_numpy(), want["scores"])
+    np.testing.assert_array_equal(result["prediction"].to_numpy(), want["predictions"])
+    anomalies = int(result["prediction"].sum())
+    assert 0 < anomalies < ROWS
+    shipped = [a for a in archives(spark) if demo.zip_path.name in a]
+    assert len(shipped) == 1 and shipped[0].endswith(
+        "#" + scoring.read_package_zip(demo.zip_path).default_alias()
+    )
+
+
+def test_second_call_reuses_the_shipped_zip(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered
+) -> None:
+    """Scoring again ships nothing more, and an explicit alias is honoured."""
+    before = archives(spark)
+    df = generated(spark, inference, 1000, partitions=2)
+    scoring.score_dataframe(df, environ={}).count()
+    assert archives(spark) == before
+    scored = scoring.score_dataframe(
+        df, demo.zip_path, alias="demo-model", environ={}
+    ).toPandas()
+    (added,) = [a for a in archives(spark) if a not in before]
+    assert added.endswith(f"{demo.zip_path}#demo-model")
+    want = expected(inference, scored)
+    np.testing.assert_array_equal(scored["score"].to_numpy(), want["scores"])
+
+
+@pytest.mark.parametrize("drop", [0, 16])
+def test_missing_feature_column_fails_before_any_job(
+    spark: Any, scoring: ModuleType, inference: Any, drop: int
+) -> None:
+    """A DataFrame without a feature column raises predict's ValueError in
+    score_dataframe itself: no job runs, nothing is shipped."""
+    name = inference.feature_names[drop]
+    df = generated(spark, inference, 10, partitions=1).drop(name)
+    before = archives(spark)
+    tracker = spark.sparkContext.statusTracker()
+    jobs = tracker.getJobIdsForGroup(None)
+    with pytest.raises(ValueError, match=f"^Feature '{name}' not found in input "):
+        scoring.score_dataframe(df, environ={})
+    assert archives(spark) == before
+    assert tracker.getJobIdsForGroup(None) == jobs
+
+
+@pytest.mark.parametrize("kind", ["string", "boolean"])
+def test_non_numeric_feature_column_fails_before_any_job(
+    spark: Any, scoring: ModuleType, inference: Any, kind: str
+) -> None:
+    """A feature column that cannot hold numbers is refused on the driver."""
+    name = inference.feature_names[3]
+    df = generated(spark, inference, 10, partitions=1)
+    df = df.withColumn(name, df[name].cast(kind))
+    with pytest.raises(ValueError, match=f"^Feature '{name}' is a column of type "):
+        scoring.score_dataframe(df, environ={})
+
+
+def test_result_column_in_the_input_is_refused(
+    spark: Any, scoring: ModuleType, inference: Any
+) -> None:
+    df = generated(spark, inference, 10, partitions=1).withColumnRenamed(
+        "host", "score"
+    )
+    with pytest.raises(ValueError, match="already has a 'score' column"):
+        scoring.score_dataframe(df, environ={})
+
+
+def test_unusable_alias_is_refused(
+    spark: Any, scoring: ModuleType, inference: Any
+) -> None:
+    df = generated(spark, inference, 10, partitions=1)
+    with pytest.raises(ValueError, match="alias 'a/b' cannot be used"):
+        scoring.score_dataframe(df, alias="a/b", environ={})
+    with pytest.raises(ValueError, match="not both"):
+        scoring.score_dataframe(df, alias="a", shipped_as="b", environ={})
+
+
+@pytest.mark.parametrize("bad", ["null", "nan"])
+def test_bad_value_fails_the_job_with_predicts_message(
+    spark: Any, scoring: ModuleType, inference: Any, bad: str
+) -> None:
+    """A null or NaN feature value fails the job; the error carries predict's
+    message, naming the feature."""
+    from pyspark.sql import functions as F
+
+    name = inference.feature_names[5]
+    df = generated(spark, inference, 2000, partitions=2)
+    value = F.lit(None) if bad == "null" else F.lit(float("nan"))
+    df = df.withColumn(name, F.when(F.col("id") == 1234, value).otherwise(F.col(name)))
+    scored = scoring.score_dataframe(df, environ={})
+    with pytest.raises(
+        Exception, match=f"Feature '{name}' in row \\d+ is nan: {FINITE}"
+    ):
+        scored.collect()
+
+
+def test_tampered_zip_fails_the_job_before_unpickling(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """model.joblib replaced inside the zip (one that would create a marker
+    file if it were unpickled), the zip re-written, no .sha256 beside it: the
+    executors refuse it with ModelInference's integrity message and unpickle
+    nothing."""
+    marker = tmp_path / "unpickled"
+    tampered = tmp_path / demo.zip_path.name
+    rewrite_zip(
+        demo.zip_path,
+        tampered,
+        {"model.joblib": pickle.dumps(_WritesMarker(marker))},
+    )
+    df = generated(spark, inference, 100, partitions=2)
+    scored = scoring.score_dataframe(df, tampered, environ={})
+    with pytest.raises(
+        Exception, match=re.escape(NOT_MATCHING + "SHA-256 does not match")
+    ):
+        scored.collect()
+    assert not marker.exists()
+
+
+def test_zip_that_does_not_match_its_sidecar_is_refused_on_the_driver(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """The same tampered zip with the build's .sha256 beside it: refused by
+    score_dataframe, nothing shipped."""
+    tampered = tmp_path / demo.zip_path.name
+    rewrite_zip(demo.zip_path, tampered, {"model.joblib": b"another model"})
+    sidecar = demo.zip_path.name + ".sha256"
+    shutil.copyfile(demo.output_dir / sidecar, tmp_path / sidecar)
+    before = archives(spark)
+    df = generated(spark, inference, 10, partitions=1)
+    with pytest.raises(
+        scoring.IntegrityError,
+        match=f"nothing was shipped: {demo.zip_path.name}: SHA-256 does not match "
+        f"{sidecar}",
+    ):
+        scoring.score_dataframe(df, tampered, environ={})
+    assert archives(spark) == before
+
+
+def test_without_a_zip_the_package_folder_is_zipped(
+    spark: Any,
+    inference: Any,
+    demo: Rendered,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A package folder with no zip next to it: its own files are zipped and
+    shipped (not a stray file), and the settings come from the driver's
+    environment at the call, or from ``environ``."""
+    package = copy_package(demo.package_dir, tmp_path)
+    (package / "scored.csv").write_text("not part of the package\n")
+    scoring = load_module(package / "spark_scoring.py")
+    df = generated(spark, inference, 3000, partitions=2)
+    monkeypatch.setenv("MODEL_THRESHOLD", "0.6")
+    from_driver = scoring.score_dataframe(df).toPandas()
+    monkeypatch.setenv("MODEL_THRESHOLD", "0.9")
+    from_environ = scoring.score_dataframe(df, environ={}).toPandas()
+    (built,) = scoring._BUILT_ZIPS.values()
+    with zipfile.ZipFile(built) as archive:
+        names = {name.split("/", 1)[1] for name in archive.namelist()}
+    manifest = json.loads((package / MANIFEST_FILE).read_text(encoding="utf-8"))
+    assert names == {*manifest["file_integrity"], MANIFEST_FILE, "SHA256SUMS"}
+    from_driver, from_environ = (
+        frame.sort_values("id", ignore_index=True)
+        for frame in (from_driver, from_environ)
+    )
+    want = expected(inference, from_environ)
+    np.testing.assert_array_equal(from_environ["score"].to_numpy(), want["scores"])
+    np.testing.assert_array_equal(from_driver["score"].to_numpy(), want["scores"])
+    np.testing.assert_array_equal(
+        from_driver["prediction"].to_numpy(), (from_driver["score"] > 0.6).astype(int)
+    )
+    np.testing.assert_array_equal(
+        from_environ["prediction"].to_numpy(), want["predictions"]
+    )
+    assert not np.array_equal(
+        from_driver["prediction"].to_numpy(), from_environ["prediction"].to_numpy()
+    )
+
+
+def test_archive_shipped_beforehand_is_used_as_it_is(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered
+) -> None:
+    """As with ``spark-submit --archives <zip>#<alias>``: the driver reads the
+    manifest from the archive Spark unpacked, and nothing more is shipped."""
+    spark.sparkContext.addArchive(f"{demo.zip_path}#shipped-demo")
+    before = archives(spark)
+    df = generated(spark, inference, 2000, partitions=2)
+    scored = scoring.score_dataframe(df, shipped_as="shipped-demo", environ={})
+    result = scored.toPandas()
+    assert archives(spark) == before
+    want = expected(inference, result)
+    np.testing.assert_array_equal(result["score"].to_numpy(), want["scores"])
+    with pytest.raises(FileNotFoundError, match="no package archive named 'absent'"):
+        scoring.score_dataframe(df, shipped_as="absent", environ={})
+
+
+def test_missing_feature_filled_with_zero_like_predict(
+    spark: Any, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """A package built with missing_features=zero (here: the demo re-signed
+    so) fills a missing column with 0.0 on Spark as predict does."""
+    package = copy_package(demo.package_dir, tmp_path)
+
+    def fill_zero(manifest: dict[str, Any]) -> None:
+        manifest["inference_config"]["missing_features"] = "zero"
+
+    resign_package(package, fill_zero)
+    zip_path = zip_folder(package, tmp_path / f"{package.name}.zip")
+    scoring = load_module(package / "spark_scoring.py")
+    zero = load_package_module(package).ModelInference(package, environ={})
+    name = inference.feature_names[4]
+    df = generated(spark, inference, 2000, partitions=2).drop(name)
+    result = scoring.score_dataframe(df, zip_path, environ={}).toPandas()
+    assert name not in result.columns
+    features = result.drop(columns=["score", "prediction"])
+    decimal = inference.feature_names[2]
+    features[decimal] = features[decimal].astype("float64")
+    want = zero.predict(features)
+    np.testing.assert_array_equal(result["score"].to_numpy(), want["scores"])
+
+
+# Pickling ModelInference (no Spark needed)
+
+
+@pytest.fixture
+def package(demo: Rendered, tmp_path: Path) -> Path:
+    """A private copy of the demo package."""
+    return copy_package(demo.package_dir, tmp_path)
+
+
+def records(inference: Any, rows: int = 20) -> list[dict[str, float]]:
+    rng = np.random.default_rng(5)
+    X = rng.normal(inference.scaler.mean_, inference.scaler.scale_ * 3, (rows, 17))
+    return [dict(zip(inference.feature_names, row, strict=True)) for row in X]
+
+
+def test_pickle_carries_folder_and_settings_not_the_model(
+    package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pickled ModelInference is a few hundred bytes; unpickled, it loads
+    the package again and scores the same, with the settings of the original
+    (not the unpickling process's environment)."""
+    module = load_package_module(package)
+    original = module.ModelInference(
+        package, environ={"MODEL_THRESHOLD": "0.55", "LOG_LEVEL": ""}
+    )
+    original.batch_size = 7
+    data = pickle.dumps(original)
+    assert len(data) < 1000, len(data)
+    assert b"sklearn" not in data and b"IsolationForest" not in data
+    monkeypatch.setenv("MODEL_THRESHOLD", "0.95")
+    monkeypatch.setenv("MODEL_TIMEOUT", "abc")  # would be refused if read
+    clone = pickle.loads(data)
+    assert clone.model is not original.model
+    assert (clone.threshold, clone.batch_size) == (0.55, 7)
+    assert clone.settings == original.settings
+    assert clone.settings.overrides == ("MODEL_THRESHOLD",)
+    batch = records(original)
+    assert clone.predict(batch) == original.predict(batch)
+
+
+def test_unpickling_verifies_the_files_again(package: Path, tmp_path: Path) -> None:
+    """model.joblib replaced between pickling and unpickling: unpickling
+    raises IntegrityError and loads nothing, even for an instance made with
+    verify=False."""
+    module = load_package_module(package)
+    data = [
+        pickle.dumps(module.ModelInference(package, verify=verify, environ={}))
+        for verify in (True, False)
+    ]
+    marker = tmp_path / "unpickled"
+    (package / "model.joblib").write_bytes(pickle.dumps(_WritesMarker(marker)))
+    for pickled in data:
+        with pytest.raises(module.IntegrityError, match=re.escape(NOT_MATCHING)):
+            pickle.loads(pickled)
+    assert not marker.exists()
+
+
+def test_spark_files_are_package_files(package: Path) -> None:
+    """spark_scoring.py and requirements-spark.txt are named in the manifest's
+    files and hashed; a changed one fails validate_model.py (exit 1, naming
+    it) and ModelInference."""
+    manifest = json.loads((package / MANIFEST_FILE).read_text(encoding="utf-8"))
+    files = {"spark_scoring.py", "requirements-spark.txt"}
+    assert {
+        manifest["files"]["spark_scoring"],
+        manifest["files"]["spark_requirements"],
+    } == files
+    assert files <= set(manifest["file_integrity"])
+    requirements = (package / "requirements-spark.txt").read_text().splitlines()
+    assert "-r requirements.txt" in requirements
+    assert any(line.startswith("pyspark[sql]>=") for line in requirements)
+    for name in files:
+        with open(package / name, "a", encoding="utf-8") as stream:
+            stream.write("\n# changed\n")
+    result = run_validate_model(package)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for name in files:
+        assert f"❌ {name}: SHA-256 does not match the manifest" in result.stdout
+    module = load_package_module(package)
+    with pytest.raises(
+        module.IntegrityError, match=re.escape("spark_scoring.py: SHA-256")
+    ):
+        module.ModelInference(package, environ={})
+
+
+ROUND_TRIP = """
+import json, multiprocessing, sys
+
+from inference_example import ModelInference
+
+
+def score(inference, records):
+    return {
+        "threshold": inference.threshold,
+        "batch_size": inference.batch_size,
+        "result": inference.predict(records),
+    }
+
+
+if __name__ == "__main__":
+    records = json.loads(sys.argv[1])
+    inference = ModelInference(environ={"MODEL_BATCH_SIZE": "5"})
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        other = pool.apply(score, (inference, records))
+    print(json.dumps({"here": score(inference, records), "other": other}))
+"""
+
+
+def test_pickled_instance_is_rebuilt_in_another_process(
+    package: Path, tmp_path: Path
+) -> None:
+    """multiprocessing (spawn) sends a ModelInference to a fresh Python: it is
+    rebuilt there from the folder and scores the same."""
+    script = tmp_path / "round_trip.py"
+    script.write_text(ROUND_TRIP, encoding="utf-8")
+    module = load_package_module(package)
+    batch = records(module.ModelInference(package, environ={}))
+    result = subprocess.run(
+        [sys.executable, str(script), json.dumps(batch)],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        env=consumer_environment(PYTHONPATH=str(package)),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert runs["other"] == runs["here"]
+    assert runs["other"]["batch_size"] == 5
