@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -294,11 +293,20 @@ def test_bad_reference_data_is_refused_and_nothing_is_left(
 
 
 def test_parquet_reference_without_pyarrow_is_refused(
-    bad_references: Path, tmp_path: Path
+    bad_references: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without pyarrow, Parquet reference data is refused, naming the fix."""
-    if importlib.util.find_spec("pyarrow") is not None:
-        pytest.skip("pyarrow is installed here, so Parquet files are read")
+    # Every Python that cookiecutter starts runs this sitecustomize, which
+    # marks pyarrow as absent (a None entry in sys.modules), as on a machine
+    # without it.
+    site = tmp_path_factory.mktemp("site")
+    (site / "sitecustomize.py").write_text(
+        'import sys\n\nsys.modules["pyarrow"] = None\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(site))
     rendered = run_cookiecutter(
         tmp_path, *ABCD, "reference_data_path=reference.parquet", cwd=bad_references
     )
