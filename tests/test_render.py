@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -138,6 +139,33 @@ def test_validate_model_prints_the_specified_lines(demo: Rendered) -> None:
     assert any(line.startswith("   Sample predictions: [") for line in lines)
     assert any(line.startswith("   Score range: ") for line in lines)
     assert "✅ 17 features agree: manifest, metadata.json, scaler, model" in lines
+
+
+def _readme_expected_output(package_dir: Path) -> list[str]:
+    """The validate_model.py output that the package's README shows."""
+    readme = (package_dir / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Expected output", 1)[1].split("```text\n", 1)[1]
+    return block.split("\n```", 1)[0].splitlines()
+
+
+def _matches(shown: str, printed: str) -> bool:
+    """A README line matches a printed one; '…' stands for any text."""
+    pattern = ".*".join(re.escape(part) for part in shown.split("…"))
+    return re.fullmatch(pattern, printed) is not None
+
+
+@pytest.mark.parametrize("package", ["demo", "scaled", "no_scaler", "dataframe"])
+def test_readme_shows_what_validate_model_prints(
+    package: str, demo: Rendered, rendered_samples: dict[str, Rendered]
+) -> None:
+    """The README's expected output is validate_model.py's, line for line,
+    with '…' only where the values are the self-test's or the machine's."""
+    package_dir = (demo if package == "demo" else rendered_samples[package]).package_dir
+    printed = run_validate_model(package_dir).stdout.splitlines()
+    shown = _readme_expected_output(package_dir)
+    assert len(shown) == len(printed), (shown, printed)
+    for line, (expected, actual) in enumerate(zip(shown, printed, strict=True)):
+        assert _matches(expected, actual), (line, expected, actual)
 
 
 @pytest.mark.parametrize("package", ["demo", "scaled", "no_scaler", "dataframe"])
