@@ -18,6 +18,7 @@ from conftest import (
     copy_package,
     resign_package,
     run_cookiecutter,
+    run_validate_model,
 )
 from package_builder.build import load_package_module
 from package_builder.demo import TEST_SIZE, make_dataset
@@ -266,3 +267,27 @@ def test_range_policy_without_reference_data_is_refused(
     )
     assert "give reference_data_path, or answer allow" in rendered.stderr
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_self_test_ignores_the_range_policy(
+    policy_packages: dict, tmp_path: Path
+) -> None:
+    """A self-test row outside the reference range still validates under
+    out_of_range=error: the self-test checks numbers, not the policy."""
+    package = copy_package(policy_packages["error"], tmp_path)
+    module = load_package_module(package)
+    outlier, name, _ = _outlier(module.ModelInference(package, environ={}))
+
+    def edit(manifest: dict) -> None:
+        manifest["self_test"]["inputs"][0] = outlier[0]
+        allowed = module.ModelInference(package, verify=False, environ={})
+        allowed.out_of_range = "allow"
+        result = allowed.predict([outlier[0]])
+        manifest["self_test"]["scores"][0] = result["scores"][0]
+        manifest["self_test"]["predictions"][0] = result["predictions"][0]
+
+    resign_package(package, edit)
+    result = run_validate_model(package)
+    assert result.returncode == 0, result.stdout
+    with pytest.raises(ValueError, match=f"Feature '{name}' in row 0"):
+        module.ModelInference(package, environ={}).predict(outlier)
