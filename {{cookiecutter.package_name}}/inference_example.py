@@ -1340,7 +1340,7 @@ class DriftMonitor:
         statuses = []
         for column, name in enumerate(self.feature_names):
             reference = self._reference[column]
-            psi = self._histograms[column].psi() if rows else None
+            psi = self._histograms[column].psi()
             status = _psi_status(psi, self.psi_warn, self.psi_alert)
             statuses.append(status)
             outside = int(self._below[column] + self._above[column])
@@ -1360,7 +1360,7 @@ class DriftMonitor:
             }
             if status in ("warn", "alert"):
                 reasons.append(f"feature '{name}': PSI {psi:.3f} ({status})")
-        score_psi = self._score_histogram.psi() if rows else None
+        score_psi = self._score_histogram.psi()
         score_status = _psi_status(score_psi, self.psi_warn, self.psi_alert)
         statuses.append(score_status)
         if score_status in ("warn", "alert"):

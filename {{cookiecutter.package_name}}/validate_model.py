@@ -146,13 +146,9 @@ def installed_versions(names: list[str]) -> dict[str, str | None]:
     return versions
 
 
-def check_environment(
-    report: Report, package_dir: Path, manifest: dict, allow_mismatch: bool
-) -> None:
+def check_environment(report: Report, metadata: dict, allow_mismatch: bool) -> None:
     report.line("🧰 Checking environment...")
-    metadata_file = manifest.get("files", {}).get("metadata_file", "metadata.json")
-    with open(package_dir / metadata_file, encoding="utf-8") as stream:
-        built = json.load(stream).get("build_environment") or {}
+    built = metadata.get("build_environment") or {}
     installed = installed_versions(list(built) or ["python", "scikit-learn"])
     width = max(len(name) for name in installed)
     report.line(f"   {'package':<{width}}  {'built with':<12}  installed")
@@ -301,14 +297,12 @@ def check_inference(report: Report, inference: ModelInference) -> None:
 
 
 def check_features(
-    report: Report, package_dir: Path, inference: ModelInference
+    report: Report, metadata_file: str, metadata: dict, inference: ModelInference
 ) -> None:
     report.line("🔢 Checking feature compatibility...")
     report.check("features", passed=False)
     names = inference.feature_names
-    metadata_file = inference.manifest["files"]["metadata_file"]
-    with open(package_dir / metadata_file, encoding="utf-8") as stream:
-        training_info = json.load(stream)["training_info"]
+    training_info = metadata["training_info"]
     sources = {
         "deployment_manifest.json": (names, inference.manifest["training_info"]),
         metadata_file: (training_info.get("feature_names"), training_info),
@@ -356,10 +350,13 @@ def validate(report: Report, package_dir: Path, allow_mismatch: bool) -> None:
         raise ValidationFailed(str(error)) from error
     report.check("manifest", model_version=manifest.get("model_version"))
     check_integrity(report, package_dir, manifest)
-    check_environment(report, package_dir, manifest, allow_mismatch)
+    metadata_file = manifest.get("files", {}).get("metadata_file", "metadata.json")
+    with open(package_dir / metadata_file, encoding="utf-8") as stream:
+        metadata = json.load(stream)
+    check_environment(report, metadata, allow_mismatch)
     inference = load(report, package_dir, allow_mismatch)
     check_inference(report, inference)
-    check_features(report, package_dir, inference)
+    check_features(report, metadata_file, metadata, inference)
 
 
 def main(argv: list[str] | None = None) -> int:

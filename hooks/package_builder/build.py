@@ -200,9 +200,11 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     )
     reference = load_reference(answers, facts.feature_names, demo)
     metadata = build_metadata(answers, facts, given=given, demo=demo)
-    # A first manifest lets the package's own ModelInference verify and load
-    # the artifacts, once; it scores the reference rows and the self-test.
-    # Its range policy waits for the monitoring section, computed with it.
+    # A first manifest lets the package's own ModelInference load the
+    # artifacts, once; it scores the reference rows and the self-test. Its
+    # range policy waits for the monitoring section, computed with it. No
+    # verification: the hashes were computed from these very files a moment
+    # ago, and the build's validation run below checks them all.
     write_json(folder / METADATA_FILE, metadata)
     write_json(
         folder / MANIFEST_FILE,
@@ -210,7 +212,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
             replace(answers, out_of_range="allow"), metadata, folder, facts.threshold
         ),
     )
-    inference = package.ModelInference(folder, environ={})
+    inference = package.ModelInference(folder, verify=False, environ={})
     metadata["monitoring"], reference_examples = reference_monitoring(
         inference, reference, demo
     )
