@@ -7,6 +7,7 @@ line and exits 1; cookiecutter then removes the folder, and no zip is left.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,5 +38,13 @@ def main() -> int:
     return 0
 
 
+def leave(code: int) -> None:
+    """Exit at once: every file is written and closed, and Python's own shutdown,
+    unloading the modules scikit-learn brings in, adds about 0.3 s to a render."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    leave(main())

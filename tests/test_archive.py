@@ -26,6 +26,7 @@ from package_builder.archive import (
     DEFLATE_LEVEL,
     SUMS_FILE,
     copy_file,
+    file_hashes,
     package_files,
     sha256_file,
     write_json,
@@ -503,6 +504,68 @@ def test_failed_zip_leaves_nothing_behind(tmp_path: Path) -> None:
     assert listing(out) == []
 
 
+class NotPublished(Exception):
+    """What a before_publish check raises in these tests."""
+
+
+def refuse() -> None:
+    raise NotPublished
+
+
+def test_zip_refused_before_publishing_keeps_the_previous_zip(tmp_path: Path) -> None:
+    """When before_publish raises, the complete new archive is discarded: the
+    earlier zip and sidecar stay, and no temporary is left."""
+    folder = make_package(tmp_path)
+    zip_path, _ = zip_of(tmp_path, folder)
+    sidecar = zip_path.with_name(f"{zip_path.name}.sha256")
+    old_zip, old_sidecar = zip_path.read_bytes(), sidecar.read_bytes()
+    (folder / "README.md").write_bytes(b"# changed\n")
+
+    with pytest.raises(NotPublished):
+        write_zip(folder, zip_path, TIMESTAMP, before_publish=refuse)
+
+    assert zip_path.read_bytes() == old_zip
+    assert sidecar.read_bytes() == old_sidecar
+    assert listing(zip_path.parent) == [zip_path.name, sidecar.name]
+
+
+def test_zip_refused_before_publishing_leaves_nothing(tmp_path: Path) -> None:
+    """A first zip whose before_publish raises leaves the folder empty."""
+    folder = make_package(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    with pytest.raises(NotPublished):
+        write_zip(folder, out / f"{PACKAGE_NAME}.zip", TIMESTAMP, before_publish=refuse)
+
+    assert listing(out) == []
+
+
+def test_zip_calls_before_publish_once_with_the_archive_complete(
+    tmp_path: Path,
+) -> None:
+    """before_publish runs once, after every file is in the archive and
+    before the zip appears under its name; the zip then has every file."""
+    folder = make_package(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    zip_path = out / f"{PACKAGE_NAME}.zip"
+    seen: list[list[str]] = []
+
+    def check() -> None:
+        assert not zip_path.exists()
+        (temporary,) = out.iterdir()
+        with zipfile.ZipFile(temporary) as archive:
+            seen.append(archive.namelist())
+
+    digest = write_zip(folder, zip_path, TIMESTAMP, before_publish=check)
+
+    with zipfile.ZipFile(zip_path) as archive:
+        assert seen == [archive.namelist()]
+    assert len(seen[0]) == len(PACKAGE_CONTENT) + 1
+    assert digest == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+
+
 def test_failed_zip_keeps_the_previous_zip(tmp_path: Path) -> None:
     """A failed rebuild leaves the earlier zip and its sidecar as they were."""
     folder = make_package(tmp_path)
@@ -578,6 +641,32 @@ def test_copy_file_copies_bytes_exactly(tmp_path: Path) -> None:
     assert destination.read_bytes() == content
     assert file_mode(destination) == 0o644
     assert listing(target_dir) == ["model.joblib"]
+
+
+def test_copy_file_returns_the_sha256_of_the_copy(tmp_path: Path) -> None:
+    """copy_file hashes the bytes as it copies them: the digest is the file's."""
+    content = deterministic_bytes(3 * CHUNK_BYTES + 5, seed=11)
+    source, destination = tmp_path / "source.bin", tmp_path / "model.joblib"
+    source.write_bytes(content)
+
+    digest = copy_file(source, destination)
+
+    assert digest == hashlib.sha256(content).hexdigest()
+    assert digest == sha256_file(destination)
+
+
+def test_file_hashes_use_known_digests_and_read_the_rest(tmp_path: Path) -> None:
+    """A digest passed as known is taken as given (the file is not read);
+    every other file is hashed."""
+    folder = make_package(tmp_path)
+    names = sorted(PACKAGE_CONTENT)
+
+    hashes = file_hashes(folder, names, known={"model.joblib": "f" * 64})
+
+    assert hashes["model.joblib"] == "f" * 64
+    for name in set(names) - {"model.joblib"}:
+        assert hashes[name] == hashlib.sha256(PACKAGE_CONTENT[name]).hexdigest()
+    assert list(hashes) == names
 
 
 def test_copy_file_replaces_existing_destination(tmp_path: Path) -> None:

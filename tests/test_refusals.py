@@ -315,7 +315,10 @@ def test_parquet_reference_without_pyarrow_is_refused(
     assert "pip install pyarrow" in rendered.stderr
 
 
-def test_failing_self_validation_leaves_no_folder_and_no_zip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("create_zip", ["yes", "no"])
+def test_failing_self_validation_leaves_no_folder_and_no_zip(
+    tmp_path: Path, create_zip: str
+) -> None:
     """When the package fails its own validate_model.py, the build stops with
     its output and leaves neither folder nor zip."""
     template = tmp_path / "template"
@@ -329,7 +332,7 @@ def test_failing_self_validation_leaves_no_folder_and_no_zip(tmp_path: Path) -> 
         )
     )
     output = tmp_path / "out"
-    rendered = run_cookiecutter(output, template=template)
+    rendered = run_cookiecutter(output, f"create_zip={create_zip}", template=template)
     assert rendered.returncode != 0
     assert "ERROR: the package failed its own validation" in rendered.stderr
     assert "❌ Validation failed: self-test scores differ" in rendered.stderr

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -31,13 +31,18 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 
 
+def sha256_stream(stream: IO[bytes]) -> str:
+    """Return the SHA-256 hex digest of what is left to read in ``stream``."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     """Return the SHA-256 hex digest of ``path``, read in chunks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(stream)
 
 
 @contextmanager
@@ -56,10 +61,17 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
-def copy_file(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` atomically, in chunks."""
+def copy_file(source: Path, destination: Path) -> str:
+    """Copy ``source`` to ``destination`` atomically, in chunks.
+
+    Returns the SHA-256 of the bytes written, hashed as they pass.
+    """
+    digest = hashlib.sha256()
     with open(source, "rb") as stream, atomic_write(destination) as target:
-        shutil.copyfileobj(stream, target, CHUNK_BYTES)
+        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+            target.write(chunk)
+    return digest.hexdigest()
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -97,9 +109,16 @@ def package_files(folder: Path, exclude: set[str] = frozenset()) -> list[str]:
     return sorted(names)
 
 
-def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
-    """Return ``{name: sha256}`` for each of ``names`` inside ``folder``."""
-    return {name: sha256_file(folder / name) for name in names}
+def file_hashes(
+    folder: Path, names: list[str], known: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Return ``{name: sha256}`` for each of ``names`` inside ``folder``.
+
+    ``known`` holds digests already computed for files that have not changed
+    since; only the other files are read.
+    """
+    known = known or {}
+    return {name: known.get(name) or sha256_file(folder / name) for name in names}
 
 
 def write_sha256sums(
@@ -107,56 +126,61 @@ def write_sha256sums(
 ) -> dict[str, str]:
     """Write SHA256SUMS (``sha256sum -c`` format) over every other file.
 
-    ``known`` holds digests already computed for files that have not changed
-    since (the manifest's ``file_integrity``); only the rest are hashed.
+    ``known`` is passed to file_hashes (the manifest's ``file_integrity``).
     """
-    known = known or {}
-    hashes = {
-        name: known.get(name) or sha256_file(folder / name)
-        for name in package_files(folder, exclude={SUMS_FILE})
-    }
+    hashes = file_hashes(folder, package_files(folder, exclude={SUMS_FILE}), known)
     with atomic_write(folder / SUMS_FILE, "w") as stream:
         stream.writelines(f"{digest}  {name}\n" for name, digest in hashes.items())
     return hashes
 
 
-def write_zip(folder: Path, zip_path: Path, timestamp: datetime) -> str:
+def write_zip(
+    folder: Path,
+    zip_path: Path,
+    timestamp: datetime,
+    before_publish: Callable[[], None] | None = None,
+) -> str:
     """Zip ``folder`` as ``zip_path`` with one top folder; return its SHA-256.
 
     The archive is deterministic: entries sorted, every date set to
     ``timestamp``, fixed permissions. The same files and timestamp give the
     same bytes. ``zip_path.sha256`` is written beside it in ``sha256sum``
     format.
+
+    ``before_publish`` runs once the archive is complete, before it is moved
+    to ``zip_path``; if it raises, no zip is left. The build waits for its
+    validation run there, so that validating and zipping overlap.
     """
     top = folder.name
     date_time = timestamp.timetuple()[:6]
     names = package_files(folder)
-    with (
-        atomic_write(zip_path) as stream,
-        zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive,
-    ):
-        entry = zipfile.ZipInfo(f"{top}/", date_time)
-        entry.create_system = 3
-        entry.external_attr = (0o040000 | DIR_MODE) << 16 | 0x10
-        archive.writestr(entry, b"")
-        for name in names:
-            entry = zipfile.ZipInfo(f"{top}/{name}", date_time)
+    with atomic_write(zip_path, "w+b") as stream:
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+            entry = zipfile.ZipInfo(f"{top}/", date_time)
             entry.create_system = 3
-            entry.external_attr = (0o100000 | FILE_MODE) << 16
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            # ZipFile.open(entry) takes the level from the entry: compress_level
-            # from Python 3.13, _compresslevel before.
-            if hasattr(entry, "compress_level"):
-                entry.compress_level = DEFLATE_LEVEL
-            else:
-                entry._compresslevel = DEFLATE_LEVEL
-            entry.file_size = (folder / name).stat().st_size
-            with (
-                open(folder / name, "rb") as source,
-                archive.open(entry, "w") as target,
-            ):
-                shutil.copyfileobj(source, target, CHUNK_BYTES)
-    digest = sha256_file(zip_path)
+            entry.external_attr = (0o040000 | DIR_MODE) << 16 | 0x10
+            archive.writestr(entry, b"")
+            for name in names:
+                entry = zipfile.ZipInfo(f"{top}/{name}", date_time)
+                entry.create_system = 3
+                entry.external_attr = (0o100000 | FILE_MODE) << 16
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                # ZipFile.open(entry) takes the level from the entry:
+                # compress_level from Python 3.13, _compresslevel before.
+                if hasattr(entry, "compress_level"):
+                    entry.compress_level = DEFLATE_LEVEL
+                else:
+                    entry._compresslevel = DEFLATE_LEVEL
+                entry.file_size = (folder / name).stat().st_size
+                with (
+                    open(folder / name, "rb") as source,
+                    archive.open(entry, "w") as target,
+                ):
+                    shutil.copyfileobj(source, target, CHUNK_BYTES)
+        stream.seek(0)
+        digest = sha256_stream(stream)
+        if before_publish is not None:
+            before_publish()
     with atomic_write(zip_path.with_name(zip_path.name + ".sha256"), "w") as stream:
         stream.write(f"{digest}  {zip_path.name}\n")
     return digest

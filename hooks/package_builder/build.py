@@ -5,14 +5,20 @@ check them, write metadata.json, render README.md and requirements.txt with
 the model's facts, write deployment_manifest.json with the hashes and the
 self-test, write SHA256SUMS, run the package's own validate_model.py, and
 zip the folder. Running it again on the same folder gives the same files.
+
+validate_model.py runs in a Python of its own, started with the build so
+that its imports overlap the build's work; the folder is zipped while the
+script runs, and the zip is published only if it passes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -82,18 +88,24 @@ def load_package_module(folder: Path) -> ModuleType:
     return module
 
 
-def place_artifacts(answers: Answers, folder: Path) -> dict[str, Any] | None:
-    """Copy the builder's artifacts in, or train the demo; return the demo facts."""
+def place_artifacts(
+    answers: Answers, folder: Path
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Copy the builder's artifacts in, or train the demo.
+
+    Returns the demo's facts (None for the builder's own artifacts) and the
+    SHA-256 of each file copied, hashed as it was copied.
+    """
     if answers.model_file is None:
         from .demo import train_demo
 
-        return train_demo(folder, threshold=answers.threshold)
-    copy_file(answers.model_file, folder / MODEL_FILE)
+        return train_demo(folder, threshold=answers.threshold), {}
+    digests = {MODEL_FILE: copy_file(answers.model_file, folder / MODEL_FILE)}
     if answers.scaler_file is not None:
-        copy_file(answers.scaler_file, folder / SCALER_FILE)
+        digests[SCALER_FILE] = copy_file(answers.scaler_file, folder / SCALER_FILE)
     else:
         (folder / SCALER_FILE).unlink(missing_ok=True)
-    return None
+    return None, digests
 
 
 def self_test_inputs(scaler: Any, width: int) -> list[list[float]]:
@@ -144,35 +156,100 @@ def render_documents(answers: Answers, folder: Path, context: dict[str, Any]) ->
         (folder / name).write_text(text, encoding="utf-8", newline="\n")
 
 
-def run_validation(folder: Path) -> str:
-    """Run the package's validate_model.py; return its output or raise BuildError."""
-    result = subprocess.run(
-        [sys.executable, "-B", VALIDATION_SCRIPT],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env={
-            **{
-                name: value
-                for name, value in os.environ.items()
-                if name not in CONSUMER_SETTINGS
+# The Python that runs validate_model.py for the build. It starts with the
+# build and imports the libraries the script needs while the build loads the
+# model, then waits for the package to be complete. It has not imported the
+# package's own modules, so it checks what a consumer's fresh interpreter
+# would: it runs the script as ``python validate_model.py`` does.
+VALIDATOR = """\
+import os, runpy, sys
+try:
+    import joblib, numpy, sklearn.ensemble, sklearn.pipeline, sklearn.preprocessing
+except ImportError:
+    pass  # validate_model.py says what is missing
+if sys.stdin.readline() != "run\\n":
+    raise SystemExit(0)  # the build stopped before the package was complete
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as stop:
+    if not isinstance(stop.code, int):
+        raise
+    # Skip Python's shutdown, which only unloads modules here (about 0.3 s).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(stop.code)
+"""
+
+
+class Validation:
+    """The package's validate_model.py, run on ``folder`` in a Python of its own.
+
+    Create it when the build starts; ``start()`` once every file is written;
+    ``wait()`` returns the script's output or raises BuildError. Leaving the
+    ``with`` block stops a run that was not waited for.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        # Closed by __exit__; a file, not a pipe, so output never blocks it.
+        self.output = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-B", "-c", VALIDATOR, VALIDATION_SCRIPT],
+            cwd=folder,
+            stdin=subprocess.PIPE,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={
+                **{
+                    name: value
+                    for name, value in os.environ.items()
+                    if name not in CONSUMER_SETTINGS
+                },
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONIOENCODING": "utf-8",
             },
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONIOENCODING": "utf-8",
-        },
-    )
-    if result.returncode != 0:
-        raise BuildError(
-            "the package failed its own validation, so no zip was written:\n"
-            + result.stdout
-            + result.stderr
         )
-    return result.stdout
+
+    def __enter__(self) -> Validation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+        self.output.close()
+
+    def start(self) -> None:
+        """Let validate_model.py run: the package is complete."""
+        with contextlib.suppress(BrokenPipeError):  # it failed early: wait() says
+            self.process.stdin.write("run\n")
+            self.process.stdin.flush()
+
+    def wait(self) -> str:
+        """Return validate_model.py's output; raise BuildError if it failed."""
+        self.process.communicate()
+        self.output.seek(0)
+        output = self.output.read()
+        if self.process.returncode != 0:
+            raise BuildError(
+                "the package failed its own validation, so no zip was written:\n"
+                + output
+            )
+        return output
 
 
 def build_package(answers: Answers, folder: Path) -> Path | None:
     """Build the package in ``folder``; return the zip's path (None if not zipped)."""
     require_scikit_learn()
+    with Validation(folder) as validation:
+        return _build(answers, folder, validation)
+
+
+def _build(answers: Answers, folder: Path, validation: Validation) -> Path | None:
     from .artifacts import inspect_artifacts
     from .monitoring import load_reference, reference_monitoring
 
@@ -180,7 +257,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     given = (
         read_given_metadata(answers.metadata_file) if answers.metadata_file else None
     )
-    demo = place_artifacts(answers, folder)
+    demo, digests = place_artifacts(answers, folder)
     # A SHA256SUMS from an earlier build would not match the new manifest.
     (folder / SUMS_FILE).unlink(missing_ok=True)
     if not answers.include_api_service:
@@ -209,7 +286,11 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     write_json(
         folder / MANIFEST_FILE,
         build_manifest(
-            replace(answers, out_of_range="allow"), metadata, folder, facts.threshold
+            replace(answers, out_of_range="allow"),
+            metadata,
+            folder,
+            facts.threshold,
+            known=digests,
         ),
     )
     inference = package.ModelInference(folder, verify=False, environ={})
@@ -241,7 +322,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     )
     records = [dict(zip(facts.feature_names, row, strict=True)) for row in rows]
     result = inference.predict(records)
-    manifest = build_manifest(answers, metadata, folder, facts.threshold)
+    manifest = build_manifest(answers, metadata, folder, facts.threshold, known=digests)
     manifest["self_test"] = {
         "inputs": records,
         "scores": result["scores"],
@@ -249,9 +330,11 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
     }
     write_json(folder / MANIFEST_FILE, manifest)
     write_sha256sums(folder, known=manifest["file_integrity"])
-    run_validation(folder)
+    validation.start()
     if not answers.create_zip:
+        validation.wait()
         return None
     zip_path = answers.output_dir / f"{folder.name}.zip"
-    write_zip(folder, zip_path, answers.build_time)
+    # Zipped while validate_model.py runs; published only if it passes.
+    write_zip(folder, zip_path, answers.build_time, before_publish=validation.wait)
     return zip_path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -222,11 +223,13 @@ def build_manifest(
     folder: Path,
     threshold: float,
     self_test: dict[str, Any] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return deployment_manifest.json for the files now in ``folder``.
 
     ``file_integrity`` holds the SHA-256 of every package file except the
-    manifest itself and SHA256SUMS (which hashes the manifest).
+    manifest itself and SHA256SUMS (which hashes the manifest); ``known``
+    digests (of files unchanged since they were hashed) are not recomputed.
     ``total_package_size`` counts the same files.
     """
     has_scaler = (folder / SCALER_FILE).is_file()
@@ -260,7 +263,7 @@ def build_manifest(
             "spark_requirements": SPARK_REQUIREMENTS_FILE,
             **({"api_service": API_SERVICE} if answers.include_api_service else {}),
         },
-        "file_integrity": file_hashes(folder, ordered),
+        "file_integrity": file_hashes(folder, ordered, known),
         "inference_config": {
             "threshold": threshold,
             "anomaly_ratio": metrics.get("anomaly_ratio"),
