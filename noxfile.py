@@ -134,7 +134,7 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark scoring, loading and packaging against bare scikit-learn and
     cp/sha256sum/zip; print a table, write dist/bench.json (posargs: --quick,
-    --json PATH, --model-mb 50 100, ...; see tests/benchmark.py --help)."""
+    --json PATH, --model-mb 50 200, ...; see tests/benchmark.py --help)."""
     session.install(*BUILD_DEPS, *SPARK_DEPS)
     workdir = Path(session.create_tmp()).resolve()
     session.run(

@@ -2,7 +2,7 @@
 
 Run by ``nox -s bench`` (posargs go to this script):
 
-    python tests/benchmark.py [--quick] [--json PATH] [--model-mb 50 100]
+    python tests/benchmark.py [--quick] [--json PATH] [--model-mb 50 200]
 
 Every scenario is measured in the same run, ours and the baseline
 alternating, and printed as one table; the same numbers, with the machine's
@@ -18,7 +18,8 @@ baseline / ours, so above 1 means ours is faster (or smaller).
   against a bare ``joblib.load`` of model and scaler;
 - packaging: the real ``cookiecutter`` command around an IsolationForest of
   at least 50 MB against ``cp``, ``sha256sum`` and ``zip -r`` of the same
-  files, at two model sizes (wall time, CPU time and zip size of each); and
+  files, at two model sizes (wall time, CPU time and zip size of each, and
+  the time a Python takes only to import scikit-learn and load the model); and
   the peak memory of the render's largest process against a Python that
   only loads the package (``ModelInference``), which the build's self-test
   and ``validate_model.py`` must do: what packaging adds beyond that must
@@ -513,6 +514,9 @@ def packaging_scenarios(
                 "baseline": statistics.median(r["seconds"] for r in base_runs),
                 "runs": runs,
                 "model_bytes": size,
+                # The least any build that checks the model must spend: one
+                # Python importing scikit-learn and unpickling the artifacts.
+                "floor_seconds": joblib_only["seconds"],
                 "zip_bytes": zips,
                 "cpu_seconds": {
                     "ours": statistics.median(r["cpu_seconds"] for r in ours_runs),
@@ -703,14 +707,12 @@ def goals(results: list[dict[str, Any]], memory: dict[str, Any]) -> list[dict]:
                 "met": row["ratio"] >= GOAL_BATCH_RATIO,
             }
         )
-    renders = [r for r in results if r["group"] == "render"]
-    if renders:
-        first = renders[0]
-        slowdown = first["ours"] / first["baseline"]
-        big_enough = first["model_bytes"] >= GOAL_RENDER_MIN_MB * MB
+    for row in (r for r in results if r["group"] == "render"):
+        slowdown = row["ours"] / row["baseline"]
+        big_enough = row["model_bytes"] >= GOAL_RENDER_MIN_MB * MB
         found.append(
             {
-                "goal": f"{first['scenario']}: within {GOAL_RENDER_SLOWDOWN:g}x of "
+                "goal": f"{row['scenario']}: within {GOAL_RENDER_SLOWDOWN:g}x of "
                 "cp + sha256sum + zip -r",
                 "measured": f"{slowdown:.2f}x the baseline's time",
                 "met": slowdown <= GOAL_RENDER_SLOWDOWN if big_enough else None,
@@ -791,8 +793,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         nargs="+",
         default=None,
-        help="model sizes to package, in MB; the first is held to the render "
-        "goal, the first and last are compared for memory (default: 50 100)",
+        help="model sizes to package, in MB; each of 50 MB or more is held to "
+        "the render goal, the first and last are compared for memory "
+        "(default: 50 200)",
     )
     parser.add_argument(
         "--batch-sizes",
@@ -821,7 +824,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     quick = options.quick
     if options.spark_rows is None:
         options.spark_rows = SPARK_QUICK_ROWS if quick else SPARK_ROWS
-    options.model_mb = options.model_mb or ([10, 20] if quick else [50, 100])
+    options.model_mb = options.model_mb or ([10, 20] if quick else [50, 200])
     options.batch_sizes = options.batch_sizes or (
         [10, 100, 1_000, 10_000] if quick else [10, 100, 1_000, 10_000, 100_000]
     )
@@ -881,7 +884,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{row['scenario']}: CPU time of the process tree ours "
             f"{cpu['ours']:.2f} s, shell tools {cpu['baseline']:.2f} s; zip size "
-            f"ours {zips['ours'] / MB:.1f} MB, zip -r {zips['baseline'] / MB:.1f} MB"
+            f"ours {zips['ours'] / MB:.1f} MB, zip -r {zips['baseline'] / MB:.1f} "
+            f"MB; a Python that only imports scikit-learn and loads the model "
+            f"takes {row['floor_seconds']:.2f} s"
         )
     for size in memory.get("sizes", []):
         tree = size["tree_peak_bytes"]

@@ -10,6 +10,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import joblib
+import numpy as np
 import pytest
 from conftest import (
     TEMPLATE_DIR,
@@ -19,6 +21,8 @@ from conftest import (
     run_cookiecutter,
     run_validate_model,
 )
+from package_builder.build import load_package_module
+from sklearn.svm import OneClassSVM
 
 SPEC_FILES = {
     "model.joblib",
@@ -375,6 +379,44 @@ def test_dataframe_model_brings_its_own_feature_names(
         metadata["model_info"]["model_type"]
         == "Pipeline(StandardScaler, IsolationForest)"
     )
+
+
+def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:
+    """The demo's IsolationForest is flattened for fast scoring, and its README
+    says so."""
+    readme = (demo.package_dir / "README.md").read_text(encoding="utf-8")
+    assert "This model is scored by a flattened copy of the forest" in readme
+    assert "scored by scikit-learn itself" not in readme
+
+
+def test_another_outlier_detector_is_packaged_and_scored_by_scikit_learn(
+    tmp_path: Path,
+) -> None:
+    """A OneClassSVM (score_samples and offset_, not a forest) builds, passes
+    its own validation, scores as scikit-learn does, and its README says
+    scikit-learn scores it."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    model = OneClassSVM(gamma="scale", nu=0.05).fit(X)
+    model_path = tmp_path / "svm.joblib"
+    joblib.dump(model, model_path)
+    rendered = run_cookiecutter(
+        tmp_path / "out", f"model_path={model_path}", "feature_names=a,b,c"
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
+    assert "This model is scored by scikit-learn itself." in readme
+    assert "flattened copy of the forest that" not in readme
+    assert "# Model 20241201_143022: OneClassSVM anomaly detector" in readme
+    inference = load_package_module(rendered.package_dir).ModelInference(
+        rendered.package_dir, environ={}
+    )
+    rows = rng.normal(size=(50, 3)) * 3
+    records = [dict(zip("abc", row, strict=True)) for row in rows.tolist()]
+    result = inference.predict(records)
+    assert result["scores"] == (-model.score_samples(rows)).tolist()
+    assert result["predictions"] == (model.predict(rows) == -1).astype(int).tolist()
+    assert run_validate_model(rendered.package_dir).returncode == 0
 
 
 def test_same_version_and_artifacts_give_identical_zip_bytes(

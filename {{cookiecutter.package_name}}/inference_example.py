@@ -364,8 +364,12 @@ def anomaly_scores(model: Any, X: Any) -> np.ndarray:
 
 
 def model_threshold(model: Any) -> float:
-    """Return the model's own decision boundary on the anomaly score."""
-    return float(-final_estimator(model).offset_)
+    """Return the model's own decision boundary on the anomaly score.
+
+    That is -offset_, which some detectors (OneClassSVM) hold as an
+    array of one value.
+    """
+    return -np.asarray(final_estimator(model).offset_, dtype=float).item()
 
 
 def _named_if_fitted_with_names(step: Any, X: np.ndarray) -> Any:

@@ -312,6 +312,8 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
                 scaler_path.stat().st_size if scaler_path.is_file() else 0
             ),
             "has_scaler": scaler_path.is_file(),
+            # Whether the package's own loader flattened the forest.
+            "fast_scoring": inference._fast_scorer is not None,
         },
     )
     rows = (
