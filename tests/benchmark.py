@@ -13,7 +13,9 @@ baseline / ours, so above 1 means ours is faster (or smaller).
   through ``ModelInference.predict([record])`` against
   ``estimator.score_samples(scaler.transform(row))`` on a prebuilt row, median
   and p99; batches of dicts through ``predict`` (turning dicts into an array
-  is part of our cost) against the same raw calls on a prebuilt array;
+  is part of our cost) against the same raw calls on a prebuilt array; the
+  same for one record and a batch of 10,000 with the first big model's
+  package (a forest too large for the heap numbering);
 - loading: ``ModelInference(folder)``, which checks every SHA-256 first,
   against a bare ``joblib.load`` of model and scaler;
 - packaging: the real ``cookiecutter`` command around an IsolationForest of
@@ -67,6 +69,8 @@ RENDER_VERSION = "20241201_120500"
 MB = 1_000_000
 TREE_SAMPLES = 4096
 SEED = 11
+# Records per batch scored with the big model package.
+BIG_BATCH = 10_000
 
 SPARK_ROWS = 200_000
 SPARK_QUICK_ROWS = 50_000
@@ -302,9 +306,14 @@ def raw_scorer(
 
 
 def scoring_scenarios(
-    folder: Path, options: argparse.Namespace, results: list[dict[str, Any]]
+    package: Any,
+    folder: Path,
+    options: argparse.Namespace,
+    results: list[dict[str, Any]],
+    batch_sizes: list[int],
+    of: str = "",
 ) -> None:
-    package = import_package(folder)
+    """Single records and batches; ``of`` names a package other than the demo."""
     inference = package.ModelInference(folder)
     manifest = inference.manifest
     names = list(manifest["training_info"]["feature_names"])
@@ -325,7 +334,7 @@ def scoring_scenarios(
     for label, statistic in (("median", statistics.median), ("p99", p99)):
         results.append(
             {
-                "scenario": f"1 record, {label} latency",
+                "scenario": f"1 record{of}, {label} latency",
                 "group": "single",
                 "unit": "s",
                 "ours": statistic(ours),
@@ -334,7 +343,7 @@ def scoring_scenarios(
             }
         )
 
-    for size in options.batch_sizes:
+    for size in batch_sizes:
         X = rng.normal(mean, scale, (size, len(names)))
         records = [dict(zip(names, values, strict=True)) for values in X.tolist()]
         prebuilt = prepared(first, X)
@@ -347,7 +356,7 @@ def scoring_scenarios(
         )
         results.append(
             {
-                "scenario": f"batch of {size:,} records",
+                "scenario": f"batch of {size:,} records{of}",
                 "group": "batch",
                 "unit": "records/s",
                 "records": size,
@@ -356,7 +365,6 @@ def scoring_scenarios(
                 "runs": len(ours),
             }
         )
-    load_scenario(package, folder, "load demo package", options, results)
 
 
 def load_scenario(
@@ -559,12 +567,10 @@ def packaging_scenarios(
             }
         )
         if index == 0:
-            load_scenario(
-                import_package(folder),
-                folder,
-                f"load {label} package",
-                options,
-                results,
+            package = import_package(folder)
+            load_scenario(package, folder, f"load {label} package", options, results)
+            scoring_scenarios(
+                package, folder, options, results, [BIG_BATCH], of=f", {label}"
             )
     results.extend(memory_rows)
     for folder in (workdir / "render", workdir / "baseline"):
@@ -690,15 +696,15 @@ def ratio(row: dict[str, Any]) -> float:
 
 def goals(results: list[dict[str, Any]], memory: dict[str, Any]) -> list[dict]:
     found = []
-    single = next(r for r in results if r["scenario"] == "1 record, median latency")
-    found.append(
-        {
-            "goal": f"1 record at least {GOAL_SINGLE_RATIO:g}x faster than raw "
-            "scikit-learn (median)",
-            "measured": f"{single['ratio']:.2f}x",
-            "met": single["ratio"] >= GOAL_SINGLE_RATIO,
-        }
-    )
+    for single in (r for r in results if r["scenario"].endswith("median latency")):
+        found.append(
+            {
+                "goal": f"{single['scenario']}: at least {GOAL_SINGLE_RATIO:g}x "
+                "faster than raw scikit-learn",
+                "measured": f"{single['ratio']:.2f}x",
+                "met": single["ratio"] >= GOAL_SINGLE_RATIO,
+            }
+        )
     for row in (r for r in results if r["group"] == "batch"):
         found.append(
             {
@@ -858,7 +864,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo_folder = workdir / "demo" / f"model_{DEMO_VERSION}_deployment"
     print(f"  {demo['seconds']:.1f} s; scoring and loading...", flush=True)
-    scoring_scenarios(demo_folder, options, results)
+    package = import_package(demo_folder)
+    scoring_scenarios(package, demo_folder, options, results, options.batch_sizes)
+    load_scenario(package, demo_folder, "load demo package", options, results)
 
     print("packaging big models...", flush=True)
     memory = packaging_scenarios(workdir, options, results)

@@ -3,6 +3,7 @@ the IsolationForest, and its scores are scikit-learn's own, bit for bit."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -123,17 +124,33 @@ def rows_on_splits(model: Any, scaler: Any, n_rows: int, seed: int = 1) -> np.nd
     return np.where(rng.random(at.shape) < 0.7, at, ordinary)
 
 
+@pytest.fixture(params=["heap", "compact"])
+def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both numberings of the flattened nodes: a forest small enough for
+    the heap (every forest here), and the same forest numbered compactly, as
+    a forest too large for the heap would be."""
+    if request.param == "compact":
+        monkeypatch.setattr(PACKAGE, "_MAX_HEAP_SLOTS", 0)
+    return request.param
+
+
+def check_layout(flat: Any, layout: str) -> None:
+    assert flat is not None
+    assert (flat.children is None) == (layout == "heap")
+
+
 @pytest.mark.parametrize("setup", SETUPS)
 @pytest.mark.parametrize("params", FOREST_PARAMS.values(), ids=FOREST_PARAMS.keys())
 def test_flat_forest_scores_are_scikit_learns(
-    params: dict[str, Any], setup: str
+    params: dict[str, Any], setup: str, layout: str
 ) -> None:
     """For every IsolationForest configuration, fitted on arrays or
-    DataFrames, scaled or not, in a Pipeline or not: the same scores, bit for
-    bit, and the same predictions, on rows at the split thresholds too."""
+    DataFrames, scaled or not, in a Pipeline or not, and either numbering:
+    the same scores, bit for bit, and the same predictions, on rows at the
+    split thresholds too."""
     model, scaler = fit(setup, params)
     flat = FlatForest.build(model, scaler)
-    assert flat is not None
+    check_layout(flat, layout)
     X = np.vstack([rows_on_splits(model, scaler, 300), make_data(100, seed=5)[0]])
     scores = flat.anomaly_scores(X)
     assert np.array_equal(scores, sklearn_scores(model, scaler, X))
@@ -142,12 +159,13 @@ def test_flat_forest_scores_are_scikit_learns(
 
 
 @pytest.mark.parametrize("n_rows", [1, 2, 3, 5, 217, 218, 219, 437, 1100])
-def test_every_batch_size_sums_trees_in_order(n_rows: int) -> None:
+def test_every_batch_size_sums_trees_in_order(n_rows: int, layout: str) -> None:
     """The per-tree path lengths are added in scikit-learn's order whatever
     the number of rows and however they are cut into chunks."""
     model, scaler = fit("scaler", {"n_estimators": 150, "max_samples": 400})
     flat = FlatForest.build(model, scaler)
-    assert flat is not None and flat.chunk_rows < 1100
+    check_layout(flat, layout)
+    assert flat.chunk_rows < 1100
     X = rows_on_splits(model, scaler, n_rows, seed=n_rows)
     assert np.array_equal(flat.anomaly_scores(X), sklearn_scores(model, scaler, X))
 
@@ -176,6 +194,25 @@ def without_internals(X: np.ndarray) -> IsolationForest:
 )
 def test_anything_else_is_left_to_scikit_learn(make_model: Any) -> None:
     assert FlatForest.build(make_model(training_rows())) is None
+
+
+def test_compact_numbering_holds_each_node_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A heap pads every tree to the forest's depth; numbered compactly, the
+    flattened forest has one entry per node of the fitted trees, and scores
+    the same."""
+    model, scaler = fit("scaler", {"n_estimators": 30, "max_samples": 1000})
+    forest = forest_of(model)
+    nodes = sum(tree.tree_.node_count for tree in forest.estimators_)
+    depth = max(tree.tree_.max_depth for tree in forest.estimators_)
+    heap = FlatForest.build(model, scaler)
+    monkeypatch.setattr(PACKAGE, "_MAX_HEAP_SLOTS", 0)
+    compact = FlatForest.build(model, scaler)
+    assert heap.children is None and len(heap.codes) == 30 << (depth + 1)
+    assert compact.children is not None and len(compact.codes) == nodes
+    X = rows_on_splits(model, scaler, 500)
+    assert np.array_equal(compact.anomaly_scores(X), heap.anomaly_scores(X))
 
 
 def test_unusable_input_is_left_to_scikit_learn() -> None:
@@ -361,3 +398,18 @@ def test_non_finite_values_reaching_score_are_for_scikit_learn(
     assert inference._fast_scorer.anomaly_scores(X) is None
     with pytest.raises(ValueError, match="infinity"):
         inference.score(X)
+
+
+def test_fast_scoring_off_scores_with_scikit_learn_alone(demo: Rendered) -> None:
+    """fast_scoring=False builds no flattened forest, calls scikit-learn, and
+    gives the same results; the property says which scores, and a pickled
+    instance keeps the choice."""
+    ModelInference = load_package_module(demo.package_dir).ModelInference
+    fast = ModelInference(demo.package_dir, environ={})
+    plain = ModelInference(demo.package_dir, environ={}, fast_scoring=False)
+    assert fast.fast_scoring is True
+    assert plain.fast_scoring is False and plain._fast_scorer is None
+    X = package_rows(plain, 500, seed=4)
+    assert plain.predict(X) == fast.predict(X)
+    assert pickle.loads(pickle.dumps(plain)).fast_scoring is False
+    assert pickle.loads(pickle.dumps(fast)).fast_scoring is True

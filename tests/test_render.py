@@ -382,10 +382,10 @@ def test_dataframe_model_brings_its_own_feature_names(
 
 
 def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:
-    """The demo's IsolationForest is flattened for fast scoring, and its README
-    says so."""
+    """The demo's README says that its IsolationForest is scored by a flattened
+    copy."""
     readme = (demo.package_dir / "README.md").read_text(encoding="utf-8")
-    assert "This model is scored by a flattened copy of the forest" in readme
+    assert "`ModelInference` scores this IsolationForest with a flattened" in readme
     assert "scored by scikit-learn itself" not in readme
 
 
@@ -404,9 +404,14 @@ def test_another_outlier_detector_is_packaged_and_scored_by_scikit_learn(
         tmp_path / "out", f"model_path={model_path}", "feature_names=a,b,c"
     )
     assert rendered.returncode == 0, rendered.stderr
+    assert (
+        not load_package_module(rendered.package_dir)
+        .ModelInference(rendered.package_dir, environ={})
+        .fast_scoring
+    )
     readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
     assert "This model is scored by scikit-learn itself." in readme
-    assert "flattened copy of the forest that" not in readme
+    assert "scores this IsolationForest with a flattened copy" not in readme
     assert "# Model 20241201_143022: OneClassSVM anomaly detector" in readme
     inference = load_package_module(rendered.package_dir).ModelInference(
         rendered.package_dir, environ={}

@@ -421,9 +421,9 @@ _BROADCAST_MIN_ROWS = 16
 # the CPU cache.
 _CHUNK_PAIRS = 1 << 15
 _MAX_CHUNK_ROWS = 1024
-# Forests whose level tables would exceed this many slots are left to
-# scikit-learn (the tables are padded to complete binary trees).
-_MAX_TABLE_SLOTS = 1 << 22
+# Forests that fit in this many slots padded to complete binary trees are
+# numbered as heaps (faster: no child table); larger ones compactly.
+_MAX_HEAP_SLOTS = 1 << 22
 _KEY_BITS = 32
 _PROBE_ROWS = 64
 _NUMBER_TYPES = frozenset({float, int, np.float64, np.float32, np.int64, np.int32})
@@ -540,12 +540,17 @@ class FlatForest:
     ``anomaly_scores(X)`` then equals ``-model.score_samples(scaler.transform(X))``
     bit for bit.
 
-    Layout: every tree is padded to a complete binary tree of the forest's
-    depth. At level d the node at position p of tree t is entry
-    ``t * 2**d + p`` of that level's tables and its children are positions
-    2p and 2p+1; a leaf above the last level sends every row left (threshold
-    +inf) to position ``p * 2**(depth - d)`` of the last level, which holds
-    the leaf's path length as scikit-learn credits it.
+    Layout: the nodes of all trees in one set of arrays (codes and
+    leaves), numbered so that a row at node n goes on to one of two
+    neighbours: 2n and 2n + 1 when the trees, padded to complete binary
+    trees of the forest's depth, fit in _MAX_HEAP_SLOTS (a heap; a leaf
+    above the last level sends every row left, threshold +inf, to its
+    leftmost descendant there), else children[n] and children[n] + 1
+    (nothing padded; a leaf is its own left child). After as many steps as
+    the deepest tree has levels every row is at its leaf, whose leaves
+    entry is the path length scikit-learn credits it. The top levels, which
+    _depths compares column-wise, use small tables padded to complete
+    trees in either case.
     """
 
     def __init__(self, forest: Any, steps: list[Any], chunk_rows: int = 0) -> None:
@@ -553,7 +558,7 @@ class FlatForest:
         n_trees = len(trees)
         n_features = int(forest.n_features_in_)
         depth = max((int(tree.max_depth) for tree in trees), default=-1)
-        if not n_trees or depth < 0 or n_trees << (depth + 1) > _MAX_TABLE_SLOTS:
+        if not n_trees or depth < 0:
             raise ValueError("the forest has no trees, or trees too deep to flatten")
         self.steps = steps
         self.n_inputs = steps[0].n_features if steps else n_features
@@ -589,57 +594,93 @@ class FlatForest:
             + np.concatenate(forest._average_path_length_per_tree)
             - 1.0
         )
-        features = [np.zeros(n_trees << d, np.int64) for d in range(depth)]
-        thresholds = [np.full(n_trees << d, np.inf) for d in range(depth)]
-        leaves = np.zeros(n_trees << depth)
+        is_leaf = left == shift - 1
+        top = self.top_levels
+        # Numbering (see the class docstring). Heap: the node at position p
+        # of level d of tree t is ((n_trees + t) << d) + p, so its children
+        # are 2n and 2n + 1 with no table, and the padding of a leaf above
+        # the last level sends rows left to its leftmost descendant there.
+        # Compact, when padding would take too much memory: nodes numbered
+        # level by level, children found in children, a leaf its own child.
+        heap = n_trees << (depth + 1) <= _MAX_HEAP_SLOTS
+        size = n_trees << (depth + 1) if heap else int(sizes.sum())
+        leaf_code = _order_keys(np.array([np.inf], np.float32))[0]
+        self.codes = np.full(size, leaf_code)
+        self.leaves = np.zeros(size)
+        self.children = None if heap else np.arange(size)
+        # Top levels: tables of complete trees (padding sends rows left), and
+        # where a compact forest's rows are after them, by (tree, position).
+        top_features = [np.zeros(n_trees << d, np.int64) for d in range(top)]
+        top_floors = [np.full(n_trees << d, np.inf, np.float32) for d in range(top)]
+        self.top_nodes = None if heap else np.zeros(n_trees << top, np.int64)
+        split_features, split_floors = [], []
         # Walk all trees level by level: (node, tree, position) triples.
         nodes, tree_of = first, np.arange(n_trees)
         positions = np.zeros(n_trees, np.int64)
+        base = 0
         for d in range(depth + 1):
-            leaf = left[nodes] == shift[nodes] - 1
-            slots = (tree_of[leaf] << depth) + (positions[leaf] << (depth - d))
-            leaves[slots] = path_length[nodes[leaf]]
-            nodes, tree_of, positions = nodes[~leaf], tree_of[~leaf], positions[~leaf]
-            if d == depth:
-                break
-            slots = (tree_of << d) + positions
-            features[d][slots] = feature[nodes]
-            thresholds[d][slots] = threshold[nodes]
-            nodes = np.concatenate([left[nodes], right[nodes]])
-            tree_of = np.concatenate([tree_of, tree_of])
-            positions = np.concatenate([2 * positions, 2 * positions + 1])
-        if len(nodes):
-            raise ValueError("a tree is deeper than its max_depth")
-        floors = [_float32_floor(level) for level in thresholds]
-        self.leaves = leaves
-        self.tree_starts = (np.arange(n_trees, dtype=np.int64) << self.top_levels)[
-            :, None
-        ]
+            count = len(nodes)
+            leaf = is_leaf[nodes]
+            inner = ~leaf
+            if d == depth and inner.any():
+                raise ValueError("a tree is deeper than its max_depth")
+            if heap:
+                numbers = ((n_trees + tree_of) << d) + positions
+                lands = ((n_trees + tree_of[leaf]) << depth) + (
+                    positions[leaf] << (depth - d)
+                )
+            else:
+                numbers = np.arange(base, base + count)
+                lands = numbers[leaf]
+                self.children[numbers[inner]] = (
+                    base + count + 2 * np.arange(np.count_nonzero(inner))
+                )
+                if d < top:  # a leaf above the last top level
+                    slots = (tree_of[leaf] << top) + (positions[leaf] << (top - d))
+                    self.top_nodes[slots] = numbers[leaf]
+                elif d == top:
+                    self.top_nodes[(tree_of << top) + positions] = numbers
+            self.leaves[lands] = path_length[nodes[leaf]]
+            level_features = feature[nodes[inner]]
+            level_floors = _float32_floor(threshold[nodes[inner]])
+            self.codes[numbers[inner]] = (
+                (level_features * self.chunk_rows) << _KEY_BITS
+            ) | _order_keys(level_floors)
+            if d < top:
+                slots = (tree_of[inner] << d) + positions[inner]
+                top_features[d][slots] = level_features
+                top_floors[d][slots] = level_floors
+            split_features.append(level_features)
+            split_floors.append(level_floors)
+            base += count
+            # Children, each left one before its right one.
+            nodes = np.stack([left[nodes[inner]], right[nodes[inner]]], 1).ravel()
+            tree_of = np.repeat(tree_of[inner], 2)
+            positions = np.stack([2 * positions[inner], 2 * positions[inner] + 1], 1)
+            positions = positions.ravel()
+        # Where each tree's rows start after the top levels: a heap number,
+        # or a top_nodes entry.
+        self.tree_starts = (
+            (np.arange(n_trees, dtype=np.int64) + (n_trees if heap else 0)) << top
+        )[:, None]
         self.top_features = [
-            features[d].reshape(n_trees, 1 << d) for d in range(self.top_levels)
+            top_features[d].reshape(n_trees, 1 << d) for d in range(top)
         ]
         self.top_thresholds = [
-            floors[d].reshape(n_trees, 1 << d, 1) for d in range(self.top_levels)
+            top_floors[d].reshape(n_trees, 1 << d, 1) for d in range(top)
         ]
-        # Deeper levels: one int64 code per node, the offset of its feature's
-        # column in a chunk's x codes (feature * chunk_rows) above the order
-        # key of its threshold. A row's x code for feature f has the same
-        # offset above the order key of its value, so "x > threshold" is
-        # "x code > node code", and the offset plus the row's number is where
-        # to gather that x code from.
-        self.codes = [
-            ((features[d] * self.chunk_rows) << _KEY_BITS) | _order_keys(floors[d])
-            for d in range(depth)
-        ]
+        # A row's x code for feature f: the offset of f's column in a chunk's
+        # x codes (f * chunk_rows) above the order key of its value. A node's
+        # code has its feature's offset above the order key of its threshold,
+        # so "x > threshold" is "x code > node code", and the offset plus the
+        # row's number is where to gather that x code from.
         self.column_codes = (
             np.arange(n_features, dtype=np.int64)[:, None] * self.chunk_rows
         ) << _KEY_BITS
         self.row_numbers = np.tile(np.arange(self.chunk_rows, dtype=np.int64), n_trees)
         self.denominator = n_trees * _average_path_length(forest._max_samples)
         self.probe = _probe_rows(
-            np.concatenate([np.zeros(0, np.int64), *features]),
-            np.concatenate([np.zeros(0), *floors]),
-            n_features,
+            np.concatenate(split_features), np.concatenate(split_floors), n_features
         )
 
     @classmethod
@@ -744,9 +785,12 @@ class FlatForest:
             position <<= 1
             position |= branches[0]
         node = np.add(self.tree_starts >> (self.top_levels - top), position).ravel()
+        if top and self.top_nodes is not None:
+            node = self.top_nodes.take(node)
         # Deeper levels: gather each (tree, row)'s node code and the row's x
-        # code for that node's feature; the row goes right (to 2 * node + 1)
-        # where node code - x code is negative.
+        # code for that node's feature; the row goes to the node's right child
+        # (2 * node + 1, or children[node] + 1) where node code - x code is
+        # negative, else to its left child.
         if top < self.depth:
             x_codes = np.empty((self.n_features, self.chunk_rows), np.int64)
             np.bitwise_or(keys, self.column_codes, out=x_codes[:, :n_rows])
@@ -759,15 +803,19 @@ class FlatForest:
             else:
                 index_by_tree = index.reshape(n_trees, n_rows)
                 row_numbers = self.row_numbers[:n_rows]
-            for d in range(top, self.depth):
-                self.codes[d].take(node, out=code, mode="clip")
+            for _ in range(top, self.depth):
+                self.codes.take(node, out=code, mode="clip")
                 np.right_shift(code, _KEY_BITS, out=index)
                 index_by_tree += row_numbers
                 x_codes.take(index, out=x_code, mode="clip")
                 code -= x_code
                 code >>= 63
-                node <<= 1
-                node -= code
+                if self.children is None:
+                    node <<= 1
+                    node -= code
+                else:
+                    self.children.take(node, out=index, mode="clip")
+                    np.subtract(index, code, out=node)
         path_lengths = self.leaves.take(node, mode="clip").reshape(n_trees, n_rows)
         # Add tree after tree from zero, as scikit-learn does. numpy reduces
         # axis 0 of a (trees, rows) array that way, but sums pairwise along a
@@ -845,6 +893,10 @@ class ModelInference:
         environ: where to read MODEL_THRESHOLD, MODEL_BATCH_SIZE,
             MODEL_TIMEOUT, LOG_LEVEL and LOG_FORMAT (default ``os.environ``;
             ``{}`` uses the manifest's inference_config alone).
+        fast_scoring: score an IsolationForest with a flattened copy of the
+            forest, built and checked against scikit-learn when loading (its
+            scores are scikit-learn's bit for bit). False scores with
+            scikit-learn alone and loads a large forest faster.
 
     Raises:
         IntegrityError: a file is missing or altered; nothing was unpickled.
@@ -858,6 +910,7 @@ class ModelInference:
         verify: bool = True,
         allow_version_mismatch: bool = False,
         environ: Mapping[str, str] | None = None,
+        fast_scoring: bool = True,
     ) -> None:
         self.model_dir = Path(model_dir)
         self._allow_version_mismatch = allow_version_mismatch
@@ -881,7 +934,9 @@ class ModelInference:
         self._feature_getter = (
             operator.itemgetter(*self._feature_names) if self._feature_names else None
         )
-        self._fast_scorer = FlatForest.build(self._model, self._scaler)
+        self._fast_scorer = (
+            FlatForest.build(self._model, self._scaler) if fast_scoring else None
+        )
         self._ignored_keys: set[str] = set()
         self._threshold = (
             model_threshold(self._model)
@@ -931,6 +986,11 @@ class ModelInference:
         return list(self._feature_names)
 
     @property
+    def fast_scoring(self) -> bool:
+        """True when the flattened forest scores, False when scikit-learn does."""
+        return self._fast_scorer is not None
+
+    @property
     def monitoring(self) -> dict[str, Any] | None:
         """metadata.json's reference statistics (None in a package without)."""
         return self._monitoring
@@ -943,10 +1003,10 @@ class ModelInference:
         even if this instance was made with ``verify=False``), then loaded.
         A pickle is a few hundred bytes, and a file changed since raises
         IntegrityError. The settings travel with it: ``allow_version_mismatch``,
-        the environment variables that set this instance's values (as an
-        ``environ`` of their own: the unpickling process's environment is not
-        read, and nothing else of ``os.environ`` is pickled), and the current
-        ``batch_size`` and ``timeout_seconds``.
+        ``fast_scoring``, the environment variables that set this instance's
+        values (as an ``environ`` of their own: the unpickling process's
+        environment is not read, and nothing else of ``os.environ`` is
+        pickled), and the current ``batch_size`` and ``timeout_seconds``.
         """
         settings = self.settings
         values = {
@@ -962,6 +1022,7 @@ class ModelInference:
             True,
             getattr(self, "_allow_version_mismatch", False),
             environ,
+            self.fast_scoring,
         )
         state = {"batch_size": self.batch_size, "timeout_seconds": self.timeout_seconds}
         return (type(self), arguments, state)

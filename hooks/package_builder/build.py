@@ -281,7 +281,10 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
     # artifacts, once; it scores the reference rows and the self-test. Its
     # range policy waits for the monitoring section, computed with it. No
     # verification: the hashes were computed from these very files a moment
-    # ago, and the build's validation run below checks them all.
+    # ago, and the build's validation run below checks them all. Scored by
+    # scikit-learn itself, so that the validation run, which loads the
+    # package as a consumer does (a forest flattened), checks the fast
+    # scoring against it.
     write_json(folder / METADATA_FILE, metadata)
     write_json(
         folder / MANIFEST_FILE,
@@ -293,7 +296,9 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             known=digests,
         ),
     )
-    inference = package.ModelInference(folder, verify=False, environ={})
+    inference = package.ModelInference(
+        folder, verify=False, environ={}, fast_scoring=False
+    )
     metadata["monitoring"], reference_examples = reference_monitoring(
         inference, reference, demo
     )
@@ -312,8 +317,6 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
                 scaler_path.stat().st_size if scaler_path.is_file() else 0
             ),
             "has_scaler": scaler_path.is_file(),
-            # Whether the package's own loader flattened the forest.
-            "fast_scoring": inference._fast_scorer is not None,
         },
     )
     rows = (
