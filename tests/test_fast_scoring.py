@@ -159,13 +159,18 @@ def test_flat_forest_scores_are_scikit_learns(
 
 
 @pytest.mark.parametrize("n_rows", [1, 2, 3, 5, 217, 218, 219, 437, 1100])
-def test_every_batch_size_sums_trees_in_order(n_rows: int, layout: str) -> None:
+def test_every_batch_size_sums_trees_in_order(
+    n_rows: int, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The per-tree path lengths are added in scikit-learn's order whatever
-    the number of rows and however they are cut into chunks."""
+    the number of rows, however they are cut into chunks and the trees into
+    blocks (made small here, as a large forest's are)."""
+    monkeypatch.setattr(PACKAGE, "_BLOCK_BYTES", 1 << 17)
     model, scaler = fit("scaler", {"n_estimators": 150, "max_samples": 400})
     flat = FlatForest.build(model, scaler)
     check_layout(flat, layout)
     assert flat.chunk_rows < 1100
+    assert 1 < flat.block_trees < 150
     X = rows_on_splits(model, scaler, n_rows, seed=n_rows)
     assert np.array_equal(flat.anomaly_scores(X), sklearn_scores(model, scaler, X))
 

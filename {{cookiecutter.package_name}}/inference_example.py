@@ -421,6 +421,7 @@ _BROADCAST_MIN_ROWS = 16
 # the CPU cache.
 _CHUNK_PAIRS = 1 << 15
 _MAX_CHUNK_ROWS = 1024
+_BLOCK_BYTES = 1 << 20
 # Forests that fit in this many slots padded to complete binary trees are
 # numbered as heaps (faster: no child table); larger ones compactly.
 _MAX_HEAP_SLOTS = 1 << 22
@@ -566,11 +567,6 @@ class FlatForest:
         self.n_trees = n_trees
         self.depth = depth
         self.top_levels = min(_BROADCAST_LEVELS, depth)
-        self.chunk_rows = chunk_rows or int(
-            np.clip(_CHUNK_PAIRS // n_trees, 16, _MAX_CHUNK_ROWS)
-        )
-        if n_features * self.chunk_rows >= 1 << 31:
-            raise ValueError("too many features to flatten")
 
         # Trees use columns of X[:, estimators_features_[t]] when the forest
         # subsampled features, else of X itself (as score_samples does).
@@ -604,6 +600,19 @@ class FlatForest:
         # level by level, children found in children, a leaf its own child.
         heap = n_trees << (depth + 1) <= _MAX_HEAP_SLOTS
         size = n_trees << (depth + 1) if heap else int(sizes.sum())
+        # Many rows are scored a block of trees at a time, the block's tables
+        # (codes, leaves, children: 8 bytes an entry) small enough to stay in
+        # a CPU cache, and in chunks of rows of about _CHUNK_PAIRS (tree, row)
+        # pairs a block.
+        table_bytes = size * (16 if heap else 24)
+        self.block_trees = int(
+            np.clip(_BLOCK_BYTES * n_trees // table_bytes, 1, n_trees)
+        )
+        self.chunk_rows = chunk_rows or int(
+            np.clip(_CHUNK_PAIRS // self.block_trees, 16, _MAX_CHUNK_ROWS)
+        )
+        if n_features * self.chunk_rows >= 1 << 31:
+            raise ValueError("too many features to flatten")
         leaf_code = _order_keys(np.array([np.inf], np.float32))[0]
         self.codes = np.full(size, leaf_code)
         self.leaves = np.zeros(size)
@@ -677,7 +686,9 @@ class FlatForest:
         self.column_codes = (
             np.arange(n_features, dtype=np.int64)[:, None] * self.chunk_rows
         ) << _KEY_BITS
-        self.row_numbers = np.tile(np.arange(self.chunk_rows, dtype=np.int64), n_trees)
+        self.row_numbers = np.tile(
+            np.arange(self.chunk_rows, dtype=np.int64), self.block_trees
+        )
         self.denominator = n_trees * _average_path_length(forest._max_samples)
         self.probe = _probe_rows(
             np.concatenate(split_features), np.concatenate(split_floors), n_features
@@ -760,20 +771,45 @@ class FlatForest:
         )
 
     def _depths(self, columns: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """For each row (a column of ``columns``, float32 features, and of
+        """For each row (a column of columns, float32 features, and of
         ``keys``, their order keys), the sum over the trees, in tree order,
         of the path length of the leaf the row reaches."""
         n_trees, n_rows = self.n_trees, columns.shape[1]
+        # Top levels (not worth it for a few rows: fewer numpy calls matter
+        # more then), and blocks of trees (one block for a few rows).
+        few = n_rows < _BROADCAST_MIN_ROWS
+        top = 0 if few else self.top_levels
+        block = n_trees if few else self.block_trees
+        x_codes = np.empty((self.n_features, self.chunk_rows), np.int64)
+        np.bitwise_or(keys, self.column_codes, out=x_codes[:, :n_rows])
+        x_codes = x_codes.ravel()
+        path_lengths = np.empty((n_trees, n_rows))
+        for first in range(0, n_trees, block):
+            trees = slice(first, min(first + block, n_trees))
+            node = self._leaves_reached(columns, x_codes, trees, top)
+            self.leaves.take(node, out=path_lengths[trees].ravel(), mode="clip")
+        # Add tree after tree from zero, as scikit-learn does. numpy reduces
+        # axis 0 of a (trees, rows) array that way, but sums pairwise along a
+        # contiguous axis, which is what a single row makes it: accumulate.
+        if n_rows == 1:
+            return np.add.accumulate(path_lengths[:, 0])[-1:]
+        return np.add.reduce(path_lengths, axis=0)
+
+    def _leaves_reached(
+        self, columns: np.ndarray, x_codes: np.ndarray, trees: slice, top: int
+    ) -> np.ndarray:
+        """The leaf each (tree, row) pair of the trees ``trees`` reaches, tree
+        by tree, as node numbers."""
+        n_rows = columns.shape[1]
+        n_trees = trees.stop - trees.start
         # Top levels: every node's decision for every row, then each row's
-        # branch at a level picked by its branches above. (Not worth it for
-        # a few rows: fewer numpy calls matter more then.)
-        top = self.top_levels if n_rows >= _BROADCAST_MIN_ROWS else 0
+        # branch at a level picked by its branches above.
         position = np.zeros((n_trees, n_rows), np.uint8)
         branches_taken: list[np.ndarray] = []
         for d in range(top):
+            features, thresholds = self.top_features[d], self.top_thresholds[d]
             branches = [
-                columns.take(self.top_features[d][:, p], axis=0)
-                > self.top_thresholds[d][:, p]
+                columns.take(features[trees, p], axis=0) > thresholds[trees, p]
                 for p in range(1 << d)
             ]
             for went_right in reversed(branches_taken):
@@ -784,45 +820,38 @@ class FlatForest:
             branches_taken.append(branches[0])
             position <<= 1
             position |= branches[0]
-        node = np.add(self.tree_starts >> (self.top_levels - top), position).ravel()
+        starts = self.tree_starts[trees] >> (self.top_levels - top)
+        node = np.add(starts, position).ravel()
         if top and self.top_nodes is not None:
             node = self.top_nodes.take(node)
+        if top == self.depth:
+            return node
         # Deeper levels: gather each (tree, row)'s node code and the row's x
         # code for that node's feature; the row goes to the node's right child
         # (2 * node + 1, or children[node] + 1) where node code - x code is
         # negative, else to its left child.
-        if top < self.depth:
-            x_codes = np.empty((self.n_features, self.chunk_rows), np.int64)
-            np.bitwise_or(keys, self.column_codes, out=x_codes[:, :n_rows])
-            x_codes = x_codes.ravel()
-            code = np.empty_like(node)
-            index = np.empty_like(node)
-            x_code = np.empty_like(node)
-            if n_rows == self.chunk_rows:
-                index_by_tree, row_numbers = index, self.row_numbers
+        code = np.empty_like(node)
+        index = np.empty_like(node)
+        x_code = np.empty_like(node)
+        if n_rows == self.chunk_rows and n_trees == self.block_trees:
+            index_by_tree, row_numbers = index, self.row_numbers
+        else:
+            index_by_tree = index.reshape(n_trees, n_rows)
+            row_numbers = self.row_numbers[:n_rows]
+        for _ in range(top, self.depth):
+            self.codes.take(node, out=code, mode="clip")
+            np.right_shift(code, _KEY_BITS, out=index)
+            index_by_tree += row_numbers
+            x_codes.take(index, out=x_code, mode="clip")
+            code -= x_code
+            code >>= 63
+            if self.children is None:
+                node <<= 1
+                node -= code
             else:
-                index_by_tree = index.reshape(n_trees, n_rows)
-                row_numbers = self.row_numbers[:n_rows]
-            for _ in range(top, self.depth):
-                self.codes.take(node, out=code, mode="clip")
-                np.right_shift(code, _KEY_BITS, out=index)
-                index_by_tree += row_numbers
-                x_codes.take(index, out=x_code, mode="clip")
-                code -= x_code
-                code >>= 63
-                if self.children is None:
-                    node <<= 1
-                    node -= code
-                else:
-                    self.children.take(node, out=index, mode="clip")
-                    np.subtract(index, code, out=node)
-        path_lengths = self.leaves.take(node, mode="clip").reshape(n_trees, n_rows)
-        # Add tree after tree from zero, as scikit-learn does. numpy reduces
-        # axis 0 of a (trees, rows) array that way, but sums pairwise along a
-        # contiguous axis, which is what a single row makes it: accumulate.
-        if n_rows == 1:
-            return np.add.accumulate(path_lengths[:, 0])[-1:]
-        return np.add.reduce(path_lengths, axis=0)
+                self.children.take(node, out=index, mode="clip")
+                np.subtract(index, code, out=node)
+        return node
 
 
 def _probe_rows(
