@@ -59,6 +59,7 @@ from typing import Any
 import joblib
 import numpy as np
 import sklearn
+from local_spark import ENVIRONMENT, local_session
 from sample_artifacts import FEATURES, make_data
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
@@ -594,27 +595,15 @@ def spark_scenario(
 
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support")
     warnings.filterwarnings("ignore", message="The copy keyword is deprecated")
-    os.environ.update(SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
+    os.environ.update(ENVIRONMENT)
     import pyspark
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
     try:
-        spark = (
-            SparkSession.builder.master("local[2]")
-            .appName("model-package-bench")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate()
-        )
+        spark = local_session("model-package-bench")
     except Exception as error:  # no Java, no free port...
         return f"Spark did not start ({type(error).__name__}: {error}): no Spark row"
     try:
-        spark.sparkContext.setLogLevel("ERROR")
         package = import_package(folder)
         spec = importlib.util.spec_from_file_location(
             "spark_scoring", folder / "spark_scoring.py"

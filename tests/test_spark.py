@@ -38,6 +38,7 @@ from conftest import (
     resign_package,
     run_validate_model,
 )
+from local_spark import ENVIRONMENT, local_session
 from package_builder.build import load_package_module
 
 pytestmark = [
@@ -102,27 +103,9 @@ def spark() -> Iterator[Any]:
         reason="pyspark is not installed (pip install -r requirements-spark.txt; "
         "nox -s tests installs it)",
     )
-    from pyspark.sql import SparkSession
-
-    settings = {
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-    }
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("model-package-tests")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    saved = {name: os.environ.get(name) for name in ENVIRONMENT}
+    os.environ.update(ENVIRONMENT)
+    session = local_session("model-package-tests")
     try:
         yield session
     finally:
