@@ -62,6 +62,8 @@ def run_cookiecutter(
         capture_output=True,
         text=True,
         encoding="utf-8",
+        # Output buffered as a builder's is (a pipe is block-buffered).
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
     )
     name = f"model_{version}_deployment"
     return Rendered(

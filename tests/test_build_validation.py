@@ -21,9 +21,11 @@ Path("ran.txt").write_text("validate_model.py ran")
 
 
 def test_build_run_prints_what_a_consumer_run_prints(
-    demo: Rendered, tmp_path: Path
+    demo: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Same package, same output, line for line, as ``python validate_model.py``."""
+    """Same package, same output, line for line, as ``python validate_model.py``
+    (output block-buffered, as it is for a builder)."""
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     package = copy_package(demo.package_dir, tmp_path)
     consumer = run_validate_model(package)
     assert consumer.returncode == 0, consumer.stdout + consumer.stderr

@@ -100,6 +100,15 @@ def test_demo_package_has_exactly_the_specified_files(demo: Rendered) -> None:
     ]
 
 
+def test_render_says_where_the_package_is(demo: Rendered) -> None:
+    """The build's last lines name the folder, the zip and its SHA-256 file."""
+    assert demo.stdout.splitlines()[-3:] == [
+        f"Package folder: {demo.package_dir}",
+        f"Package zip:    {demo.zip_path}",
+        f"Zip SHA-256:    {demo.zip_path}.sha256",
+    ]
+
+
 def test_no_template_syntax_survives_rendering(demo: Rendered) -> None:
     """No '{{' or '{%' is left in any text file of the package."""
     for name in files_in(demo.package_dir) - {"model.joblib", "scaler.joblib"}:
