@@ -332,6 +332,7 @@ def scoring_scenarios(
         lambda: raw(row),
         options.latency_seconds,
     )
+    converting = conversion_seconds(inference, [record], len(ours))
     for label, statistic in (("median", statistics.median), ("p99", p99)):
         results.append(
             {
@@ -341,6 +342,7 @@ def scoring_scenarios(
                 "ours": statistic(ours),
                 "baseline": statistic(theirs),
                 "samples": len(ours),
+                "conversion_seconds": converting,
             }
         )
 
@@ -364,8 +366,20 @@ def scoring_scenarios(
                 "ours": size / statistics.median(ours),
                 "baseline": size / statistics.median(theirs),
                 "runs": len(ours),
+                "predict_seconds": statistics.median(ours),
+                "conversion_seconds": conversion_seconds(inference, records, len(ours)),
             }
         )
+
+
+def conversion_seconds(inference: Any, records: list[dict], runs: int) -> float:
+    """Median time of turning ``records`` into the array that is scored
+    (``preprocess_features``, part of every ``predict``)."""
+    inference.preprocess_features(records)
+    return statistics.median(
+        time_once(lambda: inference.preprocess_features(records))
+        for _ in range(max(3, min(runs, 1000)))
+    )
 
 
 def load_scenario(
@@ -876,6 +890,16 @@ def main(argv: list[str] | None = None) -> int:
     for goal in found:
         mark = {True: "met", False: "NOT met", None: "n/a"}[goal["met"]]
         print(f"[{mark}] {goal['goal']}: {goal['measured']}")
+    shares = []
+    for row in results:
+        if "conversion_seconds" in row and "p99" not in row["scenario"]:
+            converting = row["conversion_seconds"]
+            spent = row.get("predict_seconds", row["ours"])
+            shares.append(
+                f"{row['scenario'].removesuffix(', median latency')} "
+                f"{show(converting, 's')} ({converting / spent:.0%})"
+            )
+    print("dicts to array, share of predict's time: " + "; ".join(shares))
     for row in (r for r in results if r["group"] == "render"):
         zips, cpu = row["zip_bytes"], row["cpu_seconds"]
         print(
