@@ -486,7 +486,7 @@ def packaging_scenarios(
     for index, megabytes in enumerate(options.model_mb):
         model_path, scaler_path = big_model(workdir / "models", megabytes)
         size = model_path.stat().st_size
-        runs = options.repeats if index == 0 else 1
+        runs = options.repeats
         ours_runs, base_runs = [], []
         out = workdir / "render"
         base = workdir / "baseline"
