@@ -366,7 +366,7 @@ def anomaly_scores(model: Any, X: Any) -> np.ndarray:
 def model_threshold(model: Any) -> float:
     """Return the model's own decision boundary on the anomaly score.
 
-    That is -offset_, which some detectors (OneClassSVM) hold as an
+    That is ``-offset_``, which some detectors (OneClassSVM) hold as an
     array of one value.
     """
     return -np.asarray(final_estimator(model).offset_, dtype=float).item()
@@ -541,17 +541,20 @@ class FlatForest:
     ``anomaly_scores(X)`` then equals ``-model.score_samples(scaler.transform(X))``
     bit for bit.
 
-    Layout: the nodes of all trees in one set of arrays (codes and
-    leaves), numbered so that a row at node n goes on to one of two
+    Layout: the nodes of all trees in one set of arrays (``codes`` and
+    ``leaves``), numbered so that a row at node n goes on to one of two
     neighbours: 2n and 2n + 1 when the trees, padded to complete binary
-    trees of the forest's depth, fit in _MAX_HEAP_SLOTS (a heap; a leaf
+    trees of the forest's depth, fit in ``_MAX_HEAP_SLOTS`` (a heap; a leaf
     above the last level sends every row left, threshold +inf, to its
-    leftmost descendant there), else children[n] and children[n] + 1
+    leftmost descendant there), else ``children[n]`` and ``children[n] + 1``
     (nothing padded; a leaf is its own left child). After as many steps as
-    the deepest tree has levels every row is at its leaf, whose leaves
+    the deepest tree has levels every row is at its leaf, whose ``leaves``
     entry is the path length scikit-learn credits it. The top levels, which
-    _depths compares column-wise, use small tables padded to complete
-    trees in either case.
+    ``_leaves_reached`` compares column-wise, use small tables padded to
+    complete trees in either case.
+
+    Many rows are scored a block of trees at a time (``block_trees``), so
+    that the block's tables stay in a CPU cache.
     """
 
     def __init__(self, forest: Any, steps: list[Any], chunk_rows: int = 0) -> None:
@@ -597,7 +600,7 @@ class FlatForest:
         # are 2n and 2n + 1 with no table, and the padding of a leaf above
         # the last level sends rows left to its leftmost descendant there.
         # Compact, when padding would take too much memory: nodes numbered
-        # level by level, children found in children, a leaf its own child.
+        # level by level, children found in ``children``, a leaf its own child.
         heap = n_trees << (depth + 1) <= _MAX_HEAP_SLOTS
         size = n_trees << (depth + 1) if heap else int(sizes.sum())
         # Many rows are scored a block of trees at a time, the block's tables
@@ -771,7 +774,7 @@ class FlatForest:
         )
 
     def _depths(self, columns: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """For each row (a column of columns, float32 features, and of
+        """For each row (a column of ``columns``, float32 features, and of
         ``keys``, their order keys), the sum over the trees, in tree order,
         of the path length of the leaf the row reaches."""
         n_trees, n_rows = self.n_trees, columns.shape[1]
