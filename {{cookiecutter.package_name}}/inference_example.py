@@ -576,24 +576,26 @@ class FlatForest:
         subsampled = forest._max_features != n_features
         # All trees' nodes in one array, each tree's after the previous ones;
         # a node's feature as a column of X.
+        # (In place where it can be: a large forest has millions of nodes.)
         sizes = np.array([tree.node_count for tree in trees])
         first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         left = np.concatenate([tree.children_left for tree in trees])
         right = np.concatenate([tree.children_right for tree in trees])
+        is_leaf = left == -1  # scikit-learn's TREE_LEAF
         shift = np.repeat(first, sizes)
-        left, right = left + shift, right + shift
-        feature = np.maximum(np.concatenate([tree.feature for tree in trees]), 0)
+        left += shift
+        right += shift
+        del shift
+        feature = np.concatenate([tree.feature for tree in trees])
+        np.maximum(feature, 0, out=feature)
         if subsampled:
             used = [np.asarray(f, np.int64) for f in forest.estimators_features_]
             starts = np.concatenate([[0], np.cumsum([len(f) for f in used])[:-1]])
             feature = np.concatenate(used)[feature + np.repeat(starts, sizes)]
         threshold = np.concatenate([tree.threshold for tree in trees])
-        path_length = (
-            np.concatenate(forest._decision_path_lengths)
-            + np.concatenate(forest._average_path_length_per_tree)
-            - 1.0
-        )
-        is_leaf = left == shift - 1
+        path_length = np.concatenate(forest._decision_path_lengths, dtype=np.float64)
+        path_length += np.concatenate(forest._average_path_length_per_tree)
+        path_length -= 1.0
         top = self.top_levels
         # Numbering (see the class docstring). Heap: the node at position p
         # of level d of tree t is ((n_trees + t) << d) + p, so its children
