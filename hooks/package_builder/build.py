@@ -327,12 +327,18 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
     )
     records = [dict(zip(facts.feature_names, row, strict=True)) for row in rows]
     result = inference.predict(records)
-    manifest = build_manifest(answers, metadata, folder, facts.threshold, known=digests)
-    manifest["self_test"] = {
-        "inputs": records,
-        "scores": result["scores"],
-        "predictions": result["predictions"],
-    }
+    manifest = build_manifest(
+        answers,
+        metadata,
+        folder,
+        facts.threshold,
+        self_test={
+            "inputs": records,
+            "scores": result["scores"],
+            "predictions": result["predictions"],
+        },
+        known=digests,
+    )
     write_json(folder / MANIFEST_FILE, manifest)
     write_sha256sums(folder, known=manifest["file_integrity"])
     validation.start()
