@@ -954,15 +954,9 @@ class ModelInference:
         if verify:
             verify_package(self.model_dir, self._manifest)
         files = self._manifest.get("files", {})
-        self._model = load_artifact(
-            self.model_dir / files["model_file"], allow_version_mismatch
-        )
+        self._model = self._load(files["model_file"])
         scaler_file = files.get("scaler_file")
-        self._scaler = (
-            load_artifact(self.model_dir / scaler_file, allow_version_mismatch)
-            if scaler_file
-            else None
-        )
+        self._scaler = self._load(scaler_file) if scaler_file else None
         self._feature_names = list(self._manifest["training_info"]["feature_names"])
         self._feature_set = frozenset(self._feature_names)
         self._feature_getter = (
@@ -993,6 +987,10 @@ class ModelInference:
                 "reference range of every feature, and metadata.json's monitoring "
                 "section has none: rebuild the package with reference_data_path"
             )
+
+    def _load(self, name: str) -> Any:
+        """Unpickle the package's file ``name`` (verified first, unless told not to)."""
+        return load_artifact(self.model_dir / name, self._allow_version_mismatch)
 
     @property
     def manifest(self) -> dict[str, Any]:

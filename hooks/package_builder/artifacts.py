@@ -24,8 +24,11 @@ from .documents import ModelFacts
 ENVIRONMENT_PACKAGES = ["scikit-learn", "numpy", "scipy", "joblib", "pandas"]
 
 
-def load_artifact(path: Path, answer: str) -> Any:
+def load_artifact(path: Path, answer: str, source: Path) -> Any:
     """Unpickle ``path``, refusing one pickled by another scikit-learn version.
+
+    ``path`` is the package's copy of the file the builder gave as ``answer``
+    (``source``, the path that error messages name).
 
     The package pins the scikit-learn it was built with and records the
     self-test scores computed here, so both must come from the version that
@@ -38,7 +41,7 @@ def load_artifact(path: Path, answer: str) -> Any:
         except InconsistentVersionWarning as warning:
             raise AnswerError(
                 answer,
-                str(path),
+                str(source),
                 f"was pickled with scikit-learn {warning.original_sklearn_version} "
                 f"but this Python has {sklearn.__version__}; build the package "
                 "with the version that made the pickle (pip install "
@@ -48,7 +51,7 @@ def load_artifact(path: Path, answer: str) -> Any:
         except Exception as error:
             raise AnswerError(
                 answer,
-                str(path),
+                str(source),
                 f"cannot be loaded with joblib ({type(error).__name__}: {error}); "
                 "give a file written by joblib.dump",
             ) from None
@@ -163,24 +166,27 @@ def resolve_feature_names(
 
 
 def inspect_artifacts(
-    model_path: Path,
-    scaler_path: Path | None,
+    model: Any,
+    scaler: Any | None,
+    sources: dict[str, Path],
     declared_names: dict[str, list[str] | None],
     threshold: float | None,
     package: ModuleType,
 ) -> ModelFacts:
-    """Load and check the artifacts; return their facts.
+    """Check that the loaded artifacts make a working detector; return their facts.
 
-    ``declared_names`` maps where feature names were given (``feature_names``,
-    ``metadata_path``) to the names, or None. ``package`` is the package's
-    own inference module, whose score convention gives the default threshold.
+    ``sources`` maps ``model_path`` (and ``scaler_path``) to the file the
+    builder gave, which error messages name. ``declared_names`` maps where
+    feature names were given (``feature_names``, ``metadata_path``) to the
+    names, or None. ``package`` is the package's own inference module, whose
+    score convention gives the default threshold.
     """
-    model = load_artifact(model_path, "model_path")
+    model_path = sources["model_path"]
     detector = _check_detector(model, model_path, package)
     width = int(model.n_features_in_)
     fitted_names = {"model_path": _names(model)}
-    if scaler_path is not None:
-        scaler = load_artifact(scaler_path, "scaler_path")
+    if scaler is not None:
+        scaler_path = sources["scaler_path"]
         input_width = int(getattr(scaler, "n_features_in_", 0) or 0)
         produced = _output_width(scaler, input_width, scaler_path)
         if produced != width:

@@ -88,6 +88,22 @@ def load_package_module(folder: Path) -> ModuleType:
     return module
 
 
+def preloaded_inference(
+    package: ModuleType, folder: Path, loaded: dict[str, Any]
+) -> Any:
+    """The package's own ModelInference on ``folder``, with the unpickled files
+    in ``loaded`` (file name -> object) instead of unpickling them again.
+
+    Not verified, and scoring with scikit-learn alone (no flattened forest).
+    """
+
+    class Preloaded(package.ModelInference):
+        def _load(self, name: str) -> Any:
+            return loaded[name]
+
+    return Preloaded(folder, verify=False, environ={}, fast_scoring=False)
+
+
 def place_artifacts(
     answers: Answers, folder: Path
 ) -> tuple[dict[str, Any] | None, dict[str, str]]:
@@ -250,7 +266,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
 
 
 def _build(answers: Answers, folder: Path, validation: Validation) -> Path | None:
-    from .artifacts import inspect_artifacts
+    from .artifacts import inspect_artifacts, load_artifact
     from .monitoring import load_reference, reference_monitoring
 
     package = load_package_module(folder)
@@ -268,17 +284,33 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         declared["metadata_path"] = given["training_info"].get("feature_names")
     if demo:
         declared["demo model"] = demo["feature_names"]
+    # Unpickled once: the facts come from these objects, and the package's
+    # ModelInference below scores with them.
+    sources = {
+        "model_path": answers.model_file or folder / MODEL_FILE,
+        "scaler_path": answers.scaler_file or scaler_path,
+    }
+    loaded = {
+        MODEL_FILE: load_artifact(
+            folder / MODEL_FILE, "model_path", sources["model_path"]
+        )
+    }
+    if scaler_path.is_file():
+        loaded[SCALER_FILE] = load_artifact(
+            scaler_path, "scaler_path", sources["scaler_path"]
+        )
     facts = inspect_artifacts(
-        folder / MODEL_FILE,
-        scaler_path if scaler_path.is_file() else None,
+        loaded[MODEL_FILE],
+        loaded.get(SCALER_FILE),
+        sources,
         declared,
         answers.threshold,
         package,
     )
     reference = load_reference(answers, facts.feature_names, demo)
     metadata = build_metadata(answers, facts, given=given, demo=demo)
-    # A first manifest lets the package's own ModelInference load the
-    # artifacts, once; it scores the reference rows and the self-test. Its
+    # A first manifest lets the package's own ModelInference, given the
+    # artifacts loaded above, score the reference rows and the self-test. Its
     # range policy waits for the monitoring section, computed with it. No
     # verification: the hashes were computed from these very files a moment
     # ago, and the build's validation run below checks them all. Scored by
@@ -296,9 +328,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             known=digests,
         ),
     )
-    inference = package.ModelInference(
-        folder, verify=False, environ={}, fast_scoring=False
-    )
+    inference = preloaded_inference(package, folder, loaded)
     metadata["monitoring"], reference_examples = reference_monitoring(
         inference, reference, demo
     )
