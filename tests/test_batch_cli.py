@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -238,3 +242,178 @@ def test_tampered_package_is_refused(
     assert result.returncode == 1
     assert "model.joblib: SHA-256 does not match the manifest" in result.stderr
     assert result.stdout == ""
+
+
+def test_csv_with_a_byte_order_mark_is_read(
+    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path
+) -> None:
+    """A CSV saved with a UTF-8 byte-order mark (Excel's "CSV UTF-8"), as a
+    file or on stdin, scores as the same file without one."""
+    plain = write_csv(tmp_path / "in.csv", records)
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    from_file = run_cli(demo.package_dir, str(marked), "--quiet")
+    assert from_file.returncode == 0, from_file.stderr
+    from_stdin = subprocess.run(
+        [sys.executable, "inference_example.py", "-", "--format", "csv", "--quiet"],
+        cwd=demo.package_dir,
+        input=marked.read_bytes(),
+        capture_output=True,
+    )
+    assert from_stdin.returncode == 0, from_stdin.stderr
+    assert from_stdin.stdout.decode("utf-8") == from_file.stdout
+    rows = list(csv.DictReader(from_file.stdout.splitlines()))
+    assert [float(row["score"]) for row in rows] == expected["scores"]
+    assert next(iter(rows[0])) == "id"
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        pytest.param(
+            "id,beacon_ratio\nr1,caf\xe9\n".encode("latin-1"),
+            2,
+            "is not UTF-8 text (invalid continuation byte): save it as UTF-8",
+            id="latin-1",
+        ),
+        pytest.param(
+            "{header}\n" + "9" * 200_000 + "\n",
+            1,
+            "line 2 is not CSV (field larger than field limit (131072))",
+            id="huge-field",
+        ),
+        pytest.param(
+            b"id,beacon_ratio,id\nr1,0.1,r1\n",
+            1,
+            "the CSV header names the column 'id' more than once",
+            id="repeated-column",
+        ),
+    ],
+)
+def test_unreadable_csv_is_an_error_line_not_a_traceback(
+    demo: Rendered,
+    records: list[dict],
+    tmp_path: Path,
+    content: bytes | str,
+    code: int,
+    message: str,
+) -> None:
+    """Text that is not UTF-8 (exit 2), a field too large for a CSV reader or
+    a header naming a column twice (exit 1): one ``error:`` line, no
+    traceback, and no output file."""
+    source = tmp_path / "in.csv"
+    if isinstance(content, str):  # a header with every feature column
+        content = content.format(header=",".join(records[0])).encode()
+    source.write_bytes(content)
+    output = tmp_path / "out.csv"
+    result = run_cli(demo.package_dir, str(source), "-o", str(output))
+    assert result.returncode == code
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert result.stderr.startswith(f"error: {source}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_output_files_get_the_umask_permissions(
+    demo: Rendered, records: list[dict], tmp_path: Path, umask: int
+) -> None:
+    """The result and the drift report are created as any new file would be
+    (0o644 under umask 022), not private like the temporary file they were."""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    output, report = tmp_path / "out.csv", tmp_path / "drift.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "inference_example.py",
+            str(source),
+            "-o",
+            str(output),
+            "--drift-report",
+            str(report),
+        ],
+        cwd=demo.package_dir,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.umask(umask),
+    )
+    assert result.returncode == 0, result.stderr
+    for path in (output, report):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_unwritable_outputs_are_refused_before_scoring(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """An output that is a folder, or in a folder that does not exist (the
+    result or the drift report): exit 2 naming the path as given, before any
+    row is scored, and nothing is left behind."""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    missing = tmp_path / "nowhere" / "out.csv"
+    cases = {
+        ("-o", str(tmp_path)): (
+            f"cannot write {tmp_path}: it is a folder; give a file name"
+        ),
+        ("-o", str(missing)): f"cannot write {missing}: No such file or directory",
+        ("-o", str(tmp_path / "out.csv"), "--drift-report", str(missing)): (
+            f"cannot write {missing}: No such file or directory"
+        ),
+    }
+    for args, message in cases.items():
+        result = run_cli(demo.package_dir, str(source), *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"error: {message}\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_sigterm_removes_the_unfinished_output(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """Stopped by SIGTERM (docker stop, Kubernetes) while reading its input:
+    exit 143 and no output, finished or temporary, is left."""
+    header, *lines = write_csv(tmp_path / "in.csv", records).read_text().splitlines()
+    output = tmp_path / "out" / "scored.csv"
+    output.parent.mkdir()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "inference_example.py",
+            "-",
+            "--format",
+            "csv",
+            "--chunk-size",
+            "10",
+            "-o",
+            str(output),
+        ],
+        cwd=demo.package_dir,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdin.write("\n".join([header, *lines[:30]]) + "\n")
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not any(output.parent.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(output.parent.iterdir()), "the output was never started"
+    time.sleep(0.5)  # scoring the first chunks; then it waits for more input
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert "Traceback" not in process.stderr.read()
+    assert list(output.parent.iterdir()) == []
+
+
+def test_missing_library_is_an_error_line(demo: Rendered) -> None:
+    """Run by a Python without numpy, joblib and scikit-learn (``-S``: no
+    site-packages): exit 2 with one line saying what to install."""
+    result = subprocess.run(
+        [sys.executable, "-S", "inference_example.py"],
+        cwd=demo.package_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: No module named ")
+    assert result.stderr.endswith(": pip install -r requirements.txt\n")
+    assert len(result.stderr.splitlines()) == 1

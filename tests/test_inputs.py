@@ -450,6 +450,90 @@ def test_extra_keys_are_ignored_and_logged_once_at_debug(
     ]
 
 
+def test_remembered_extra_key_names_are_bounded(
+    module: Any, demo: Rendered, records: list[dict], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Clients sending ever new keys do not grow memory: with DEBUG off no
+    name is kept; with it on, at most the first _MAX_NOTED_KEYS names are
+    logged and kept."""
+    inference = module.ModelInference(demo.package_dir, environ={})
+    limit = module._MAX_NOTED_KEYS
+
+    def fresh_keys(start: int) -> list[dict]:
+        return [
+            {**records[0], **{f"k{start + i}_{j}": 1 for j in range(10)}}
+            for i in range(limit // 5)
+        ]
+
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    inference.predict(fresh_keys(0))
+    assert inference._ignored_keys == set()
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    for start in range(0, 3 * limit, limit // 5):
+        inference.predict(fresh_keys(start))
+    assert len(inference._ignored_keys) == limit
+    logged = sum(
+        len(r.getMessage().split(": ", 1)[1].split(", "))
+        for r in caplog.records
+        if "not features" in r.getMessage()
+    )
+    assert logged == limit
+
+
+def test_mapping_records_are_read_not_filled(module: Any, demo: Rendered) -> None:
+    """A defaultdict (or Counter) record without a feature is refused like a
+    dict, and the caller's record is left as it was."""
+    from collections import Counter, defaultdict
+
+    inference = module.ModelInference(demo.package_dir, environ={})
+    for record in (defaultdict(float, {"beacon_ratio": 0.1}), Counter(beacon_ratio=1)):
+        with pytest.raises(ValueError, match="not found in input"):
+            inference.predict([record])
+        assert list(record) == ["beacon_ratio"]
+
+
+def test_repeated_dataframe_column_is_refused_naming_it(
+    inference: Any, records: list[dict]
+) -> None:
+    """A DataFrame with two columns of one feature's name: a ValueError that
+    names the column and says to keep one."""
+    frame = pd.DataFrame(records)
+    doubled = pd.concat([frame, frame[["beacon_ratio"]]], axis=1)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "the DataFrame has more than one column named 'beacon_ratio': keep one "
+            "column per feature"
+        ),
+    ):
+        inference.predict(doubled)
+
+
+def test_zip_or_file_instead_of_folder_is_a_file_not_found_error(
+    module: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """The zip, or a file of the package, as model_dir: FileNotFoundError
+    saying it is not a folder (for the zip: unzip it); a folder without a
+    manifest: FileNotFoundError with the manifest's absolute path."""
+    archive = tmp_path / "model_x_deployment.zip"
+    archive.write_bytes(b"PK")
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(
+            f"{archive} is not a folder: unzip it and pass the extracted folder"
+        ),
+    ):
+        module.ModelInference(archive)
+    manifest = demo.package_dir / MANIFEST_FILE
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{manifest} is not a")):
+        module.ModelInference(manifest)
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(f"{tmp_path / MANIFEST_FILE} not found: pass the extracted"),
+    ):
+        module.ModelInference(tmp_path)
+
+
 # Batches and time limits
 
 
@@ -550,6 +634,44 @@ def test_batch_size_and_timeout_variables_are_applied(
     )
     assert (tuned.batch_size, type(tuned.batch_size)) == (7, int)
     assert tuned.timeout_seconds == 2.5
+
+
+def test_settable_attributes_are_checked_and_survive_pickling(
+    module: Any, demo: Rendered, records: list[dict]
+) -> None:
+    """batch_size, timeout_seconds, missing_features and out_of_range can be
+    set on an instance; a value that cannot be used raises ConfigurationError
+    naming the attribute and leaves the old value; a pickle carries them."""
+    import pickle
+
+    inference = module.ModelInference(demo.package_dir, environ={})
+    bad = {
+        "batch_size": [-1, 0, 2.5, "many", None, True],
+        "timeout_seconds": [-1, 0, "soon", None, math.inf],
+        "missing_features": ["ignore", None, 0],
+        "out_of_range": ["bogus", None],
+    }
+    for name, values in bad.items():
+        before = getattr(inference, name)
+        for value in values:
+            with pytest.raises(
+                module.ConfigurationError,
+                match=re.escape(f"{name}={value!r} cannot be used"),
+            ):
+                setattr(inference, name, value)
+            assert getattr(inference, name) == before
+    inference.batch_size = 2
+    inference.timeout_seconds = 9.5
+    inference.missing_features = "ZERO"
+    inference.out_of_range = "error"
+    expected = ("zero", "error")
+    assert (inference.missing_features, inference.out_of_range) == expected
+    assert inference.predict(records) == module.ModelInference(
+        demo.package_dir, environ={}
+    ).predict(records)
+    clone = pickle.loads(pickle.dumps(inference))
+    assert (clone.batch_size, clone.timeout_seconds) == (2, 9.5)
+    assert (clone.missing_features, clone.out_of_range) == expected
 
 
 INVALID_SETTINGS = [

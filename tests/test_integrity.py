@@ -113,6 +113,25 @@ def drop_model_hash(package: Path) -> None:
     resign_package(package, edit)
 
 
+def delete_sums_and_relax_manifest(package: Path) -> None:
+    """Delete SHA256SUMS, then let the manifest fill missing features with 0.0:
+    without SHA256SUMS nothing else holds the manifest's own digest."""
+    (package / "SHA256SUMS").unlink()
+    manifest = json.loads((package / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest["inference_config"]["missing_features"] = "zero"
+    write_json(package / MANIFEST_FILE, manifest)
+
+
+def unlist_manifest_from_sums(package: Path) -> None:
+    """Drop the manifest's line from SHA256SUMS and edit the manifest."""
+    sums = package / "SHA256SUMS"
+    lines = sums.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.endswith(f"  {MANIFEST_FILE}\n")]
+    assert len(kept) == len(lines) - 1
+    sums.write_text("".join(kept))
+    edit_manifest_threshold(package)
+
+
 EXTRA_CASES: dict[str, Callable[[Path], None]] = {
     # Two independent lines of the report: one copy for both.
     "manifest-and-sums": lambda package: (
@@ -120,6 +139,9 @@ EXTRA_CASES: dict[str, Callable[[Path], None]] = {
         contradict_sums(package),
     ),
     "model-hash-dropped": drop_model_hash,
+    "sums-deleted": delete_sums_and_relax_manifest,
+    "manifest-unlisted": unlist_manifest_from_sums,
+    "manifest-not-json": lambda package: (package / MANIFEST_FILE).write_text("{"),
 }
 
 
@@ -241,6 +263,46 @@ def test_file_listed_without_a_hash_is_refused(cases: dict[str, Case]) -> None:
         module.IntegrityError, match=re.escape(f"model.joblib: {problem}")
     ):
         module.ModelInference(case.package, environ={})
+
+
+@pytest.mark.parametrize(
+    ("key", "line"),
+    [
+        ("sums-deleted", "❌ SHA256SUMS: missing (it holds the manifest's SHA-256)"),
+        (
+            "manifest-unlisted",
+            "❌ deployment_manifest.json: not listed in SHA256SUMS, so not checked",
+        ),
+    ],
+)
+def test_manifest_without_its_digest_is_refused(
+    cases: dict[str, Case], key: str, line: str
+) -> None:
+    """With SHA256SUMS deleted, or without the manifest's line, an edited
+    manifest cannot be checked: validate_model.py exits 1 saying so, before
+    loading anything, and ModelInference refuses too."""
+    case = cases[key]
+    assert case.result.returncode == 1, case.result.stdout + case.result.stderr
+    assert line in case.lines
+    assert LOADING not in case.lines
+    module = load_package_module(case.package)
+    with pytest.raises(module.IntegrityError, match=re.escape(line[2:])):
+        module.ModelInference(case.package, environ={})
+
+
+def test_manifest_that_is_not_json_is_reported(cases: dict[str, Case]) -> None:
+    """A manifest cut to ``{``: validate_model.py ends with its ❌ line and
+    exit 1, no traceback; ``--json`` prints the same failure as a report."""
+    case = cases["manifest-not-json"]
+    path = case.package / MANIFEST_FILE
+    assert case.result.returncode == 1
+    assert case.result.stderr == ""
+    assert case.lines[-1].startswith(f"❌ Validation failed: {path} is not valid JSON")
+    assert case.lines[-1].endswith(": re-download the package")
+    result = run_validate_model(case.package, "--json")
+    report = json.loads(result.stdout)
+    assert (result.returncode, report["valid"], report["exit_code"]) == (1, False, 1)
+    assert report["error"].startswith(f"{path} is not valid JSON")
 
 
 CORRUPTIONS = {

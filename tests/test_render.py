@@ -390,6 +390,38 @@ def test_dataframe_model_brings_its_own_feature_names(
     )
 
 
+def table_problems(markdown: str) -> list[str]:
+    """Lines that break a Markdown table: a table row after a line that is
+    neither a row nor a table's start, or a table without its ``|---|`` line."""
+    problems = []
+    lines = markdown.splitlines()
+    in_code = False
+    for number, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        if in_code or not line.startswith("|"):
+            continue
+        before = lines[number - 1] if number else ""
+        after = lines[number + 1] if number + 1 < len(lines) else ""
+        starts_table = not before.startswith("|") and after.startswith("|---")
+        if not (before.startswith("|") or starts_table):
+            problems.append(f"line {number + 1}: {line[:60]}")
+    return problems
+
+
+def test_every_readme_table_is_whole(
+    demo: Rendered, rendered_samples: dict[str, Rendered]
+) -> None:
+    """Every table row of the rendered READMEs belongs to a table: a header,
+    its ``|---|`` line, then rows, with no blank line or text among them."""
+    packages = [demo, *rendered_samples.values()]
+    for rendered in packages:
+        readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
+        assert table_problems(readme) == [], rendered.package_dir.name
+    template_readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert table_problems(template_readme) == []
+
+
 def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:
     """The demo's README says that its IsolationForest is scored by a flattened
     copy."""

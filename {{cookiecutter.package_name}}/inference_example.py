@@ -24,7 +24,9 @@ boundary, ``-offset_``, so predictions equal ``estimator.predict(X) == -1``.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 import math
@@ -32,10 +34,12 @@ import numbers
 import operator
 import os
 import pickle
+import signal
 import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -44,9 +48,15 @@ from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
-import joblib
-import numpy as np
-import sklearn
+try:
+    import joblib
+    import numpy as np
+    import sklearn
+except ImportError as error:
+    if __name__ != "__main__":
+        raise
+    print(f"error: {error}: pip install -r requirements.txt", file=sys.stderr)
+    raise SystemExit(2) from None
 
 try:
     from sklearn.exceptions import InconsistentVersionWarning
@@ -63,6 +73,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 TEXT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HASH_CHUNK_BYTES = 1 << 20
+# Input keys that are not features are logged (at DEBUG) once per name, for
+# this many names at most.
+_MAX_NOTED_KEYS = 1000
 
 logger = logging.getLogger("inference_example")
 
@@ -90,8 +103,21 @@ def sha256_file(path: Path) -> str:
 
 
 def read_manifest(model_dir: Path | str) -> dict[str, Any]:
-    """Read deployment_manifest.json from ``model_dir``."""
-    path = Path(model_dir) / MANIFEST_FILE
+    """Read deployment_manifest.json from ``model_dir``.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` is not a folder, or holds no manifest.
+        IntegrityError: the manifest is not a JSON object.
+    """
+    folder = Path(os.path.abspath(model_dir))
+    if not folder.is_dir():
+        unzip = (
+            "unzip it and pass the extracted folder"
+            if folder.suffix.lower() == ".zip"
+            else "pass the extracted package folder as model_dir"
+        )
+        raise FileNotFoundError(f"{folder} is not a folder: {unzip}")
+    path = folder / MANIFEST_FILE
     try:
         with open(path, encoding="utf-8") as stream:
             manifest = json.load(stream)
@@ -138,6 +164,8 @@ def integrity_report(
     sums = model_dir / SUMS_FILE
     if sums.is_file():
         report.extend(_sums_report(model_dir, sums.read_text(encoding="utf-8"), hashes))
+    else:
+        report.append((SUMS_FILE, "missing (it holds the manifest's SHA-256)"))
     return report
 
 
@@ -145,10 +173,12 @@ def _sums_report(
     model_dir: Path, text: str, hashes: Mapping[str, str]
 ) -> list[tuple[str, str | None]]:
     """Check SHA256SUMS: it must agree with file_integrity, and the files it
-    alone lists (the manifest) must match it."""
+    alone lists (the manifest, which it must list) must match it."""
     report: list[tuple[str, str | None]] = []
+    listed = set()
     for number, line in enumerate(text.splitlines(), start=1):
         digest, _, name = line.partition("  ")
+        listed.add(name)
         if len(digest) != 64 or not name:
             report.append((SUMS_FILE, f"line {number} is not '<sha256>  <file>'"))
         elif name in hashes:
@@ -164,6 +194,8 @@ def _sums_report(
             report.append((name, f"SHA-256 does not match {SUMS_FILE}"))
         else:
             report.append((name, None))
+    if MANIFEST_FILE not in listed:
+        report.append((MANIFEST_FILE, f"not listed in {SUMS_FILE}, so not checked"))
     return report
 
 
@@ -971,22 +1003,14 @@ class ModelInference:
             if settings.threshold is None
             else settings.threshold
         )
-        self.batch_size = settings.batch_size
-        self.timeout_seconds = settings.timeout_seconds
-        self.missing_features = settings.missing_features
-        self.out_of_range = settings.out_of_range
         self.settings = settings
         with open(self.model_dir / files["metadata_file"], encoding="utf-8") as stream:
             self._monitoring = json.load(stream).get("monitoring")
         self._low, self._high = _reference_bounds(self._monitoring, self._feature_names)
-        if self.out_of_range != "allow" and not (
-            np.isfinite(self._low).all() and np.isfinite(self._high).all()
-        ):
-            raise ConfigurationError(
-                f"inference_config.out_of_range={self.out_of_range!r} needs the "
-                "reference range of every feature, and metadata.json's monitoring "
-                "section has none: rebuild the package with reference_data_path"
-            )
+        self.batch_size = settings.batch_size
+        self.timeout_seconds = settings.timeout_seconds
+        self.missing_features = settings.missing_features
+        self._set_out_of_range(settings.out_of_range, "inference_config.out_of_range")
 
     def _load(self, name: str) -> Any:
         """Unpickle the package's file ``name`` (verified first, unless told not to)."""
@@ -1023,6 +1047,56 @@ class ModelInference:
         return self._fast_scorer is not None
 
     @property
+    def batch_size(self) -> int:
+        """Rows scored at once inside ``predict``; settable (1 or more)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self._batch_size = _setting("batch_size", value, "batch_size")
+
+    @property
+    def timeout_seconds(self) -> float:
+        """Time limit of one ``predict`` call; settable (more than 0)."""
+        return self._timeout_seconds
+
+    @timeout_seconds.setter
+    def timeout_seconds(self, value: float) -> None:
+        self._timeout_seconds = _setting("timeout_seconds", value, "timeout")
+
+    @property
+    def missing_features(self) -> str:
+        """``error`` (refuse a record without some feature) or ``zero`` (fill
+        0.0 and log it); settable."""
+        return self._missing_features
+
+    @missing_features.setter
+    def missing_features(self, value: str) -> None:
+        self._missing_features = _setting("missing_features", value, "missing_features")
+
+    @property
+    def out_of_range(self) -> str:
+        """``allow``, ``warn`` or ``error``: what a value outside the reference
+        range gets; settable (``warn`` and ``error`` need the reference range)."""
+        return self._out_of_range
+
+    @out_of_range.setter
+    def out_of_range(self, value: str) -> None:
+        self._set_out_of_range(value, "out_of_range")
+
+    def _set_out_of_range(self, value: str, source: str) -> None:
+        policy = _setting(source, value, "out_of_range")
+        if policy != "allow" and not (
+            np.isfinite(self._low).all() and np.isfinite(self._high).all()
+        ):
+            raise ConfigurationError(
+                f"{source}={policy!r} needs the reference range of every feature, "
+                "and metadata.json's monitoring section has none: rebuild the "
+                "package with reference_data_path"
+            )
+        self._out_of_range = policy
+
+    @property
     def monitoring(self) -> dict[str, Any] | None:
         """metadata.json's reference statistics (None in a package without)."""
         return self._monitoring
@@ -1056,7 +1130,12 @@ class ModelInference:
             environ,
             self.fast_scoring,
         )
-        state = {"batch_size": self.batch_size, "timeout_seconds": self.timeout_seconds}
+        state = {
+            "_batch_size": self.batch_size,
+            "_timeout_seconds": self.timeout_seconds,
+            "_missing_features": self.missing_features,
+            "_out_of_range": self.out_of_range,
+        }
         return (type(self), arguments, state)
 
     def preprocess_features(self, features: Any) -> np.ndarray:
@@ -1112,6 +1191,16 @@ class ModelInference:
         names = self._feature_names
         if hasattr(features, "columns") and hasattr(features, "to_numpy"):
             columns = [str(column) for column in features.columns]
+            repeated = sorted(
+                name
+                for name, count in Counter(columns).items()
+                if count > 1 and name in self._feature_set
+            )
+            if repeated:
+                raise ValueError(
+                    f"the DataFrame has more than one column named {repeated[0]!r}: "
+                    "keep one column per feature"
+                )
             features = features.set_axis(columns, axis=1)
             for name in names:
                 if name not in features.columns:
@@ -1140,9 +1229,10 @@ class ModelInference:
         elif isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
             X = _records_array(features, self._feature_getter, len(names))
             if X is not None:
-                if set(map(len, features)) != {len(names)}:
+                width = len(names)
+                if logger.isEnabledFor(logging.DEBUG):
                     self._note_ignored(
-                        set().union(*(r for r in features if len(r) != len(names)))
+                        set().union(*(r for r in features if len(r) != width))
                     )
                 return X
             rows = [
@@ -1167,9 +1257,10 @@ class ModelInference:
         values = []
         filled = False
         for name in self._feature_names:
-            try:
+            # "in" first: indexing a defaultdict or Counter would invent the value.
+            if name in record:
                 values.append(record[name])
-            except KeyError:
+            else:
                 self._missing(name, f"row {row}")
                 values.append(0.0)
                 filled = True
@@ -1194,9 +1285,17 @@ class ModelInference:
         )
 
     def _note_ignored(self, keys: Any) -> None:
-        """Log, once per name, input keys that are not features."""
+        """Log at DEBUG, once per name, input keys that are not features.
+
+        Only the first _MAX_NOTED_KEYS names are remembered (and logged), so
+        that clients sending ever new keys cannot grow memory without end.
+        """
+        room = _MAX_NOTED_KEYS - len(self._ignored_keys)
+        if room <= 0 or not logger.isEnabledFor(logging.DEBUG):
+            return
         new = {str(key) for key in keys} - self._feature_set - self._ignored_keys
         if new:
+            new = set(sorted(new)[:room])
             self._ignored_keys |= new
             logger.debug(
                 "ignoring input keys that are not features: %s",
@@ -1536,6 +1635,13 @@ def _csv_rows(reader: Any, header: list[str], names: list[str]) -> Any:
     """Yield the rows of a CSV reader; feature cells become floats where they
     parse (the rest stay text, and the row is refused when scored)."""
     wanted = [(index, name) for index, name in enumerate(header) if name in names]
+    try:
+        yield from _csv_records(reader, header, wanted)
+    except csv.Error as error:
+        raise InputError(f"line {reader.line_num} is not CSV ({error})") from None
+
+
+def _csv_records(reader: Any, header: list[str], wanted: list[tuple[int, str]]) -> Any:
     for cells in reader:
         if not cells:
             continue
@@ -1636,13 +1742,20 @@ class BatchScorer:
         self.started = time.monotonic()
         last_report = self.started
         if self.input_format == "csv":
-            import csv
-
             reader = csv.reader(source)
-            header = next(reader, None)
+            try:
+                header = next(reader, None)
+            except csv.Error as error:
+                raise InputError(f"the CSV header is not CSV ({error})") from None
             if header is None:
                 raise InputError("the CSV input is empty: it needs a header row")
             self._check_columns(header)
+            repeated = sorted(name for name, n in Counter(header).items() if n > 1)
+            if repeated:
+                raise InputError(
+                    f"the CSV header names the column {repeated[0]!r} more than "
+                    "once: keep one column of each name"
+                )
             missing = [n for n in self.inference.feature_names if n not in header]
             if missing and self.inference.missing_features != "zero":
                 raise InputError(
@@ -1760,14 +1873,28 @@ def _input_format(path: str, given: str | None) -> str:
 @contextmanager
 def _replaced_when_done(path: Path) -> Iterator[Any]:
     """A text stream to a temporary file next to ``path``, renamed to it when
-    the block ends without an error and removed otherwise."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    the block ends without an error and removed otherwise. The file gets the
+    permissions a new file gets (the umask's), not the temporary file's."""
+    if path.is_dir():
+        raise OSError(f"cannot write {path}: it is a folder; give a file name")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise OSError(f"cannot write {path}: {error.strerror}") from None
     try:
         with open(handle, "w", encoding="utf-8", newline="") as stream:
             yield stream
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """Stop like Ctrl-C does, so that unfinished output files are removed."""
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1832,10 +1959,11 @@ def main(argv: list[str] | None = None) -> int:
             else None
         )
         input_format = _input_format(args.input, args.format)
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not text.
         source = (
-            sys.stdin
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
             if args.input == "-"
-            else open(args.input, encoding="utf-8", newline="")  # noqa: SIM115
+            else open(args.input, encoding="utf-8-sig", newline="")  # noqa: SIM115
         )
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -1850,14 +1978,24 @@ def main(argv: list[str] | None = None) -> int:
                 if args.output
                 else sys.stdout
             )
+            report = (
+                outputs.enter_context(_replaced_when_done(args.drift_report))
+                if drift is not None
+                else None
+            )
             scorer.run(source, sink)
             if drift is not None:
-                report = outputs.enter_context(_replaced_when_done(args.drift_report))
                 json.dump(drift.report(), report, indent=2)
     except InputError as error:
         unwritten = f"; {args.output} was not written" if args.output else ""
         print(f"error: {args.input}: {error}{unwritten}", file=sys.stderr)
         return 1
+    except UnicodeDecodeError as error:
+        print(
+            f"error: {args.input} is not UTF-8 text ({error.reason}): save it as UTF-8",
+            file=sys.stderr,
+        )
+        return 2
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -1869,4 +2007,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     raise SystemExit(main())

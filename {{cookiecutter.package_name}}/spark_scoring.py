@@ -232,10 +232,10 @@ def build_package_zip(package_dir: str | os.PathLike[str] = PACKAGE_DIR) -> Path
     if built is not None and built.is_file():
         return built
     hashes = json.loads(data).get("file_integrity") or {}
-    names = [*hashes, MANIFEST_FILE]
-    if (package_dir / SUMS_FILE).is_file():
-        names.append(SUMS_FILE)
+    names = [*hashes, MANIFEST_FILE, SUMS_FILE]
     problems = []
+    if not (package_dir / SUMS_FILE).is_file():
+        problems.append(f"{SUMS_FILE}: missing (it holds the manifest's SHA-256)")
     for name in hashes:
         parts = PurePosixPath(name).parts
         if PurePosixPath(name).is_absolute() or ".." in parts:

@@ -39,6 +39,7 @@ from typing import Any
 try:
     from inference_example import (
         ConfigurationError,
+        IntegrityError,
         ModelInference,
         VersionMismatchError,
         integrity_report,
@@ -346,7 +347,7 @@ def validate(report: Report, package_dir: Path, allow_mismatch: bool) -> None:
         )
     try:
         manifest = read_manifest(package_dir)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, IntegrityError) as error:
         raise ValidationFailed(str(error)) from error
     report.check("manifest", model_version=manifest.get("model_version"))
     check_integrity(report, package_dir, manifest)
