@@ -31,6 +31,9 @@ def main() -> int:
     except (AnswerError, BuildError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # disk full, no permission, a folder in the way
+        print(f"ERROR: the package could not be written: {error}", file=sys.stderr)
+        return 1
     print(f"Package folder: {folder}")
     if zip_path is not None:
         print(f"Package zip:    {zip_path}")

@@ -43,8 +43,10 @@ def run_cookiecutter(
     template: Path = TEMPLATE_DIR,
     version: str = VERSION,
     extra_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Rendered:
-    """Run the cookiecutter command line as a builder would, non-interactively."""
+    """Run the cookiecutter command line as a builder would, non-interactively
+    (``env``: variables to add to the environment)."""
     result = subprocess.run(
         [
             sys.executable,
@@ -63,7 +65,10 @@ def run_cookiecutter(
         text=True,
         encoding="utf-8",
         # Output buffered as a builder's is (a pipe is block-buffered).
-        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+            **(env or {}),
+        },
     )
     name = f"model_{version}_deployment"
     return Rendered(

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import stat
 import struct
@@ -502,6 +503,26 @@ def test_failed_zip_leaves_nothing_behind(tmp_path: Path) -> None:
         write_zip(folder, out / f"{PACKAGE_NAME}.zip", TIMESTAMP)
 
     assert listing(out) == []
+
+
+@pytest.mark.parametrize("blocked", ["zip", "zip.sha256"])
+def test_zip_or_sidecar_name_taken_by_a_folder_leaves_neither(
+    tmp_path: Path, blocked: str
+) -> None:
+    """A folder where the zip or its .sha256 goes: IsADirectoryError naming
+    it, and no zip, sidecar or temporary is written (a zip is never there
+    without its .sha256)."""
+    folder = make_package(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{PACKAGE_NAME}.{blocked}").mkdir()
+
+    with pytest.raises(
+        IsADirectoryError, match=re.escape(f"{PACKAGE_NAME}.{blocked} is a folder")
+    ):
+        write_zip(folder, out / f"{PACKAGE_NAME}.zip", TIMESTAMP)
+
+    assert listing(out) == [f"{PACKAGE_NAME}.{blocked}"]
 
 
 class NotPublished(Exception):

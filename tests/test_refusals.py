@@ -13,7 +13,13 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEMPLATE_DIR, Rendered, run_cookiecutter
+from conftest import (
+    TEMPLATE_DIR,
+    VERSION,
+    Rendered,
+    answers_for,
+    run_cookiecutter,
+)
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 
@@ -112,6 +118,23 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "evaluation_info": {},
     }
     (directory / "other_names.json").write_text(json.dumps(metadata))
+    lies = {
+        "nan_accuracy.json": ("evaluation_info", {"basic_metrics": {"accuracy": 0}}),
+        "text_samples.json": ("training_info", {"training_samples": "lots"}),
+        "share_above_one.json": ("evaluation_info", {"basic_metrics": {"recall": 7}}),
+        "other_type.json": ("model_info", {"model_type": "OneClassSVM"}),
+    }
+    for name, (section, values) in lies.items():
+        told = {
+            "model_info": {},
+            "training_info": {"feature_names": ["a", "b", "c", "d"]},
+            "evaluation_info": {},
+        }
+        told[section].update(values)
+        text = json.dumps(told)
+        if name == "nan_accuracy.json":
+            text = text.replace('"accuracy": 0', '"accuracy": NaN')
+        (directory / name).write_text(text)
     del metadata["evaluation_info"]
     (directory / "no_evaluation.json").write_text(json.dumps(metadata))
     return directory
@@ -166,6 +189,28 @@ BAD_ARTIFACTS = {
         ["model_path=model4.joblib", "metadata_path=no_evaluation.json"],
         "ERROR: metadata_path (",
         "'evaluation_info'",
+    ),
+    "metadata-nan": (
+        ["model_path=model4.joblib", "metadata_path=nan_accuracy.json"],
+        "ERROR: metadata_path ('{folder}/nan_accuracy.json')",
+        "not valid JSON (NaN is not a JSON number)",
+    ),
+    "metadata-text-count": (
+        ["model_path=model4.joblib", "metadata_path=text_samples.json"],
+        "ERROR: metadata_path (",
+        'training_info.training_samples is "lots", which is not a whole number, '
+        "0 or more; fix it in the metadata, or set it to null",
+    ),
+    "metadata-share-above-one": (
+        ["model_path=model4.joblib", "metadata_path=share_above_one.json"],
+        "ERROR: metadata_path (",
+        "evaluation_info.basic_metrics.recall is 7, which is not a number from 0 to 1",
+    ),
+    "metadata-other-model-type": (
+        ["model_path=model4.joblib", "metadata_path=other_type.json"],
+        "ERROR: metadata_path (",
+        "model_info.model_type is 'OneClassSVM', but the model in model_path is "
+        "IsolationForest; give the metadata of this model",
     ),
     "metadata-names-differ": (
         [
@@ -338,6 +383,47 @@ def test_failing_self_validation_leaves_no_folder_and_no_zip(
     assert "ERROR: the package failed its own validation" in rendered.stderr
     assert "❌ Validation failed: self-test scores differ" in rendered.stderr
     assert list(output.iterdir()) == []
+
+
+def test_output_that_cannot_be_written_is_an_error_line(tmp_path: Path) -> None:
+    """A folder where the zip's .sha256 goes: one ERROR line naming it, and
+    neither the package folder nor a zip is left beside it."""
+    blocked = tmp_path / f"model_{VERSION}_deployment.zip.sha256"
+    blocked.mkdir()
+    rendered = run_cookiecutter(tmp_path)
+    assert rendered.returncode != 0
+    assert (
+        f"ERROR: the package could not be written: {blocked} is a folder: move it "
+        "away and build again"
+    ) in rendered.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [blocked.name]
+
+
+def test_dataframe_model_without_pandas_says_what_to_install(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """On a Python where pandas cannot be imported (a package on PYTHONPATH
+    that raises ImportError stands in for it), a model fitted on a DataFrame
+    is refused with one ERROR line naming pandas, and nothing is left; a
+    model fitted on an array still builds."""
+    blocker = tmp_path / "blocker" / "pandas"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("pandas is blocked")\n')
+    env = {"PYTHONPATH": str(blocker.parent)}
+    directory, samples = artifacts
+    refused = run_cookiecutter(
+        tmp_path / "refused", *answers_for(samples["dataframe"]), cwd=directory, env=env
+    )
+    assert_refused(
+        refused,
+        "ERROR: the model or the scaler was fitted on a pandas DataFrame, and "
+        "scoring it needs pandas, which the Python running cookiecutter",
+    )
+    assert "pipx inject cookiecutter pandas" in refused.stderr
+    built = run_cookiecutter(
+        tmp_path / "built", *answers_for(samples["no_scaler"]), cwd=directory, env=env
+    )
+    assert built.returncode == 0, built.stderr
 
 
 def test_cookiecutter_without_scikit_learn_says_what_to_install(tmp_path: Path) -> None:

@@ -22,6 +22,9 @@ from conftest import (
     run_validate_model,
 )
 from package_builder.build import load_package_module
+from sample_artifacts import FEATURES, training_service_metadata
+from sklearn.ensemble import IsolationForest
+from sklearn.preprocessing import PolynomialFeatures
 from sklearn.svm import OneClassSVM
 
 SPEC_FILES = {
@@ -420,6 +423,66 @@ def test_every_readme_table_is_whole(
         assert table_problems(readme) == [], rendered.package_dir.name
     template_readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert table_problems(template_readme) == []
+
+
+def test_given_metadata_cannot_misdescribe_the_model(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """The training service's metadata.json with an empty model_parameters,
+    its own ``dataset`` text and model_type spelled isolation_forest: the
+    package builds; model_parameters are the model's own; the README names
+    the model as loaded and claims no synthetic dataset of the demo."""
+    directory, samples = artifacts
+    metadata = training_service_metadata(FEATURES)
+    metadata["model_info"]["model_type"] = "isolation_forest"
+    metadata["training_info"]["model_parameters"] = {}
+    metadata["training_info"]["dataset"] = "production logs, January"
+    given = tmp_path / "metadata.json"
+    given.write_text(json.dumps(metadata))
+    answers = {**samples["scaled"], "metadata_path": str(given)}
+    rendered = run_cookiecutter(tmp_path / "out", *answers_for(answers), cwd=directory)
+    assert rendered.returncode == 0, rendered.stderr
+    built = read_json(rendered.package_dir / "metadata.json")
+    model = joblib.load(directory / samples["scaled"]["model_path"])
+    assert built["training_info"]["model_parameters"]["n_estimators"] == 50
+    assert set(built["training_info"]["model_parameters"]) == set(model.get_params())
+    assert built["training_info"]["dataset"] == "production logs, January"
+    assert built["model_info"]["model_type"] == "isolation_forest"
+    readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("# Model 20241201_143022: IsolationForest anomaly")
+    assert "synthetic" not in readme
+    assert "✅ Model loaded successfully (IsolationForest)" in readme
+
+
+def test_a_transformer_that_widens_the_features_is_packaged(tmp_path: Path) -> None:
+    """A PolynomialFeatures "scaler" (4 features in, 14 out) before an
+    IsolationForest fitted on its output: the package builds, passes its own
+    validation, and scores as scikit-learn does."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(300, 4))
+    widen = PolynomialFeatures(degree=2, include_bias=False).fit(X)
+    model = IsolationForest(n_estimators=20, random_state=0).fit(widen.transform(X))
+    joblib.dump(widen, tmp_path / "widen.joblib")
+    joblib.dump(model, tmp_path / "model.joblib")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"scaler_path={tmp_path / 'widen.joblib'}",
+        "feature_names=a,b,c,d",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    result = run_validate_model(rendered.package_dir)
+    assert result.returncode == 0, result.stdout
+    assert "✅ 4 features agree: manifest, metadata.json, scaler, model" in (
+        result.stdout.splitlines()
+    )
+    inference = load_package_module(rendered.package_dir).ModelInference(
+        rendered.package_dir, environ={}
+    )
+    rows = rng.normal(size=(40, 4)) * 2
+    records = [dict(zip("abcd", row, strict=True)) for row in rows.tolist()]
+    expected = -model.score_samples(widen.transform(rows))
+    assert inference.predict(records)["scores"] == expected.tolist()
 
 
 def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:

@@ -297,6 +297,18 @@ def check_inference(report: Report, inference: ModelInference) -> None:
     report.line(f"   Score range: {min(scores):.3f} to {max(scores):.3f}")
 
 
+def scaler_output_names(scaler: Any, fitted_names: Any, width: int) -> list[str]:
+    """The names of the columns the scaler puts out for ``width`` features:
+    its own output names when it was fitted with names, else placeholders of
+    the right count (a model after it was then fitted without names)."""
+    if fitted_names is not None and hasattr(scaler, "get_feature_names_out"):
+        return [str(name) for name in scaler.get_feature_names_out()]
+    import numpy as np
+
+    produced = np.asarray(scaler.transform(np.zeros((1, width)))).shape[1]
+    return [f"x{column}" for column in range(produced)]
+
+
 def check_features(
     report: Report, metadata_file: str, metadata: dict, inference: ModelInference
 ) -> None:
@@ -319,21 +331,27 @@ def check_features(
                 f"expected {len(names)}"
             )
     checked = ["manifest", metadata_file]
+    # The model takes what the scaler puts out (which a transformer such as
+    # PolynomialFeatures may widen); without a scaler, the features.
+    given_names, given_by = names, "the manifest lists"
     for label, step in (("scaler", inference.scaler), ("model", inference.model)):
         if step is None:
             continue
         width = getattr(step, "n_features_in_", None)
-        if width is not None and width != len(names):
+        if width is not None and width != len(given_names):
             raise ValidationFailed(
-                f"the {label} expects {width} features, the manifest lists {len(names)}"
+                f"the {label} expects {width} features, {given_by} {len(given_names)}"
             )
         fitted_names = getattr(step, "feature_names_in_", None)
-        if fitted_names is not None and list(fitted_names) != names:
+        if fitted_names is not None and list(fitted_names) != given_names:
             raise ValidationFailed(
                 f"the {label} was fitted on features {list(fitted_names)}, "
-                f"the manifest lists {names}"
+                f"{given_by} {given_names}"
             )
         checked.append(label)
+        if label == "scaler":
+            given_names = scaler_output_names(step, fitted_names, len(names))
+            given_by = "the scaler puts out"
     report.check("features", passed=True, feature_names=names, agree=checked)
     report.line(f"✅ {len(names)} features agree: {', '.join(checked)}")
 

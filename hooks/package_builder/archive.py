@@ -149,11 +149,17 @@ def write_zip(
 
     ``before_publish`` runs once the archive is complete, before it is moved
     to ``zip_path``; if it raises, no zip is left. The build waits for its
-    validation run there, so that validating and zipping overlap.
+    validation run there, so that validating and zipping overlap. The
+    ``.sha256`` file is moved into place before the zip, so a zip is never
+    there without it.
     """
     top = folder.name
     date_time = timestamp.timetuple()[:6]
     names = package_files(folder)
+    sidecar = zip_path.with_name(zip_path.name + ".sha256")
+    for path in (zip_path, sidecar):
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder: move it away and build again")
     with atomic_write(zip_path, "w+b") as stream:
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
             entry = zipfile.ZipInfo(f"{top}/", date_time)
@@ -181,6 +187,6 @@ def write_zip(
         digest = sha256_stream(stream)
         if before_publish is not None:
             before_publish()
-    with atomic_write(zip_path.with_name(zip_path.name + ".sha256"), "w") as stream:
-        stream.write(f"{digest}  {zip_path.name}\n")
+        with atomic_write(sidecar, "w") as text:
+            text.write(f"{digest}  {zip_path.name}\n")
     return digest

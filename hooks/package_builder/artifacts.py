@@ -218,6 +218,7 @@ def inspect_artifacts(
         if isinstance(contamination, float)
         else None,
         environment=build_environment(),
+        detector_type=type(detector).__name__,
     )
     return facts
 

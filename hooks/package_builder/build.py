@@ -76,6 +76,22 @@ def require_scikit_learn() -> None:
         )
 
 
+def require_pandas_for_named_features(loaded: dict[str, Any]) -> None:
+    """Fail with an install hint when an artifact was fitted on a DataFrame
+    (it records feature_names_in_) and pandas, needed to score it, is missing."""
+    if not any(hasattr(step, "feature_names_in_") for step in loaded.values()):
+        return
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        raise BuildError(
+            "the model or the scaler was fitted on a pandas DataFrame, and "
+            "scoring it needs pandas, which the Python running cookiecutter "
+            f"({sys.executable}) cannot import: pip install pandas (with pipx: "
+            "pipx inject cookiecutter pandas)"
+        ) from None
+
+
 def load_package_module(folder: Path) -> ModuleType:
     """Import the package's own inference_example.py without writing byte-code."""
     sys.dont_write_bytecode = True
@@ -299,6 +315,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         loaded[SCALER_FILE] = load_artifact(
             scaler_path, "scaler_path", sources["scaler_path"]
         )
+    require_pandas_for_named_features(loaded)
     facts = inspect_artifacts(
         loaded[MODEL_FILE],
         loaded.get(SCALER_FILE),
@@ -340,6 +357,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         {
             "answers": answers,
             "metadata": metadata,
+            "model_type": facts.model_type,
             "threshold": facts.threshold,
             "sklearn_version": facts.environment["scikit-learn"],
             "model_size_bytes": (folder / MODEL_FILE).stat().st_size,

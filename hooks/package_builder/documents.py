@@ -63,6 +63,39 @@ BASIC_METRICS = [
     "anomaly_ratio",
 ]
 REQUIRED_GIVEN_SECTIONS = ["model_info", "training_info", "evaluation_info"]
+# The kind of value the specification's schema gives each key that a
+# training service's metadata.json may hold; null is allowed everywhere.
+GIVEN_KINDS: dict[str, dict[str, str]] = {
+    "model_info": dict.fromkeys(METADATA_SCHEMA["model_info"], "string"),
+    "training_info": {
+        "training_samples": "count",
+        "feature_count": "count",
+        "export_file_size": "count",
+        "training_duration": "seconds",
+        "model_parameters": "object",
+    },
+    "evaluation_info": {
+        "basic_metrics": "object",
+        "cross_validation_score": "number",
+        "feature_importance": "object",
+    },
+    "evaluation_info.basic_metrics": {
+        **dict.fromkeys(["accuracy", "precision", "recall", "f1_score"], "share"),
+        "anomaly_ratio": "share",
+        "threshold_value": "number",
+    },
+}
+KIND_RULES: dict[str, tuple[Any, str]] = {
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "count": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a whole number, 0 or more",
+    ),
+    "seconds": (lambda v: _is_number(v) and v >= 0, "a number of seconds, 0 or more"),
+    "number": (lambda v: _is_number(v), "a number"),
+    "share": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "object": (lambda v: isinstance(v, dict), "a JSON object"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +109,14 @@ class ModelFacts:
     training_samples: int | None = None
     anomaly_ratio: float | None = None
     environment: dict[str, str | None] = field(default_factory=dict)
+    # The class of the detector itself (a Pipeline's last step).
+    detector_type: str = ""
+
+
+def _letters(text: str) -> str:
+    """``text`` lower-cased, letters and digits only: IsolationForest and
+    isolation_forest compare equal."""
+    return "".join(char for char in text.lower() if char.isalnum())
 
 
 def iso_time(moment: datetime) -> str:
@@ -83,12 +124,21 @@ def iso_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_given_metadata(path: Path) -> dict[str, Any]:
-    """Read the training service's metadata.json and check its sections."""
+    """Read the training service's metadata.json and check its sections and
+    the kind of each value the specification's schema defines."""
     try:
         with open(path, encoding="utf-8") as stream:
-            data = json.load(stream)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            data = json.load(stream, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as error:
         raise AnswerError(
             "metadata_path",
             str(path),
@@ -113,7 +163,26 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
             str(path),
             "training_info.feature_names must be a list of non-empty strings",
         )
+    for where, kinds in GIVEN_KINDS.items():
+        section = data
+        for part in where.split("."):
+            section = section.get(part) if isinstance(section, dict) else None
+        for key, kind in kinds.items():
+            value = section.get(key) if isinstance(section, dict) else None
+            accepts, meaning = KIND_RULES[kind]
+            if value is not None and not accepts(value):
+                raise AnswerError(
+                    "metadata_path",
+                    str(path),
+                    f"{where}.{key} is {json.dumps(value)[:80]}, which is not "
+                    f"{meaning}; fix it in the metadata, or set it to null",
+                )
     return data
+
+
+def is_unknown(value: Any) -> bool:
+    """Whether a given value says nothing: null, an empty string or object."""
+    return value is None or value == "" or value == {}
 
 
 def _complete(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -188,15 +257,25 @@ def build_metadata(
                 "feature_importance_method",
             )
         }
+    given_type = metadata.get("model_info", {}).get("model_type")
+    if not is_unknown(given_type) and _letters(facts.detector_type) not in _letters(
+        given_type
+    ):
+        raise AnswerError(
+            "metadata_path",
+            str(answers.metadata_file),
+            f"model_info.model_type is {given_type!r}, but the model in "
+            f"model_path is {facts.model_type}; give the metadata of this model",
+        )
     for section, values in known.items():
         part = metadata.setdefault(section, {})
         for key, value in values.items():
-            if part.get(key) is None:
+            if is_unknown(part.get(key)):
                 part[key] = value
     metrics = evaluation.get("basic_metrics")
     if isinstance(metrics, dict):
         for key, value in known["evaluation_info"]["basic_metrics"].items():
-            if metrics.get(key) is None:
+            if is_unknown(metrics.get(key)):
                 metrics[key] = value
     given_count = training.get("feature_count")
     if given_count is not None and given_count != len(facts.feature_names):
