@@ -22,18 +22,24 @@ def template_dir() -> Path:
 def main() -> int:
     sys.path.insert(0, str(template_dir() / "hooks"))
     from package_builder.answers import AnswerError, parse_answers
+    from package_builder.archive import drop_previous, restore_previous
     from package_builder.build import BuildError, build_package
 
     folder = Path.cwd()
     try:
         answers = parse_answers(CONTEXT, template_dir())
         zip_path = build_package(answers, folder)
-    except (AnswerError, BuildError) as error:
-        print(f"ERROR: {error}", file=sys.stderr)
+    except (AnswerError, BuildError, OSError) as error:
+        reason = (
+            f"the package could not be written: {error}"  # disk full, a folder...
+            if isinstance(error, OSError)
+            else error
+        )
+        print(f"ERROR: {reason}", file=sys.stderr)
+        # Rendered over an earlier build: it goes back as it was.
+        restore_previous(folder)
         return 1
-    except OSError as error:  # disk full, no permission, a folder in the way
-        print(f"ERROR: the package could not be written: {error}", file=sys.stderr)
-        return 1
+    drop_previous(folder)
     print(f"Package folder: {folder}")
     if zip_path is not None:
         print(f"Package zip:    {zip_path}")

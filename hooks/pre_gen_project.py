@@ -19,8 +19,9 @@ def template_dir() -> Path:
 def main() -> int:
     sys.path.insert(0, str(template_dir() / "hooks"))
     from package_builder.answers import AnswerError, parse_answers
+    from package_builder.archive import set_aside_previous
     from package_builder.build import BuildError, require_scikit_learn
-    from package_builder.documents import read_given_metadata
+    from package_builder.documents import MANIFEST_FILE, read_given_metadata
     from package_builder.reference_data import (
         declared_feature_names,
         read_reference_data,
@@ -39,6 +40,22 @@ def main() -> int:
             names = declared_feature_names(answers.feature_names, given)
             read_reference_data(answers.reference_file, names, keep_values=False)
         require_scikit_learn()
+        folder = Path.cwd()
+        zip_path = answers.output_dir / f"{folder.name}.zip"
+        for stale in (zip_path, zip_path.with_name(zip_path.name + ".sha256")):
+            if not answers.create_zip and stale.exists():
+                raise AnswerError(
+                    "create_zip",
+                    "no",
+                    f"{stale} from an earlier build would stay beside a package "
+                    "it does not match: remove it, or answer yes to replace it",
+                )
+        # Last: rendering again over an earlier build moves its files aside,
+        # for the post-generation hook to put back should the build fail.
+        try:
+            set_aside_previous(folder, MANIFEST_FILE)
+        except ValueError as error:
+            raise AnswerError("package_name", folder.name, str(error)) from None
     except (AnswerError, BuildError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1

@@ -27,8 +27,11 @@ from package_builder.archive import (
     DEFLATE_LEVEL,
     SUMS_FILE,
     copy_file,
+    drop_previous,
     file_hashes,
     package_files,
+    restore_previous,
+    set_aside_previous,
     sha256_file,
     write_json,
     write_sha256sums,
@@ -748,3 +751,56 @@ def test_standard_library_check_catches_a_third_party_import() -> None:
 
     assert result.returncode != 0
     assert "ModuleNotFoundError" in result.stderr
+
+
+def package_with_manifest(parent: Path) -> Path:
+    """make_package plus a manifest naming its files and a SHA256SUMS."""
+    folder = make_package(parent)
+    names = package_files(folder)
+    write_json(
+        folder / "deployment_manifest.json",
+        {"file_integrity": {name: sha256_file(folder / name) for name in names}},
+    )
+    write_sha256sums(folder)
+    return folder
+
+
+def test_previous_build_set_aside_comes_back_whole(tmp_path: Path) -> None:
+    """set_aside_previous empties the folder into a hidden sibling;
+    restore_previous puts every file back, removing what was written since."""
+    folder = package_with_manifest(tmp_path)
+    before = {name: (folder / name).read_bytes() for name in package_files(folder)}
+    set_aside_previous(folder, "deployment_manifest.json")
+    assert listing(folder) == []
+    assert listing(tmp_path) == [f".{PACKAGE_NAME}.previous", PACKAGE_NAME]
+    (folder / "half-written.txt").write_text("x")
+    restore_previous(folder)
+    assert {name: (folder / name).read_bytes() for name in package_files(folder)} == (
+        before
+    )
+    assert listing(tmp_path) == [PACKAGE_NAME]
+
+
+def test_previous_build_is_dropped_after_success(tmp_path: Path) -> None:
+    """drop_previous removes what was set aside; restore_previous then does
+    nothing."""
+    folder = package_with_manifest(tmp_path)
+    set_aside_previous(folder, "deployment_manifest.json")
+    (folder / "new.txt").write_text("new")
+    drop_previous(folder)
+    restore_previous(folder)
+    assert listing(tmp_path) == [PACKAGE_NAME]
+    assert listing(folder) == ["new.txt"]
+
+
+def test_previous_build_left_by_an_interrupted_build_is_refused(tmp_path: Path) -> None:
+    """A second set_aside_previous while the first's files are still aside
+    raises ValueError naming them, and moves nothing."""
+    folder = package_with_manifest(tmp_path)
+    set_aside_previous(folder, "deployment_manifest.json")
+    (folder / "README.md").write_text("rendered again\n")
+    (folder / "deployment_manifest.json").write_text("{}")
+    kept = tmp_path / f".{PACKAGE_NAME}.previous"
+    with pytest.raises(ValueError, match=re.escape(f"{kept} holds the files of an")):
+        set_aside_previous(folder, "deployment_manifest.json")
+    assert listing(folder) == ["README.md", "deployment_manifest.json"]

@@ -566,6 +566,92 @@ def test_rerunning_the_hook_on_the_same_folder_is_idempotent(
     assert again.zip_path.read_bytes() == zip_before
 
 
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too) by relative path."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_failed_rebuild_over_a_package_leaves_it_as_it_was(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Rendering again over a package with answers that fail once the model
+    is loaded (a file that is not a pickle): the ERROR line, and the earlier
+    package folder, zip and .sha256 exactly as they were, with nothing else
+    beside them."""
+    directory, samples = artifacts
+    out = tmp_path / "out"
+    first = run_cookiecutter(out, *answers_for(samples["scaled"]), cwd=directory)
+    assert first.returncode == 0, first.stderr
+    before = tree(out)
+    not_a_model = tmp_path / "model.joblib"
+    not_a_model.write_text("not a pickle\n")
+    failed = run_cookiecutter(
+        out,
+        *answers_for({**samples["scaled"], "model_path": str(not_a_model)}),
+        cwd=directory,
+        extra_args=("--overwrite-if-exists",),
+    )
+    assert failed.returncode != 0
+    assert f"ERROR: model_path ('{not_a_model}'): cannot be loaded" in failed.stderr
+    assert tree(out) == before
+    assert run_validate_model(first.package_dir).returncode == 0
+
+
+def test_rebuild_over_a_folder_with_other_files_is_refused(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A file that is not the package's own in the folder rendered over (it
+    would be packaged and hashed), or a folder that holds no package: refused
+    before anything is written, naming it; everything stays as it was."""
+    directory, samples = artifacts
+    answers = answers_for(samples["no_scaler"])
+    first = run_cookiecutter(tmp_path / "a", *answers, cwd=directory)
+    assert first.returncode == 0, first.stderr
+    (first.package_dir / ".env").write_text("SECRET=x\n")
+    foreign = tmp_path / "b" / first.package_dir.name
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine\n")
+    cases = {
+        first.package_dir: "holds .env, which is not a file of the package built "
+        "there; a rebuild would package it: move it out, or give another version",
+        foreign: "already holds notes.txt and no package built by this template: "
+        "remove it, or give another version",
+    }
+    for folder, message in cases.items():
+        before = tree(folder.parent)
+        again = run_cookiecutter(
+            folder.parent,
+            *answers,
+            cwd=directory,
+            extra_args=("--overwrite-if-exists",),
+        )
+        assert again.returncode != 0
+        assert f"ERROR: package_name ('{folder.name}'): {folder} {message}" in (
+            again.stderr
+        )
+        assert tree(folder.parent) == before
+
+
+def test_no_zip_beside_a_zip_of_an_earlier_build_is_refused(tmp_path: Path) -> None:
+    """create_zip=no where a zip of that name exists: refused (the zip would
+    not match the new folder), and the zip stays."""
+    first = run_cookiecutter(tmp_path / "out")
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(first.package_dir)
+    before = tree(tmp_path / "out")
+    again = run_cookiecutter(tmp_path / "out", "create_zip=no")
+    assert again.returncode != 0
+    assert (
+        f"ERROR: create_zip ('no'): {first.zip_path} from an earlier build would "
+        "stay beside a package it does not match: remove it, or answer yes"
+    ) in again.stderr
+    assert tree(tmp_path / "out") == before
+
+
 def test_no_zip_when_asked(tmp_path: Path) -> None:
     """create_zip=no leaves the validated folder and no zip."""
     rendered = run_cookiecutter(tmp_path, "create_zip=no")

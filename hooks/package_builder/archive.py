@@ -134,6 +134,69 @@ def write_sha256sums(
     return hashes
 
 
+def previous_dir(folder: Path) -> Path:
+    """Where ``set_aside_previous`` keeps the earlier build of ``folder``."""
+    return folder.with_name(f".{folder.name}.previous")
+
+
+def set_aside_previous(folder: Path, manifest_name: str) -> None:
+    """Move an earlier build's files out of ``folder`` (rendering again over
+    it), so that a failed build can put them back: see ``restore_previous``.
+
+    Raises ValueError, moving nothing, when ``folder`` holds a file that is
+    not the earlier package's own (named in its manifest ``manifest_name``),
+    or when an interrupted build left its previous files behind.
+    """
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    kept = previous_dir(folder)
+    if kept.exists():
+        raise ValueError(
+            f"{kept} holds the files of an earlier build that was interrupted: "
+            f"move them back into {folder}, or remove it"
+        )
+    found = package_files(folder)
+    try:
+        manifest = json.loads((folder / manifest_name).read_text(encoding="utf-8"))
+        own = {*manifest["file_integrity"], manifest_name, SUMS_FILE}
+    except (OSError, ValueError, TypeError, KeyError):
+        raise ValueError(
+            f"{folder} already holds {found[0] if found else 'folders'} and no "
+            "package built by this template: remove it, or give another version"
+        ) from None
+    strangers = [name for name in found if name not in own]
+    if strangers:
+        raise ValueError(
+            f"{folder} holds {strangers[0]}, which is not a file of the package "
+            "built there; a rebuild would package it: move it out, or give "
+            "another version"
+        )
+    kept.mkdir()
+    for entry in folder.iterdir():
+        os.replace(entry, kept / entry.name)
+
+
+def restore_previous(folder: Path) -> None:
+    """Put back the earlier build that ``set_aside_previous`` moved away,
+    removing what the failed build wrote (nothing, if none was set aside)."""
+    kept = previous_dir(folder)
+    if not kept.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for entry in kept.iterdir():
+        os.replace(entry, folder / entry.name)
+    kept.rmdir()
+
+
+def drop_previous(folder: Path) -> None:
+    """Remove the earlier build set aside: the new one is complete."""
+    shutil.rmtree(previous_dir(folder), ignore_errors=True)
+
+
 def write_zip(
     folder: Path,
     zip_path: Path,
