@@ -300,6 +300,15 @@ def test_numbers_given_as_ints_are_accepted(context: dict[str, Any]) -> None:
     assert answers.timeout_seconds == 5
 
 
+def test_long_whole_numbers_are_kept_exactly(context: dict[str, Any]) -> None:
+    """A batch size with more digits than a float holds is kept as written,
+    not rounded; "2e3" and "2000.0" still mean 2000."""
+    digits = "9" * 30
+    assert parse(context, batch_size=digits).batch_size == int(digits)
+    assert parse(context, batch_size="2e3").batch_size == 2000
+    assert parse(context, batch_size="2000.0").batch_size == 2000
+
+
 def test_whole_numbers_with_spaces_or_point_zero_are_accepted(
     context: dict[str, Any],
 ) -> None:

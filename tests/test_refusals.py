@@ -21,6 +21,7 @@ from conftest import (
     run_cookiecutter,
 )
 from sklearn.ensemble import IsolationForest
+from sklearn.neighbors import LocalOutlierFactor
 from sklearn.preprocessing import StandardScaler
 
 # (answers, the start of the ERROR line), checked before any file is written.
@@ -110,6 +111,8 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     forest = IsolationForest(n_estimators=10, random_state=0).fit(renamed)
     joblib.dump(forest, directory / "model_wxyz.joblib")
     (directory / "text.joblib").write_text("this is not a pickle\n")
+    joblib.dump(IsolationForest(), directory / "unfitted.joblib")
+    joblib.dump(LocalOutlierFactor().fit(X), directory / "lof.joblib")
     (directory / "not_json.json").write_text("{model_info: ")
     (directory / "list.json").write_text("[]")
     metadata = {
@@ -145,6 +148,17 @@ BAD_ARTIFACTS = {
         ["model_path=scaler_as_model.joblib", "feature_names=a,b,c,d"],
         "ERROR: model_path ('{folder}/scaler_as_model.joblib')",
         "not a fitted outlier detector",
+    ),
+    "unfitted-forest": (
+        ["model_path=unfitted.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/unfitted.joblib')",
+        "holds an IsolationForest that is not fitted; fit it, then save it",
+    ),
+    "lof-without-novelty": (
+        ["model_path=lof.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path (",
+        "holds a LocalOutlierFactor fitted with novelty=False, which cannot score "
+        "new records; fit it with novelty=True",
     ),
     "not-a-pickle": (
         ["model_path=text.joblib"],
@@ -189,6 +203,18 @@ BAD_ARTIFACTS = {
         ["model_path=model4.joblib", "metadata_path=no_evaluation.json"],
         "ERROR: metadata_path (",
         "'evaluation_info'",
+    ),
+    "threshold-above-every-score": (
+        ["model_path=model4.joblib", "feature_names=a,b,c,d", "threshold=1"],
+        "ERROR: threshold ('1.0'): ",
+        "an IsolationForest's scores lie between 0 and 1, so every record would "
+        "be normal",
+    ),
+    "threshold-below-every-score": (
+        ["model_path=model4.joblib", "feature_names=a,b,c,d", "threshold=-0.5"],
+        "ERROR: threshold ('-0.5'): ",
+        "an IsolationForest's scores lie between 0 and 1, so every record would "
+        "be an anomaly",
     ),
     "metadata-nan": (
         ["model_path=model4.joblib", "metadata_path=nan_accuracy.json"],

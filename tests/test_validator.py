@@ -109,6 +109,14 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
     "golden-score": edit_self_test("scores", GOLDEN_SCORE_ROW),
     "golden-prediction": edit_self_test("predictions", GOLDEN_PREDICTION_ROW),
     "corrupt-model": corrupt_model,
+    "damaged-module": lambda folder: (folder / "inference_example.py").write_text(
+        (folder / "inference_example.py").read_text()[:5000]
+    ),
+    "files-added": lambda folder: (
+        (folder / "joblib.py").write_text(""),
+        (folder / "scored.csv").write_text("a\n"),
+        (folder / "notes").mkdir(),
+    ),
 }
 
 
@@ -156,6 +164,8 @@ RUNS = {
     "golden-score": Run("golden-score", ("--json",)),
     "golden-prediction": Run("golden-prediction", ("--quiet",)),
     "corrupt-model": Run("corrupt-model"),
+    "damaged-module": Run("damaged-module"),
+    "files-added": Run("files-added", ("--json",)),
 }
 
 
@@ -517,3 +527,36 @@ def test_resigned_corrupt_model_fails_at_loading(runs: dict) -> None:
     assert LOADING in lines
     assert lines[-1].startswith("❌ Validation failed: loading failed: ")
     assert not any(line.startswith("✅ Model loaded") for line in lines)
+
+
+def test_damaged_inference_module_is_reported_not_a_traceback(runs: dict) -> None:
+    """inference_example.py cut short (it no longer compiles): exit 1 with
+    one ❌ line naming it and saying to re-download, no traceback."""
+    result = runs["damaged-module"]
+    assert result.returncode == 1, explain(result)
+    assert "Traceback" not in result.stderr
+    assert lines_of(result)[-1].startswith(
+        "❌ Validation failed: inference_example.py cannot be imported (SyntaxError: "
+    )
+    assert lines_of(result)[-1].endswith(
+        "the file is damaged; re-download the package and verify it "
+        "(sha256sum -c SHA256SUMS)"
+    )
+
+
+def test_files_added_to_the_package_are_named(runs: dict) -> None:
+    """Files and folders that are not the package's (joblib.py would be
+    imported instead of joblib): a ⚠️ line names them, --json lists them,
+    and the package still validates."""
+    result = runs["files-added"]
+    assert result.returncode == 0, explain(result)
+    assert (
+        "⚠️  Not part of the package (not checked): joblib.py, notes/, scored.csv; "
+        "a .py file here is imported before an installed module of its name"
+    ) in lines_of(result)
+    report = json.loads(result.stdout)
+    assert report["checks"]["integrity"]["not_in_package"] == [
+        "joblib.py",
+        "notes/",
+        "scored.csv",
+    ]

@@ -48,6 +48,11 @@ from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":
+    # Installed libraries before this folder: a file here named like one of
+    # them (joblib.py) must not stand in for it.
+    sys.path.append(sys.path.pop(0))
+
 try:
     import joblib
     import numpy as np

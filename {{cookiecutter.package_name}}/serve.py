@@ -40,6 +40,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":
+    # Installed libraries before this folder: a file here named like one of
+    # them (joblib.py) must not stand in for it.
+    sys.path.append(sys.path.pop(0))
+
 try:
     from flask import Flask, Response, jsonify, request
     from inference_example import ModelInference

@@ -33,11 +33,19 @@ import argparse
 import importlib.metadata
 import json
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":
+    # Installed libraries before this folder: a file here named like one of
+    # them (joblib.py) must not stand in for it.
+    sys.path.append(sys.path.pop(0))
+
 try:
     from inference_example import (
+        MANIFEST_FILE,
+        SUMS_FILE,
         ConfigurationError,
         IntegrityError,
         ModelInference,
@@ -47,7 +55,9 @@ try:
         read_settings,
     )
 except ImportError as error:  # numpy, joblib or scikit-learn not installed
-    IMPORT_ERROR: ImportError | None = error
+    IMPORT_ERROR: Exception | None = error
+except Exception as error:  # inference_example.py itself is damaged
+    IMPORT_ERROR = error
 else:
     IMPORT_ERROR = None
 
@@ -125,7 +135,23 @@ def check_integrity(report: Report, package_dir: Path, manifest: dict) -> None:
             report.line(f"✅ {name}: OK")
             files.setdefault(name, "OK")
     failed = any(status != "OK" for status in files.values())
-    report.check("integrity", passed=not failed, files=files)
+    own = {Path(name).parts[0] for name in files}
+    own |= {MANIFEST_FILE, SUMS_FILE, "__pycache__"}
+    others = sorted(
+        entry.name + ("/" if entry.is_dir() else "")
+        for entry in package_dir.iterdir()
+        if entry.name not in own
+    )
+    if others:
+        report.line(
+            f"⚠️  Not part of the package (not checked): {', '.join(others)}"
+            + (
+                "; a .py file here is imported before an installed module of its name"
+                if any(name.endswith(".py") for name in others)
+                else ""
+            )
+        )
+    report.check("integrity", passed=not failed, files=files, not_in_package=others)
     if failed:
         raise ValidationFailed(
             "file integrity check failed, no model was loaded: "
@@ -403,9 +429,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = Report("json" if args.json else "quiet" if args.quiet else "text")
     failure: ValidationFailed | None = None
-    if IMPORT_ERROR is not None:
+    if isinstance(IMPORT_ERROR, ImportError):
         failure = EnvironmentProblem(
             f"{IMPORT_ERROR}: run pip install -r requirements.txt"
+        )
+    elif IMPORT_ERROR is not None:
+        failure = ValidationFailed(
+            "inference_example.py cannot be imported "
+            f"({type(IMPORT_ERROR).__name__}: {IMPORT_ERROR}): the file is damaged; "
+            "re-download the package and verify it (sha256sum -c SHA256SUMS)"
         )
     else:
         try:

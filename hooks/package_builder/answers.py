@@ -109,11 +109,17 @@ def _integer(
     value = context.get(key)
     if isinstance(value, bool):
         raise AnswerError(key, value, fix)
+    text = str(value).strip()
     try:
-        number = float(str(value).strip())
+        # int() first: a float would round a long number of digits.
+        number: float = int(text)
     except ValueError:
-        raise AnswerError(key, value, fix) from None
-    if not number.is_integer() or not low <= number <= high:
+        try:
+            number = float(text)
+        except ValueError:
+            raise AnswerError(key, value, fix) from None
+    whole = isinstance(number, int) or number.is_integer()
+    if not whole or not low <= number <= high:
         raise AnswerError(key, value, fix)
     return int(number)
 

@@ -91,13 +91,33 @@ def build_environment() -> dict[str, str | None]:
     return versions
 
 
+def _a(name: str) -> str:
+    """``name`` with its indefinite article: an IsolationForest, a Pipeline."""
+    return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"
+
+
 def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
     detector = package.final_estimator(model)
+    kind = type(detector).__name__
+    if kind == "LocalOutlierFactor" and not getattr(detector, "novelty", True):
+        raise AnswerError(
+            "model_path",
+            str(path),
+            "holds a LocalOutlierFactor fitted with novelty=False, which cannot "
+            "score new records; fit it with novelty=True",
+        )
+    if hasattr(model, "score_samples") and not hasattr(detector, "offset_"):
+        raise AnswerError(
+            "model_path",
+            str(path),
+            f"holds {_a(describe(model))} that is not fitted; fit it, then save "
+            "it with joblib.dump",
+        )
     if not hasattr(model, "score_samples") or not hasattr(detector, "offset_"):
         raise AnswerError(
             "model_path",
             str(path),
-            f"holds a {describe(model)}, not a fitted outlier detector with "
+            f"holds {_a(describe(model))}, not a fitted outlier detector with "
             "score_samples and offset_; give an IsolationForest (or a Pipeline "
             "ending in one, or another such detector)",
         )
@@ -118,8 +138,8 @@ def _output_width(scaler: Any, width: int, path: Path) -> int:
         raise AnswerError(
             "scaler_path",
             str(path),
-            f"holds a {type(scaler).__name__}, not a fitted transformer; give the "
-            "fitted StandardScaler (or similar)",
+            f"holds {_a(type(scaler).__name__)}, not a fitted transformer; give "
+            "the fitted StandardScaler (or similar)",
         )
     names = getattr(scaler, "feature_names_in_", None)
     zeros = np.zeros((1, width))
@@ -207,6 +227,15 @@ def inspect_artifacts(
                 f"{model_names}; give the scaler that was fitted with this model",
             )
         fitted_names = {"scaler_path": _names(scaler)}
+    isolation_forest = type(detector).__name__ == "IsolationForest"
+    if isolation_forest and threshold is not None and not 0 < threshold < 1:
+        raise AnswerError(
+            "threshold",
+            repr(threshold),
+            "an IsolationForest's scores lie between 0 and 1, so every record "
+            f"would be {'normal' if threshold >= 1 else 'an anomaly'}; give a "
+            "threshold between 0 and 1, or leave it empty for the model's own",
+        )
     names = resolve_feature_names(width, {**fitted_names, **declared_names})
     contamination = getattr(detector, "contamination", None)
     facts = ModelFacts(
