@@ -393,3 +393,31 @@ def test_invalid_environment_is_not_served(
     assert result.returncode == 1
     assert "serve.py: not serving: " in result.stderr
     assert "MODEL_THRESHOLD" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "abc", "argument --port: 'abc' is not a port number (0 to 65535)"),
+        ("--port", "70000", "argument --port: '70000' is not a port number"),
+        (
+            "--max-content-length",
+            "0",
+            "argument --max-content-length: '0' is not a positive whole number",
+        ),
+    ],
+)
+def test_bad_option_is_a_usage_error_naming_it(
+    api_package: Rendered, option: str, value: str, message: str
+) -> None:
+    """A port or body limit that is not a usable whole number: exit 2 with
+    argparse's usage line naming the option and the value."""
+    result = subprocess.run(
+        [sys.executable, "serve.py", option, value],
+        cwd=api_package.package_dir,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -199,18 +199,23 @@ def create_app(
     return app
 
 
+def _whole(text: str, low: int, high: float, meaning: str) -> int:
+    """``text`` as a whole number from ``low`` to ``high``, or a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {meaning}")
+    return value
+
+
 def _port(text: str) -> int:
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
-    return port
+    return _whole(text, 0, 65535, "a port number (0 to 65535)")
 
 
 def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number of bytes")
-    return value
+    return _whole(text, 1, float("inf"), "a positive whole number of bytes")
 
 
 def main(argv: list[str] | None = None) -> int:

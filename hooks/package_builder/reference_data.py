@@ -130,8 +130,9 @@ def _missing_columns(path: Path, header: list[str], names: list[str]) -> None:
         raise _refuse(
             path,
             f"has no column for the features {missing}; its columns are "
-            f"{shown}{more}{hint}. Give a column named after each model feature: "
-            f"{', '.join(names)}",
+            f"{shown}{more}{hint}. Give a column named after each feature "
+            f"({', '.join(names)}), or, if those are not the model's features, "
+            "correct the feature names given",
         )
     twice = sorted({name for name in names if header.count(name) > 1})
     if twice:
