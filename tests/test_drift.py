@@ -136,6 +136,37 @@ def test_partial_reference_gives_unknown_psi(
     assert all(f["psi"] is None for f in report["features"].values())
 
 
+def test_feature_with_one_reference_bin_has_no_psi(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """A feature whose reference values were all one value has a one-bin
+    histogram, where PSI would be 0 whatever came: its PSI is None and its
+    status unknown, while out_of_range counts the rows above that value; the
+    other features are compared as before."""
+    monitoring = json.loads(json.dumps(inference.monitoring))
+    name = inference.feature_names[0]
+    constant = monitoring["features"][name]
+    value = constant["max"]
+    constant["histogram"] = {"edges": [], "counts": [constant["count"]]}
+    constant["min"] = value
+    module = sys.modules[type(inference).__module__]
+    monitor = module.DriftMonitor(monitoring, inference.feature_names, None)
+    X = inference.preprocess_features(demo_rows[0][:500])
+    X[:, 0] = value + 1.0
+    scores = inference.score(X)
+    monitor.add(X, scores, scores > inference.threshold)
+    report = monitor.report()
+    feature = report["features"][name]
+    assert (feature["psi"], feature["status"]) == (None, "unknown")
+    assert (feature["out_of_range"]["above"], feature["out_of_range"]["share"]) == (
+        500,
+        1.0,
+    )
+    others = [f for key, f in report["features"].items() if key != name]
+    assert all(f["psi"] is not None for f in others)
+    assert report["status"] != "unknown"
+
+
 @pytest.fixture(scope="module")
 def policy_packages(demo: Rendered, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The demo package re-signed with out_of_range warn and error."""

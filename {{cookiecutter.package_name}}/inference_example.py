@@ -1477,7 +1477,10 @@ class _Histogram:
             self.live += np.bincount(bins, minlength=len(self.live))
 
     def psi(self) -> float | None:
-        if self.reference is None:
+        """None without a reference histogram, or with one bin (a feature
+        whose reference values were all one value): PSI would be 0 whatever
+        came."""
+        if self.reference is None or len(self.reference) < 2:
             return None
         return population_stability_index(self.reference, self.live)
 

@@ -20,7 +20,8 @@ Conventions (recorded in the section under ``conventions``):
 - histograms cut at the reference deciles, taken as reference values
   (``inverted_cdf``), with repeated cuts and cuts at the maximum dropped:
   every bin holds about a tenth of the reference rows (fewer bins for a
-  feature with few distinct values) and no bin is empty, so PSI never
+  feature with few distinct values; one for a feature of one value, which a
+  drift report then gives no PSI) and no bin is empty, so PSI never
   divides by a zero reference share. Equal-width bins would put nearly all
   of a skewed feature (packet loss, ratios) into one bin and hide its drift.
   ``edges`` are the inner cuts; the outer bins are open, so every live value
