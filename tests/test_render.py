@@ -24,7 +24,7 @@ from conftest import (
 from package_builder.build import load_package_module
 from sample_artifacts import FEATURES, training_service_metadata
 from sklearn.ensemble import IsolationForest
-from sklearn.preprocessing import PolynomialFeatures
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.svm import OneClassSVM
 
 SPEC_FILES = {
@@ -483,6 +483,44 @@ def test_a_transformer_that_widens_the_features_is_packaged(tmp_path: Path) -> N
     records = [dict(zip("abcd", row, strict=True)) for row in rows.tolist()]
     expected = -model.score_samples(widen.transform(rows))
     assert inference.predict(records)["scores"] == expected.tolist()
+
+
+def test_model_fitted_on_named_columns_names_an_unnamed_scalers_features(
+    tmp_path: Path,
+) -> None:
+    """A StandardScaler fitted on an array, then an IsolationForest fitted on
+    its output as a DataFrame with named columns: the model's names are the
+    features' names; the package builds, validates and scores as
+    scikit-learn does."""
+    import pandas as pd
+
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(300, 3))
+    scaler = StandardScaler().fit(X)
+    names = ["rx_bytes", "tx_bytes", "retries"]
+    model = IsolationForest(n_estimators=20, random_state=0).fit(
+        pd.DataFrame(scaler.transform(X), columns=names)
+    )
+    joblib.dump(scaler, tmp_path / "scaler.joblib")
+    joblib.dump(model, tmp_path / "model.joblib")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"scaler_path={tmp_path / 'scaler.joblib'}",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    metadata = read_json(rendered.package_dir / "metadata.json")
+    assert metadata["training_info"]["feature_names"] == names
+    assert run_validate_model(rendered.package_dir).returncode == 0
+    inference = load_package_module(rendered.package_dir).ModelInference(
+        rendered.package_dir, environ={}
+    )
+    rows = rng.normal(size=(30, 3))
+    records = [dict(zip(names, row, strict=True)) for row in rows.tolist()]
+    scaled = pd.DataFrame(scaler.transform(rows), columns=names)
+    assert (
+        inference.predict(records)["scores"] == (-model.score_samples(scaled)).tolist()
+    )
 
 
 def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:

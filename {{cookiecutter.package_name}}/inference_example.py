@@ -81,6 +81,7 @@ _HASH_CHUNK_BYTES = 1 << 20
 # Input keys that are not features are logged (at DEBUG) once per name, for
 # this many names at most.
 _MAX_NOTED_KEYS = 1000
+_SHOWN_CHARACTERS = 60
 
 logger = logging.getLogger("inference_example")
 
@@ -305,7 +306,7 @@ def _setting(source: str, value: Any, kind: str) -> Any:
         if valid:
             return int(number) if kind == "batch_size" else number
         fix = _SETTING_FIXES[kind]
-    raise ConfigurationError(f"{source}={value!r} cannot be used: {fix}")
+    raise ConfigurationError(f"{source}={_shown(value)} cannot be used: {fix}")
 
 
 def read_settings(
@@ -417,6 +418,15 @@ def _named_if_fitted_with_names(step: Any, X: np.ndarray) -> Any:
     import pandas as pd
 
     return pd.DataFrame(X, columns=list(names))
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for a message, cut to _SHOWN_CHARACTERS (a value sent by
+    a client can be megabytes long)."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARACTERS:
+        return text
+    return f"{text[: _SHOWN_CHARACTERS - 3]}... ({len(text)} characters)"
 
 
 def _is_number(value: Any) -> bool:
@@ -1314,7 +1324,7 @@ class ModelInference:
             for name, value in zip(names, values, strict=True):
                 if not _is_finite_number(value):
                     raise ValueError(
-                        f"Feature '{name}' in row {row} is {value!r}: "
+                        f"Feature '{name}' in row {row} is {_shown(value)}: "
                         "every value must be a finite number"
                     )
         return np.asarray(rows, dtype=float).reshape(len(rows), len(names))
@@ -1696,13 +1706,16 @@ def _row_problem(inference: ModelInference, record: Mapping[str, Any]) -> str | 
             return f"Feature '{name}' not found in input"
         value = record[name]
         if not _is_finite_number(value):
-            return f"Feature '{name}' is {value!r}: every value must be a finite number"
+            return (
+                f"Feature '{name}' is {_shown(value)}: every value must be a finite "
+                "number"
+            )
         if inference.out_of_range == "error":
             column = inference.feature_names.index(name)
             low, high = inference._low[column], inference._high[column]
             if not low <= value <= high:
                 return (
-                    f"Feature '{name}' is {value!r}, outside the reference range "
+                    f"Feature '{name}' is {_shown(value)}, outside the reference range "
                     f"[{float(low)!r}, {float(high)!r}]"
                 )
     return None

@@ -323,15 +323,19 @@ def check_inference(report: Report, inference: ModelInference) -> None:
     report.line(f"   Score range: {min(scores):.3f} to {max(scores):.3f}")
 
 
-def scaler_output_names(scaler: Any, fitted_names: Any, width: int) -> list[str]:
-    """The names of the columns the scaler puts out for ``width`` features:
-    its own output names when it was fitted with names, else placeholders of
-    the right count (a model after it was then fitted without names)."""
+def scaler_output_names(scaler: Any, fitted_names: Any, names: list[str]) -> list[str]:
+    """The names of the columns the scaler puts out for the features
+    ``names``: its own output names when it was fitted with names; else, when
+    it keeps the number of columns, ``names`` (one column each); else
+    placeholders of the right count (a model after it was fitted without
+    names)."""
     if fitted_names is not None and hasattr(scaler, "get_feature_names_out"):
         return [str(name) for name in scaler.get_feature_names_out()]
     import numpy as np
 
-    produced = np.asarray(scaler.transform(np.zeros((1, width)))).shape[1]
+    produced = np.asarray(scaler.transform(np.zeros((1, len(names))))).shape[1]
+    if produced == len(names):
+        return list(names)
     return [f"x{column}" for column in range(produced)]
 
 
@@ -376,7 +380,7 @@ def check_features(
             )
         checked.append(label)
         if label == "scaler":
-            given_names = scaler_output_names(step, fitted_names, len(names))
+            given_names = scaler_output_names(step, fitted_names, names)
             given_by = "the scaler puts out"
     report.check("features", passed=True, feature_names=names, agree=checked)
     report.line(f"✅ {len(names)} features agree: {', '.join(checked)}")

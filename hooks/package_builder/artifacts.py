@@ -171,7 +171,7 @@ def resolve_feature_names(
         raise AnswerError(
             "feature_names",
             "",
-            f"the model was fitted on a bare array of {width} columns and no "
+            f"the artifacts were fitted on bare arrays of {width} columns and no "
             f"metadata names them; give feature_names=name1,name2,... ({width} names)",
         )
     (first_source, first), *others = given.items()
@@ -227,6 +227,10 @@ def inspect_artifacts(
                 f"{model_names}; give the scaler that was fitted with this model",
             )
         fitted_names = {"scaler_path": _names(scaler)}
+        if _names(scaler) is None and model_names and produced == input_width:
+            # A scaler fitted on an array before a model fitted on named
+            # columns, one for each input: the model's names name the features.
+            fitted_names = {"model_path": model_names}
     isolation_forest = type(detector).__name__ == "IsolationForest"
     if isolation_forest and threshold is not None and not 0 < threshold < 1:
         raise AnswerError(
