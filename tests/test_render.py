@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -454,6 +455,23 @@ def test_given_metadata_cannot_misdescribe_the_model(
     assert "✅ Model loaded successfully (IsolationForest)" in readme
 
 
+def render_model_and_scaler(
+    tmp_path: Path, model: Any, scaler: Any, *answers: str
+) -> Rendered:
+    """Dump ``model`` and ``scaler`` into ``tmp_path`` and render a package of
+    them (into ``tmp_path / "out"``) that builds."""
+    joblib.dump(model, tmp_path / "model.joblib")
+    joblib.dump(scaler, tmp_path / "scaler.joblib")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"scaler_path={tmp_path / 'scaler.joblib'}",
+        *answers,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return rendered
+
+
 def test_a_transformer_that_widens_the_features_is_packaged(tmp_path: Path) -> None:
     """A PolynomialFeatures "scaler" (4 features in, 14 out) before an
     IsolationForest fitted on its output: the package builds, passes its own
@@ -462,15 +480,7 @@ def test_a_transformer_that_widens_the_features_is_packaged(tmp_path: Path) -> N
     X = rng.normal(size=(300, 4))
     widen = PolynomialFeatures(degree=2, include_bias=False).fit(X)
     model = IsolationForest(n_estimators=20, random_state=0).fit(widen.transform(X))
-    joblib.dump(widen, tmp_path / "widen.joblib")
-    joblib.dump(model, tmp_path / "model.joblib")
-    rendered = run_cookiecutter(
-        tmp_path / "out",
-        f"model_path={tmp_path / 'model.joblib'}",
-        f"scaler_path={tmp_path / 'widen.joblib'}",
-        "feature_names=a,b,c,d",
-    )
-    assert rendered.returncode == 0, rendered.stderr
+    rendered = render_model_and_scaler(tmp_path, model, widen, "feature_names=a,b,c,d")
     result = run_validate_model(rendered.package_dir)
     assert result.returncode == 0, result.stdout
     assert "✅ 4 features agree: manifest, metadata.json, scaler, model" in (
@@ -501,14 +511,7 @@ def test_model_fitted_on_named_columns_names_an_unnamed_scalers_features(
     model = IsolationForest(n_estimators=20, random_state=0).fit(
         pd.DataFrame(scaler.transform(X), columns=names)
     )
-    joblib.dump(scaler, tmp_path / "scaler.joblib")
-    joblib.dump(model, tmp_path / "model.joblib")
-    rendered = run_cookiecutter(
-        tmp_path / "out",
-        f"model_path={tmp_path / 'model.joblib'}",
-        f"scaler_path={tmp_path / 'scaler.joblib'}",
-    )
-    assert rendered.returncode == 0, rendered.stderr
+    rendered = render_model_and_scaler(tmp_path, model, scaler)
     metadata = read_json(rendered.package_dir / "metadata.json")
     assert metadata["training_info"]["feature_names"] == names
     assert run_validate_model(rendered.package_dir).returncode == 0
