@@ -22,7 +22,7 @@ def template_dir() -> Path:
 def main() -> int:
     sys.path.insert(0, str(template_dir() / "hooks"))
     from package_builder.answers import AnswerError, parse_answers
-    from package_builder.archive import drop_previous, restore_previous
+    from package_builder.archive import drop_previous, restore_previous, sidecar_path
     from package_builder.build import BuildError, build_package
 
     folder = Path.cwd()
@@ -43,7 +43,7 @@ def main() -> int:
     print(f"Package folder: {folder}")
     if zip_path is not None:
         print(f"Package zip:    {zip_path}")
-        print(f"Zip SHA-256:    {zip_path}.sha256")
+        print(f"Zip SHA-256:    {sidecar_path(zip_path)}")
     return 0
 
 

@@ -19,8 +19,8 @@ def template_dir() -> Path:
 def main() -> int:
     sys.path.insert(0, str(template_dir() / "hooks"))
     from package_builder.answers import AnswerError, parse_answers
-    from package_builder.archive import set_aside_previous
-    from package_builder.build import BuildError, require_scikit_learn
+    from package_builder.archive import set_aside_previous, sidecar_path
+    from package_builder.build import BuildError, require_scikit_learn, zip_path_for
     from package_builder.documents import MANIFEST_FILE, read_given_metadata
     from package_builder.reference_data import (
         declared_feature_names,
@@ -41,8 +41,8 @@ def main() -> int:
             read_reference_data(answers.reference_file, names, keep_values=False)
         require_scikit_learn()
         folder = Path.cwd()
-        zip_path = answers.output_dir / f"{folder.name}.zip"
-        for stale in (zip_path, zip_path.with_name(zip_path.name + ".sha256")):
+        zip_path = zip_path_for(answers, folder)
+        for stale in (zip_path, sidecar_path(zip_path)):
             if not answers.create_zip and stale.exists():
                 raise AnswerError(
                     "create_zip",

@@ -134,6 +134,11 @@ def write_sha256sums(
     return hashes
 
 
+def sidecar_path(zip_path: Path) -> Path:
+    """The ``.sha256`` file written beside ``zip_path`` (``sha256sum`` format)."""
+    return zip_path.with_name(zip_path.name + ".sha256")
+
+
 def previous_dir(folder: Path) -> Path:
     """Where ``set_aside_previous`` keeps the earlier build of ``folder``."""
     return folder.with_name(f".{folder.name}.previous")
@@ -207,8 +212,7 @@ def write_zip(
 
     The archive is deterministic: entries sorted, every date set to
     ``timestamp``, fixed permissions. The same files and timestamp give the
-    same bytes. ``zip_path.sha256`` is written beside it in ``sha256sum``
-    format.
+    same bytes. Its SHA-256 is written beside it (``sidecar_path``).
 
     ``before_publish`` runs once the archive is complete, before it is moved
     to ``zip_path``; if it raises, no zip is left. The build waits for its
@@ -219,7 +223,7 @@ def write_zip(
     top = folder.name
     date_time = timestamp.timetuple()[:6]
     names = package_files(folder)
-    sidecar = zip_path.with_name(zip_path.name + ".sha256")
+    sidecar = sidecar_path(zip_path)
     for path in (zip_path, sidecar):
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder: move it away and build again")

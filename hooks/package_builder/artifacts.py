@@ -106,20 +106,20 @@ def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
             "holds a LocalOutlierFactor fitted with novelty=False, which cannot "
             "score new records; fit it with novelty=True",
         )
-    if hasattr(model, "score_samples") and not hasattr(detector, "offset_"):
-        raise AnswerError(
-            "model_path",
-            str(path),
-            f"holds {_a(describe(model))} that is not fitted; fit it, then save "
-            "it with joblib.dump",
-        )
-    if not hasattr(model, "score_samples") or not hasattr(detector, "offset_"):
+    if not hasattr(model, "score_samples"):
         raise AnswerError(
             "model_path",
             str(path),
             f"holds {_a(describe(model))}, not a fitted outlier detector with "
             "score_samples and offset_; give an IsolationForest (or a Pipeline "
             "ending in one, or another such detector)",
+        )
+    if not hasattr(detector, "offset_"):
+        raise AnswerError(
+            "model_path",
+            str(path),
+            f"holds {_a(describe(model))} that is not fitted; fit it, then save "
+            "it with joblib.dump",
         )
     if getattr(model, "n_features_in_", None) is None:
         raise AnswerError(
@@ -226,13 +226,18 @@ def inspect_artifacts(
                 f"outputs features {scaler_output}, the model was fitted on "
                 f"{model_names}; give the scaler that was fitted with this model",
             )
-        fitted_names = {"scaler_path": _names(scaler)}
-        if _names(scaler) is None and model_names and produced == input_width:
+        scaler_names = _names(scaler)
+        fitted_names = {"scaler_path": scaler_names}
+        if scaler_names is None and model_names and produced == input_width:
             # A scaler fitted on an array before a model fitted on named
             # columns, one for each input: the model's names name the features.
             fitted_names = {"model_path": model_names}
-    isolation_forest = type(detector).__name__ == "IsolationForest"
-    if isolation_forest and threshold is not None and not 0 < threshold < 1:
+    detector_type = type(detector).__name__
+    if (
+        detector_type == "IsolationForest"
+        and threshold is not None
+        and not 0 < threshold < 1
+    ):
         raise AnswerError(
             "threshold",
             repr(threshold),
@@ -251,7 +256,7 @@ def inspect_artifacts(
         if isinstance(contamination, float)
         else None,
         environment=build_environment(),
-        detector_type=type(detector).__name__,
+        detector_type=detector_type,
     )
     return facts
 

@@ -274,6 +274,11 @@ class Validation:
         return output
 
 
+def zip_path_for(answers: Answers, folder: Path) -> Path:
+    """Where the zip of the package in ``folder`` goes."""
+    return answers.output_dir / f"{folder.name}.zip"
+
+
 def build_package(answers: Answers, folder: Path) -> Path | None:
     """Build the package in ``folder``; return the zip's path (None if not zipped)."""
     require_scikit_learn()
@@ -393,7 +398,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
     if not answers.create_zip:
         validation.wait()
         return None
-    zip_path = answers.output_dir / f"{folder.name}.zip"
+    zip_path = zip_path_for(answers, folder)
     # Zipped while validate_model.py runs; published only if it passes.
     write_zip(folder, zip_path, answers.build_time, before_publish=validation.wait)
     return zip_path
