@@ -22,6 +22,7 @@ from conftest import (
 )
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 # (answers, the start of the ERROR line), checked before any file is written.
@@ -98,6 +99,13 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     X = rng.normal(size=(300, 4))
     scaler = StandardScaler().fit(X)
     joblib.dump(scaler, directory / "scaler_as_model.joblib")
+    joblib.dump(scaler, directory / "scaler4.joblib")
+    joblib.dump(
+        make_pipeline(scaler, IsolationForest(n_estimators=10, random_state=0)).fit(
+            X
+        ),
+        directory / "pipeline4.joblib",
+    )
     joblib.dump(
         IsolationForest(n_estimators=10, random_state=0).fit(X),
         directory / "model4.joblib",
@@ -173,6 +181,17 @@ BAD_ARTIFACTS = {
         ],
         "ERROR: scaler_path ('{folder}/scaler3.joblib')",
         "produces 3 features, the model takes 4",
+    ),
+    "pipeline-scales-already": (
+        [
+            "model_path=pipeline4.joblib",
+            "scaler_path=scaler4.joblib",
+            "feature_names=a,b,c,d",
+        ],
+        "ERROR: scaler_path ('{folder}/scaler4.joblib')",
+        "holds the same fitted StandardScaler that the model's "
+        "Pipeline(StandardScaler, IsolationForest) starts with, so every record "
+        "would be scaled twice; leave scaler_path empty",
     ),
     "scaler-and-model-names-differ": (
         ["model_path=model_wxyz.joblib", "scaler_path=scaler_abcd.joblib"],

@@ -216,6 +216,15 @@ def inspect_artifacts(
                 f"produces {produced} features, the model takes {width}; give the "
                 "scaler that was fitted with this model",
             )
+        first_step = _first_step(model)
+        if first_step is not None and _same_fitted(first_step, scaler):
+            raise AnswerError(
+                "scaler_path",
+                str(scaler_path),
+                f"holds the same fitted {type(scaler).__name__} that the model's "
+                f"{describe(model)} starts with, so every record would be "
+                "scaled twice; leave scaler_path empty (the Pipeline scales)",
+            )
         width = input_width
         model_names = fitted_names["model_path"]
         scaler_output = _output_names(scaler)
@@ -259,6 +268,35 @@ def inspect_artifacts(
         detector_type=detector_type,
     )
     return facts
+
+
+def _first_step(model: Any) -> Any | None:
+    """The first step of a Pipeline, or None for any other model."""
+    steps = getattr(model, "steps", None)
+    return steps[0][1] if steps else None
+
+
+def _same_fitted(first: Any, second: Any) -> bool:
+    """Whether two transformers are of one class with equal fitted state."""
+    state, other = vars(first), vars(second)
+    if type(first) is not type(second) or state.keys() != other.keys():
+        return False
+    return all(_equal(state[name], other[name]) for name in state)
+
+
+def _equal(value: Any, other: Any) -> bool:
+    if type(value) is not type(other):
+        return False
+    if isinstance(value, np.ndarray):
+        return (
+            value.shape == other.shape
+            and value.dtype == other.dtype
+            and np.array_equal(value, other, equal_nan=value.dtype.kind in "fc")
+        )
+    try:
+        return bool(value == other)
+    except (TypeError, ValueError):  # an object whose == is not a yes or no
+        return False
 
 
 def _output_names(scaler: Any) -> list[str] | None:
