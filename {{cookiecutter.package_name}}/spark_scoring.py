@@ -107,6 +107,9 @@ class PackageArchive:
 
 
 def _sha256_file(path: Path) -> str:
+    """The SHA-256 of ``path``, read in chunks. Not inference_example's
+    sha256_file: that module is checked with this one before it is imported,
+    and the driver does not import it at all."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(_HASH_CHUNK_BYTES), b""):
