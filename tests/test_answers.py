@@ -7,6 +7,7 @@ the answer, shows what was typed and says how to fix it.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import sys
@@ -15,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from package_builder.answers import AnswerError, Answers, parse_answers
+from package_builder.answers import (
+    RESULT_COLUMNS,
+    AnswerError,
+    Answers,
+    parse_answers,
+)
 from package_builder.documents import read_given_metadata
 from package_builder.reference_data import (
     declared_feature_names,
@@ -192,7 +198,21 @@ def test_duplicate_feature_names_are_all_named(context: dict[str, Any]) -> None:
     """Every repeated feature name is listed, once each, in sorted order."""
     message = refusal(context, feature_names="b,a,b,c,a")
 
-    assert message == "feature_names ('b,a,b,c,a'): a, b appear more than once"
+    assert message == (
+        "feature_names ('b,a,b,c,a'): a, b appear more than once; every feature "
+        "needs a name of its own"
+    )
+
+
+@pytest.mark.parametrize("name", ["score", "prediction"])
+def test_feature_named_like_an_output_column_is_refused(
+    context: dict[str, Any], name: str
+) -> None:
+    """A feature may not share its name with a column the batch scorers add."""
+    message = refusal(context, feature_names=f"a,{name}")
+
+    assert message.startswith(f"feature_names ('a,{name}'): a feature is named ")
+    assert f"{name!r}, a column the package's batch scorers add" in message
 
 
 def test_missing_model_file_is_refused_with_typed_and_full_path(
@@ -518,6 +538,39 @@ def test_metadata_feature_names_not_list_of_strings_is_refused(
     message = metadata_refusal(metadata_file(tmp_path, data))
 
     assert "training_info.feature_names must be a list" in message
+
+
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        pytest.param(["a", "a", "c"], "a appear more than once", id="repeated"),
+        pytest.param(["a", "score"], "a feature is named 'score'", id="score"),
+    ],
+)
+def test_metadata_feature_names_that_cannot_name_features_are_refused(
+    tmp_path: Path, names: list[str], problem: str
+) -> None:
+    """Names in the metadata follow the rules of the feature_names answer."""
+    data = {**MINIMAL_METADATA, "training_info": {"feature_names": names}}
+
+    message = metadata_refusal(metadata_file(tmp_path, data))
+
+    assert f"training_info.feature_names: {problem}" in message
+
+
+def test_result_columns_are_the_package_scorers_own() -> None:
+    """The names refused for features are the columns the package adds."""
+    source = (
+        TEMPLATE_DIR / "{{cookiecutter.package_name}}" / "inference_example.py"
+    ).read_text(encoding="utf-8")
+    assigned = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id == "RESULT_COLUMNS"
+    }
+    assert assigned == {"RESULT_COLUMNS": RESULT_COLUMNS}
 
 
 # reference_data_path and reference_data.read_reference_data

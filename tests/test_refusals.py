@@ -118,6 +118,11 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     renamed = pd.DataFrame(X, columns=["w", "x", "y", "z"])
     forest = IsolationForest(n_estimators=10, random_state=0).fit(renamed)
     joblib.dump(forest, directory / "model_wxyz.joblib")
+    clashing = pd.DataFrame(X, columns=["a", "b", "c", "score"])
+    joblib.dump(
+        IsolationForest(n_estimators=10, random_state=0).fit(clashing),
+        directory / "model_score.joblib",
+    )
     (directory / "text.joblib").write_text("this is not a pickle\n")
     joblib.dump(IsolationForest(), directory / "unfitted.joblib")
     joblib.dump(LocalOutlierFactor().fit(X), directory / "lof.joblib")
@@ -197,6 +202,11 @@ BAD_ARTIFACTS = {
         ["model_path=model_wxyz.joblib", "scaler_path=scaler_abcd.joblib"],
         "ERROR: scaler_path ('{folder}/scaler_abcd.joblib')",
         "outputs features ['a', 'b', 'c', 'd'], the model was fitted on",
+    ),
+    "feature-named-score": (
+        ["model_path=model_score.joblib"],
+        "ERROR: model_path ('a,b,c,score')",
+        "a feature is named 'score', a column the package's batch scorers add",
     ),
     "names-count-differs": (
         ["model_path=model4.joblib", "feature_names=a,b,c"],

@@ -21,6 +21,9 @@ VERSION_FORMAT = "%Y%m%d_%H%M%S"
 FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 YES = {"yes", "y", "true", "1", "on"}
 NO = {"no", "n", "false", "0", "off"}
+# The columns the package's batch scorers (command line, Spark) add to their
+# output; a feature of the same name would clash with them.
+RESULT_COLUMNS = ("score", "prediction")
 MISSING_FEATURE_POLICIES = ("error", "zero")
 OUT_OF_RANGE_POLICIES = ("allow", "warn", "error")
 
@@ -140,6 +143,24 @@ def _threshold(context: Mapping[str, Any]) -> float | None:
     return number
 
 
+def feature_names_problem(names: list[str]) -> str | None:
+    """Why ``names`` cannot name a package's features, or None if they can."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return (
+            f"{', '.join(repeated)} appear more than once; every feature needs a "
+            "name of its own"
+        )
+    clashing = [name for name in RESULT_COLUMNS if name in names]
+    if clashing:
+        return (
+            f"a feature is named {clashing[0]!r}, a column the package's batch "
+            f"scorers add to their output ({', '.join(RESULT_COLUMNS)}); rename "
+            "the feature (and refit the model if it was fitted on named columns)"
+        )
+    return None
+
+
 def _feature_names(context: Mapping[str, Any]) -> list[str] | None:
     value = _text(context, "feature_names")
     if not value:
@@ -149,11 +170,9 @@ def _feature_names(context: Mapping[str, Any]) -> list[str] | None:
         raise AnswerError(
             "feature_names", value, "a name is empty; give names separated by commas"
         )
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise AnswerError(
-            "feature_names", value, f"{', '.join(duplicates)} appear more than once"
-        )
+    problem = feature_names_problem(names)
+    if problem:
+        raise AnswerError("feature_names", value, problem)
     return names
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
-from .answers import AnswerError
+from .answers import AnswerError, feature_names_problem
 from .documents import ModelFacts
 
 ENVIRONMENT_PACKAGES = ["scikit-learn", "numpy", "scipy", "joblib", "pandas"]
@@ -161,6 +161,9 @@ def resolve_feature_names(
         source: list(names) for source, names in sources.items() if names is not None
     }
     for source, names in given.items():
+        problem = feature_names_problem(names)
+        if problem:
+            raise AnswerError(source, ",".join(names), problem)
         if len(names) != width:
             raise AnswerError(
                 source,

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .answers import AnswerError, Answers
+from .answers import AnswerError, Answers, feature_names_problem
 from .archive import SUMS_FILE, file_hashes, package_files
 
 PACKAGE_FORMAT_VERSION = "1.0"
@@ -162,6 +162,11 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
             "metadata_path",
             str(path),
             "training_info.feature_names must be a list of non-empty strings",
+        )
+    problem = names and feature_names_problem(names)
+    if problem:
+        raise AnswerError(
+            "metadata_path", str(path), f"training_info.feature_names: {problem}"
         )
     for where, kinds in GIVEN_KINDS.items():
         section = data
