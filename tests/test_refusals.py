@@ -101,9 +101,7 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     joblib.dump(scaler, directory / "scaler_as_model.joblib")
     joblib.dump(scaler, directory / "scaler4.joblib")
     joblib.dump(
-        make_pipeline(scaler, IsolationForest(n_estimators=10, random_state=0)).fit(
-            X
-        ),
+        make_pipeline(scaler, IsolationForest(n_estimators=10, random_state=0)).fit(X),
         directory / "pipeline4.joblib",
     )
     joblib.dump(
