@@ -12,22 +12,20 @@ import sys
 from pathlib import Path
 
 CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
-
-
-def template_dir() -> Path:
-    """The template's folder (``_repo_dir`` is as typed, relative to the run dir)."""
-    return Path(CONTEXT.get("__run_dir") or ".", CONTEXT["_repo_dir"]).resolve()
+# Cookiecutter renders a hook in the template's folder, so this is the
+# template's absolute path, also on --replay from another directory.
+TEMPLATE_DIR = Path(*json.loads(r"""[{{ "." | abspath | tojson }}]"""))
 
 
 def main() -> int:
-    sys.path.insert(0, str(template_dir() / "hooks"))
+    sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
     from package_builder.answers import AnswerError, parse_answers
     from package_builder.archive import drop_previous, restore_previous, sidecar_path
     from package_builder.build import BuildError, build_package
 
     folder = Path.cwd()
     try:
-        answers = parse_answers(CONTEXT, template_dir())
+        answers = parse_answers(CONTEXT, TEMPLATE_DIR)
         zip_path = build_package(answers, folder)
     except (AnswerError, BuildError, OSError) as error:
         reason = (

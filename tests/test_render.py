@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -331,6 +333,51 @@ def test_demo_model_is_reproducible(demo: Rendered, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     for name in ("model.joblib", "scaler.joblib"):
         assert sha256(again.package_dir / name) == sha256(demo.package_dir / name)
+
+
+def test_replay_from_another_folder_rebuilds_the_same_package(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """``--replay`` run from another folder, with the template path typed
+    relative to that folder, finds the hooks and builds the same zip."""
+    directory, samples = artifacts
+    config = tmp_path / "config.yaml"
+    config.write_text(f"replay_dir: {tmp_path / 'replays'}\n", encoding="utf-8")
+    # The first run's folder lies deeper than the second's.
+    first, second = tmp_path / "first" / "a" / "b" / "c", tmp_path / "second"
+    first.mkdir(parents=True)
+    second.mkdir()
+    built = run_cookiecutter(
+        first,
+        *(
+            f"{key}={directory / value}"
+            for key, value in samples["no_scaler"].items()
+            if key.endswith("_path")
+        ),
+        f"feature_names={samples['no_scaler']['feature_names']}",
+        cwd=first,
+        template=Path(os.path.relpath(TEMPLATE_DIR, first)),
+        extra_args=("--config-file", str(config)),
+    )
+    assert built.returncode == 0, built.stderr
+    replayed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            os.path.relpath(TEMPLATE_DIR, second),
+            "--replay",
+            "--config-file",
+            str(config),
+            "--output-dir",
+            str(second),
+        ],
+        cwd=second,
+        capture_output=True,
+        text=True,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert sha256(second / built.zip_path.name) == sha256(built.zip_path)
 
 
 def test_artifacts_by_relative_paths_keep_the_training_metadata(
