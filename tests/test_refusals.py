@@ -452,6 +452,50 @@ def test_output_that_cannot_be_written_is_an_error_line(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [blocked.name]
 
 
+def test_model_that_needs_a_module_of_the_builders_fails_validation(
+    tmp_path: Path,
+) -> None:
+    """A model pickled from a class in the builder's own module (found through
+    PYTHONPATH) loads in the hook, but the package cannot load it anywhere
+    else: its self-validation, which does not see PYTHONPATH, fails naming the
+    module, and nothing is left."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "house_models.py").write_text(
+        "from sklearn.ensemble import IsolationForest\n\n\n"
+        "class HouseForest(IsolationForest):\n    pass\n",
+        encoding="utf-8",
+    )
+    env = {"PYTHONPATH": str(code)}
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import joblib, numpy; from house_models import HouseForest; "
+            "X = numpy.random.default_rng(0).normal(size=(200, 3)); "
+            "joblib.dump(HouseForest(n_estimators=10, random_state=0).fit(X), "
+            "'house.joblib')",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        check=True,
+    )
+    output = tmp_path / "out"
+    rendered = run_cookiecutter(
+        output,
+        f"model_path={tmp_path / 'house.joblib'}",
+        "feature_names=a,b,c",
+        env=env,
+    )
+    assert rendered.returncode != 0
+    assert "ERROR: the package failed its own validation" in rendered.stderr
+    assert (
+        "model.joblib needs the module 'house_models', which this Python cannot "
+        "import: pip install -r requirements.txt"
+    ) in rendered.stderr
+    assert list(output.iterdir()) == []
+
+
 def test_dataframe_model_without_pandas_says_what_to_install(
     artifacts: tuple[Path, dict], tmp_path: Path
 ) -> None:

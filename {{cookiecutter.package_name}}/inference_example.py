@@ -245,6 +245,15 @@ def load_artifact(path: Path, allow_version_mismatch: bool = False) -> Any:
             ) from None
         except OSError:
             raise
+        except ImportError as error:
+            # The file matched its hash: it is whole, but needs other code.
+            raise ModuleNotFoundError(
+                f"{path.name} needs the module {error.name!r}, which this Python "
+                "cannot import: pip install -r requirements.txt; if it is not "
+                "listed there, the model was pickled with code that is not part "
+                "of this package, and the package must be rebuilt without it",
+                name=error.name,
+            ) from error
         except Exception as error:
             raise pickle.UnpicklingError(
                 f"{path.name} cannot be unpickled ({type(error).__name__}: {error}): "

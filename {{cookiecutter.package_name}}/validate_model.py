@@ -242,7 +242,7 @@ def load(report: Report, package_dir: Path, allow_mismatch: bool) -> ModelInfere
             allow_version_mismatch=allow_mismatch,
             environ={},
         )
-    except VersionMismatchError as error:
+    except (VersionMismatchError, ModuleNotFoundError) as error:
         report.check("loading", passed=False)
         raise EnvironmentProblem(str(error)) from None
     except Exception as error:

@@ -45,8 +45,7 @@ from .documents import (
 
 RENDERED_BY_BUILD = [README_FILE, REQUIREMENTS_FILE]
 SELF_TEST_STEPS = [0.0, 1.0, -1.0, 3.0, 8.0]
-# Variables a consumer sets to tune the package; the builder's own must not
-# change what the build's self-validation sees.
+# Variables a consumer sets to tune the package.
 CONSUMER_SETTINGS = {
     "MODEL_THRESHOLD",
     "MODEL_BATCH_SIZE",
@@ -54,6 +53,10 @@ CONSUMER_SETTINGS = {
     "LOG_LEVEL",
     "LOG_FORMAT",
 }
+# What the build's self-validation does not take from the builder: the
+# consumer settings, and PYTHONPATH, so that a model that needs a module of
+# the builder's that the package does not ship fails here, not at a consumer's.
+NOT_INHERITED = CONSUMER_SETTINGS | {"PYTHONPATH"}
 
 
 class BuildError(RuntimeError):
@@ -236,7 +239,7 @@ class Validation:
                 **{
                     name: value
                     for name, value in os.environ.items()
-                    if name not in CONSUMER_SETTINGS
+                    if name not in NOT_INHERITED
                 },
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONIOENCODING": "utf-8",
