@@ -48,6 +48,20 @@ def main() -> int:
                     f"{stale} from an earlier build would stay beside a package "
                     "it does not match: remove it, or answer yes to replace it",
                 )
+        inputs = {
+            "model_path": answers.model_file,
+            "scaler_path": answers.scaler_file,
+            "metadata_path": answers.metadata_file,
+            "reference_data_path": answers.reference_file,
+        }
+        for answer, path in inputs.items():
+            if path is not None and path.resolve().is_relative_to(folder.resolve()):
+                raise AnswerError(
+                    answer,
+                    str(path),
+                    f"lies in {folder}, the package folder this build replaces; "
+                    "copy it out of that folder first",
+                )
         # Last: rendering again over an earlier build moves its files aside,
         # for the post-generation hook to put back should the build fail.
         try:

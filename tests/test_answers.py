@@ -151,6 +151,7 @@ BAD_ANSWERS = [
     pytest.param("package_name", "a..b", "one folder name", id="name-double-dot"),
     pytest.param("package_name", "a b", "one folder name", id="name-space"),
     pytest.param("package_name", "", "one folder name", id="name-empty"),
+    pytest.param("package_name", "m" * 201, "at most 200", id="name-too-long"),
     pytest.param("score_percentile", "0", "from 1 to 99", id="percentile-0"),
     pytest.param("score_percentile", "100", "from 1 to 99", id="percentile-100"),
     pytest.param("score_percentile", "50.5", "from 1 to 99", id="percentile-fraction"),
@@ -468,6 +469,14 @@ def test_metadata_minimal_file_is_accepted(tmp_path: Path) -> None:
     path = metadata_file(tmp_path, MINIMAL_METADATA)
 
     assert read_given_metadata(path) == MINIMAL_METADATA
+
+
+def test_metadata_nested_too_deeply_is_refused(tmp_path: Path) -> None:
+    """A file nesting lists deeper than the JSON reader goes is refused."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+
+    assert "nests lists or objects too deeply to read" in metadata_refusal(path)
 
 
 def test_metadata_with_feature_names_is_accepted(tmp_path: Path) -> None:

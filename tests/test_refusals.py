@@ -452,6 +452,29 @@ def test_output_that_cannot_be_written_is_an_error_line(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [blocked.name]
 
 
+def builders_model(folder: Path, module_source: str, model: str) -> dict[str, str]:
+    """Dump ``model``, an expression over X (200 rows, 3 columns) that uses
+    the builder's own module ``house_models`` (``module_source``), into
+    ``folder``/house.joblib; return the environment that finds the module."""
+    code = folder / "code"
+    code.mkdir()
+    (code / "house_models.py").write_text(module_source, encoding="utf-8")
+    env = {"PYTHONPATH": str(code)}
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import joblib, numpy, house_models; "
+            "X = numpy.random.default_rng(0).normal(size=(200, 3)); "
+            f"joblib.dump({model}, 'house.joblib')",
+        ],
+        cwd=folder,
+        env={**os.environ, **env},
+        check=True,
+    )
+    return env
+
+
 def test_model_that_needs_a_module_of_the_builders_fails_validation(
     tmp_path: Path,
 ) -> None:
@@ -459,41 +482,53 @@ def test_model_that_needs_a_module_of_the_builders_fails_validation(
     PYTHONPATH) loads in the hook, but the package cannot load it anywhere
     else: its self-validation, which does not see PYTHONPATH, fails naming the
     module, and nothing is left."""
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "house_models.py").write_text(
+    env = builders_model(
+        tmp_path,
         "from sklearn.ensemble import IsolationForest\n\n\n"
         "class HouseForest(IsolationForest):\n    pass\n",
-        encoding="utf-8",
+        "house_models.HouseForest(n_estimators=10, random_state=0).fit(X)",
     )
-    env = {"PYTHONPATH": str(code)}
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import joblib, numpy; from house_models import HouseForest; "
-            "X = numpy.random.default_rng(0).normal(size=(200, 3)); "
-            "joblib.dump(HouseForest(n_estimators=10, random_state=0).fit(X), "
-            "'house.joblib')",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, **env},
-        check=True,
-    )
-    output = tmp_path / "out"
     rendered = run_cookiecutter(
-        output,
+        tmp_path / "out",
         f"model_path={tmp_path / 'house.joblib'}",
         "feature_names=a,b,c",
         env=env,
     )
-    assert rendered.returncode != 0
-    assert "ERROR: the package failed its own validation" in rendered.stderr
+    assert_refused(rendered, "ERROR: the package failed its own validation")
     assert (
         "model.joblib needs the module 'house_models', which this Python cannot "
         "import: pip install -r requirements.txt"
     ) in rendered.stderr
-    assert list(output.iterdir()) == []
+
+
+def test_self_test_slower_than_the_timeout_names_timeout_seconds(
+    tmp_path: Path,
+) -> None:
+    """A model too slow to score the self-test's rows within timeout_seconds
+    is refused naming timeout_seconds (a detector that sleeps a second per
+    call stands in for a huge one)."""
+    env = builders_model(
+        tmp_path,
+        "import time\n\nfrom sklearn.ensemble import IsolationForest\n\n\n"
+        "class SlowForest(IsolationForest):\n"
+        "    def score_samples(self, X):\n"
+        "        time.sleep(1)\n"
+        "        return super().score_samples(X)\n",
+        "house_models.SlowForest(n_estimators=10, random_state=0).fit(X)",
+    )
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'house.joblib'}",
+        "feature_names=a,b,c",
+        "timeout_seconds=1",
+        "batch_size=1",
+        env=env,
+    )
+    assert_refused(rendered, "ERROR: timeout_seconds (1): ")
+    assert (
+        "scoring the self-test's 5 rows took longer than that, so the package "
+        "would time out on the smallest calls; give more seconds"
+    ) in rendered.stderr
 
 
 def test_dataframe_model_without_pandas_says_what_to_install(

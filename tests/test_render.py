@@ -724,6 +724,32 @@ def test_rebuild_over_a_folder_with_other_files_is_refused(
         assert tree(folder.parent) == before
 
 
+def test_rebuild_from_the_packages_own_artifacts_is_refused(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A rebuild whose model_path lies in the folder it replaces is refused
+    before anything moves, saying to copy the file out; the package stays."""
+    directory, samples = artifacts
+    answers = answers_for(samples["no_scaler"])
+    first = run_cookiecutter(tmp_path, *answers, cwd=directory)
+    assert first.returncode == 0, first.stderr
+    before = tree(tmp_path)
+    own_model = first.package_dir / "model.joblib"
+    again = run_cookiecutter(
+        tmp_path,
+        *answers,
+        f"model_path={own_model}",
+        cwd=directory,
+        extra_args=("--overwrite-if-exists",),
+    )
+    assert again.returncode != 0
+    assert (
+        f"ERROR: model_path ('{own_model}'): lies in {first.package_dir}, the "
+        "package folder this build replaces; copy it out of that folder first"
+    ) in again.stderr
+    assert tree(tmp_path) == before
+
+
 def test_no_zip_beside_a_zip_of_an_earlier_build_is_refused(tmp_path: Path) -> None:
     """create_zip=no where a zip of that name exists: refused (the zip would
     not match the new folder), and the zip stays."""

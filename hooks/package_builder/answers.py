@@ -19,6 +19,10 @@ from typing import Any
 VERSION_PATTERN = re.compile(r"^\d{8}_\d{6}$")
 VERSION_FORMAT = "%Y%m%d_%H%M%S"
 FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# The longest file name the build writes is the zip's .sha256 file while it
+# is written: "." + package_name + ".zip.sha256." + 8 random characters.
+# Most file systems allow 255 bytes.
+MAX_PACKAGE_NAME = 200
 YES = {"yes", "y", "true", "1", "on"}
 NO = {"no", "n", "false", "0", "off"}
 # The columns the package's batch scorers (command line, Spark) add to their
@@ -209,6 +213,13 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
             "package_name",
             package_name,
             "use one folder name of letters, digits, '.', '_' and '-'",
+        )
+    if len(package_name) > MAX_PACKAGE_NAME:
+        raise AnswerError(
+            "package_name",
+            package_name,
+            f"{len(package_name)} characters; use at most {MAX_PACKAGE_NAME}, "
+            "so that the zip and its files can be named after it",
         )
     model_file = _file(context, "model_path")
     scaler_file = _file(context, "scaler_path")

@@ -382,7 +382,15 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         or self_test_inputs(inference.scaler, len(facts.feature_names))
     )
     records = [dict(zip(facts.feature_names, row, strict=True)) for row in rows]
-    result = inference.predict(records)
+    try:
+        result = inference.predict(records)
+    except TimeoutError:
+        raise AnswerError(
+            "timeout_seconds",
+            answers.timeout_seconds,
+            f"scoring the self-test's {len(records)} rows took longer than that, "
+            "so the package would time out on the smallest calls; give more seconds",
+        ) from None
     manifest = build_manifest(
         answers,
         metadata,

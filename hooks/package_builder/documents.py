@@ -144,6 +144,13 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
             str(path),
             f"not valid JSON ({error}); give the training service's metadata.json",
         ) from None
+    except RecursionError:
+        raise AnswerError(
+            "metadata_path",
+            str(path),
+            "nests lists or objects too deeply to read; give the training "
+            "service's metadata.json",
+        ) from None
     if not isinstance(data, dict):
         raise AnswerError("metadata_path", str(path), "must hold a JSON object")
     for section in REQUIRED_GIVEN_SECTIONS:
