@@ -152,6 +152,7 @@ BAD_ANSWERS = [
     pytest.param("package_name", "a b", "one folder name", id="name-space"),
     pytest.param("package_name", "", "one folder name", id="name-empty"),
     pytest.param("package_name", "m" * 201, "at most 200", id="name-too-long"),
+    pytest.param("deployed_by", "caf\udce9", "not UTF-8 text", id="not-utf-8"),
     pytest.param("score_percentile", "0", "from 1 to 99", id="percentile-0"),
     pytest.param("score_percentile", "100", "from 1 to 99", id="percentile-100"),
     pytest.param("score_percentile", "50.5", "from 1 to 99", id="percentile-fraction"),

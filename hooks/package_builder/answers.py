@@ -92,7 +92,14 @@ def parse_version(value: Any) -> datetime:
 
 def _text(context: Mapping[str, Any], key: str) -> str:
     value = context.get(key, "")
-    return "" if value is None else str(value).strip()
+    text = "" if value is None else str(value).strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding, as the shell gave them
+        raise AnswerError(
+            key, text, "is not UTF-8 text; type it again in UTF-8"
+        ) from None
+    return text
 
 
 def _file(
