@@ -4,11 +4,15 @@ Copies the artifacts in, writes metadata.json, deployment_manifest.json and
 SHA256SUMS, runs the package's own validate_model.py and zips the folder
 (see hooks/package_builder/build.py). On failure it prints one ``ERROR:``
 line and exits 1; cookiecutter then removes the folder, and no zip is left.
+Rendered over an earlier build, the earlier files come back. Stopped (Ctrl-C,
+SIGTERM, or cookiecutter killed), it cleans up the same way, and removes the
+folder itself once cookiecutter has gone (see package_builder/stopping.py).
 """
 
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
@@ -20,9 +24,11 @@ TEMPLATE_DIR = Path(*json.loads(r"""[{{ "." | abspath | tojson }}]"""))
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
     from package_builder.answers import AnswerError, parse_answers
-    from package_builder.archive import drop_previous, restore_previous, sidecar_path
+    from package_builder.archive import drop_previous, sidecar_path
     from package_builder.build import BuildError, build_package
+    from package_builder.stopping import Interrupted, abandon, raise_on_stop_signals
 
+    raise_on_stop_signals()
     folder = Path.cwd()
     try:
         answers = parse_answers(CONTEXT, TEMPLATE_DIR)
@@ -34,8 +40,20 @@ def main() -> int:
             else error
         )
         print(f"ERROR: {reason}", file=sys.stderr)
-        # Rendered over an earlier build: it goes back as it was.
-        restore_previous(folder)
+        abandon(folder)
+        return 1
+    except Interrupted as stop:
+        print(f"ERROR: the build was {stop}; nothing was published", file=sys.stderr)
+        abandon(folder, stop)
+        return stop.exit_code
+    except Exception:
+        traceback.print_exc()
+        print(
+            "ERROR: the build failed unexpectedly (the traceback above says "
+            "where; please report it); nothing was published",
+            file=sys.stderr,
+        )
+        abandon(folder)
         return 1
     drop_previous(folder)
     print(f"Package folder: {folder}")

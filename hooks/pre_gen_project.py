@@ -17,14 +17,26 @@ TEMPLATE_DIR = Path(*json.loads(r"""[{{ "." | abspath | tojson }}]"""))
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
     from package_builder.answers import AnswerError, parse_answers
-    from package_builder.archive import set_aside_previous, sidecar_path
+    from package_builder.archive import (
+        restore_previous,
+        set_aside_previous,
+        sidecar_path,
+    )
     from package_builder.build import BuildError, require_scikit_learn, zip_path_for
     from package_builder.documents import MANIFEST_FILE, read_given_metadata
     from package_builder.reference_data import (
         declared_feature_names,
         read_reference_data,
     )
+    from package_builder.stopping import (
+        Interrupted,
+        ignore_stop_signals,
+        raise_on_stop_signals,
+        remove_if_left_empty,
+    )
 
+    raise_on_stop_signals()
+    folder = Path.cwd()
     try:
         answers = parse_answers(CONTEXT, TEMPLATE_DIR)
         given = (
@@ -38,7 +50,6 @@ def main() -> int:
             names = declared_feature_names(answers.feature_names, given)
             read_reference_data(answers.reference_file, names, keep_values=False)
         require_scikit_learn()
-        folder = Path.cwd()
         zip_path = zip_path_for(answers, folder)
         for stale in (zip_path, sidecar_path(zip_path)):
             if not answers.create_zip and stale.exists():
@@ -71,6 +82,13 @@ def main() -> int:
     except (AnswerError, BuildError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
+    except Interrupted as stop:
+        print(f"ERROR: the build was {stop} before it began", file=sys.stderr)
+        ignore_stop_signals()
+        # Moving an earlier build aside may have been under way.
+        restore_previous(folder)
+        remove_if_left_empty(folder)
+        return stop.exit_code
     return 0
 
 

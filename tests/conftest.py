@@ -157,6 +157,40 @@ def resign_package(
     return manifest
 
 
+def tree(folder: Path) -> dict[str, bytes | None]:
+    """Every entry under ``folder``, hidden ones too, by relative path: the
+    bytes of a file, None for a folder."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        if path.is_file()
+        else None
+        for path in sorted(folder.rglob("*"))
+    }
+
+
+def builders_model(folder: Path, module_source: str, model: str) -> dict[str, str]:
+    """Dump ``model``, an expression over X (200 rows, 3 columns) that uses
+    the builder's own module ``house_models`` (``module_source``), into
+    ``folder``/house.joblib; return the environment that finds the module."""
+    code = folder / "code"
+    code.mkdir()
+    (code / "house_models.py").write_text(module_source, encoding="utf-8")
+    env = {"PYTHONPATH": str(code)}
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import joblib, numpy, house_models; "
+            "X = numpy.random.default_rng(0).normal(size=(200, 3)); "
+            f"joblib.dump({model}, 'house.joblib')",
+        ],
+        cwd=folder,
+        env={**os.environ, **env},
+        check=True,
+    )
+    return env
+
+
 def answers_for(sample: dict[str, str]) -> list[str]:
     """Turn a sample's answers into ``key=value`` arguments."""
     return [f"{key}={value}" for key, value in sample.items()]

@@ -18,7 +18,9 @@ from conftest import (
     VERSION,
     Rendered,
     answers_for,
+    builders_model,
     run_cookiecutter,
+    tree,
 )
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
@@ -452,29 +454,6 @@ def test_output_that_cannot_be_written_is_an_error_line(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [blocked.name]
 
 
-def builders_model(folder: Path, module_source: str, model: str) -> dict[str, str]:
-    """Dump ``model``, an expression over X (200 rows, 3 columns) that uses
-    the builder's own module ``house_models`` (``module_source``), into
-    ``folder``/house.joblib; return the environment that finds the module."""
-    code = folder / "code"
-    code.mkdir()
-    (code / "house_models.py").write_text(module_source, encoding="utf-8")
-    env = {"PYTHONPATH": str(code)}
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import joblib, numpy, house_models; "
-            "X = numpy.random.default_rng(0).normal(size=(200, 3)); "
-            f"joblib.dump({model}, 'house.joblib')",
-        ],
-        cwd=folder,
-        env={**os.environ, **env},
-        check=True,
-    )
-    return env
-
-
 def test_model_that_needs_a_module_of_the_builders_fails_validation(
     tmp_path: Path,
 ) -> None:
@@ -529,6 +508,41 @@ def test_self_test_slower_than_the_timeout_names_timeout_seconds(
         "scoring the self-test's 5 rows took longer than that, so the package "
         "would time out on the smallest calls; give more seconds"
     ) in rendered.stderr
+
+
+def test_unexpected_failure_of_a_rebuild_puts_the_earlier_package_back(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A rebuild that fails where no check expects it (a detector of the
+    builder's own that raises when it scores): the traceback, an ERROR line
+    saying so, and the earlier package exactly as it was."""
+    directory, samples = artifacts
+    output = tmp_path / "out"
+    first = run_cookiecutter(output, *answers_for(samples["no_scaler"]), cwd=directory)
+    assert first.returncode == 0, first.stderr
+    before = tree(output)
+    env = builders_model(
+        tmp_path,
+        "from sklearn.ensemble import IsolationForest\n\n\n"
+        "class BrokenForest(IsolationForest):\n"
+        "    def score_samples(self, X):\n"
+        "        raise RuntimeError('scoring is broken')\n",
+        "house_models.BrokenForest(n_estimators=10, random_state=0).fit(X)",
+    )
+    again = run_cookiecutter(
+        output,
+        f"model_path={tmp_path / 'house.joblib'}",
+        "feature_names=a,b,c",
+        env=env,
+        extra_args=("--overwrite-if-exists",),
+    )
+    assert again.returncode != 0
+    assert "RuntimeError: scoring is broken" in again.stderr
+    assert (
+        "ERROR: the build failed unexpectedly (the traceback above says where; "
+        "please report it); nothing was published"
+    ) in again.stderr
+    assert tree(output) == before
 
 
 def test_dataframe_model_without_pandas_says_what_to_install(

@@ -187,14 +187,28 @@ def restore_previous(folder: Path) -> None:
     kept = previous_dir(folder)
     if not kept.is_dir():
         return
+    _empty(folder)
+    for entry in kept.iterdir():
+        os.replace(entry, folder / entry.name)
+    kept.rmdir()
+
+
+def discard_build(folder: Path) -> None:
+    """Remove what a stopped build wrote in ``folder``: the earlier build set
+    aside comes back (``restore_previous``); without one, ``folder`` is left
+    empty."""
+    if previous_dir(folder).is_dir():
+        restore_previous(folder)
+    else:
+        _empty(folder)
+
+
+def _empty(folder: Path) -> None:
     for entry in folder.iterdir():
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    for entry in kept.iterdir():
-        os.replace(entry, folder / entry.name)
-    kept.rmdir()
 
 
 def drop_previous(folder: Path) -> None:

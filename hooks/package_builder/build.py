@@ -42,6 +42,7 @@ from .documents import (
     build_metadata,
     read_given_metadata,
 )
+from .stopping import check_cookiecutter_running
 
 RENDERED_BY_BUILD = [README_FILE, REQUIREMENTS_FILE]
 SELF_TEST_STEPS = [0.0, 1.0, -1.0, 3.0, 8.0]
@@ -391,6 +392,18 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             f"scoring the self-test's {len(records)} rows took longer than that, "
             "so the package would time out on the smallest calls; give more seconds",
         ) from None
+    except ValueError as error:
+        if demo or reference_examples:
+            raise
+        # Rows made up around the scaler's centre: not every transformer
+        # takes them (Box-Cox needs positive values, an encoder known ones).
+        raise AnswerError(
+            "reference_data_path",
+            "",
+            "the self-test needs rows the model can score, and the rows made "
+            f"up without reference data cannot be ({error}); give "
+            "reference_data_path, a CSV of representative inputs",
+        ) from None
     manifest = build_manifest(
         answers,
         metadata,
@@ -406,10 +419,15 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
     write_json(folder / MANIFEST_FILE, manifest)
     write_sha256sums(folder, known=manifest["file_integrity"])
     validation.start()
-    if not answers.create_zip:
+
+    def passed() -> None:
         validation.wait()
+        check_cookiecutter_running()  # killed meanwhile: publish nothing
+
+    if not answers.create_zip:
+        passed()
         return None
     zip_path = zip_path_for(answers, folder)
     # Zipped while validate_model.py runs; published only if it passes.
-    write_zip(folder, zip_path, answers.build_time, before_publish=validation.wait)
+    write_zip(folder, zip_path, answers.build_time, before_publish=passed)
     return zip_path

@@ -1,0 +1,107 @@
+"""Stop a build cleanly: on Ctrl-C, SIGTERM or SIGHUP, or when cookiecutter,
+which runs the hooks, has gone away.
+
+Cookiecutter removes the folder it rendered when a hook fails, but not when
+it is interrupted itself (Ctrl-C reaches every process in the terminal's
+foreground group), nor when it is killed. So a stopped hook removes what it
+wrote, and the folder too once cookiecutter has gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+from .archive import discard_build, restore_previous
+
+STOP_SIGNALS = [
+    signal.SIGINT,
+    signal.SIGTERM,
+    *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []),
+]
+# The process that started the hook, recorded when a hook imports this.
+COOKIECUTTER = os.getppid()
+# How long a stopped hook waits to see cookiecutter go (after Ctrl-C,
+# cookiecutter waits 0.25 s for its hook, then exits).
+PARENT_EXIT_SECONDS = 1.0
+
+
+class Interrupted(BaseException):
+    """The build was stopped by ``signum``, or (None) cookiecutter has gone.
+
+    A BaseException, as KeyboardInterrupt is, so that no ``except Exception``
+    on the way takes it for a failed step.
+    """
+
+    def __init__(self, signum: int | None) -> None:
+        self.signum = signum
+        super().__init__(
+            "abandoned: cookiecutter has stopped"
+            if signum is None
+            else f"stopped by {signal.Signals(signum).name}"
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by the signal (1 without one)."""
+        return 1 if self.signum is None else 128 + self.signum
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def raise_on_stop_signals() -> None:
+    """Turn Ctrl-C, SIGTERM and SIGHUP into ``Interrupted`` in this process."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop)
+
+
+def check_cookiecutter_running() -> None:
+    """Raise ``Interrupted`` when cookiecutter has gone: nobody waits for the
+    result any more, and nothing may be published behind its back."""
+    if os.getppid() != COOKIECUTTER:
+        raise Interrupted(None)
+
+
+def ignore_stop_signals() -> None:
+    """Let nothing stop the clean-up once it has begun."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def cookiecutter_gone(wait: float = 0.0) -> bool:
+    """Whether cookiecutter has exited, waiting up to ``wait`` seconds for it."""
+    deadline = time.monotonic() + wait
+    while os.getppid() == COOKIECUTTER and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return os.getppid() != COOKIECUTTER
+
+
+def abandon(folder: Path, stop: Interrupted | None = None) -> None:
+    """Undo a build in ``folder`` that failed, or was stopped by ``stop``.
+
+    An earlier build set aside comes back. A new folder is left to
+    cookiecutter, which removes it when a hook fails; once cookiecutter has
+    gone (the same Ctrl-C stops it), the folder is removed here.
+    """
+    ignore_stop_signals()
+    signalled = stop is not None and stop.signum is not None
+    if cookiecutter_gone(PARENT_EXIT_SECONDS if signalled else 0.0):
+        discard_build(folder)
+        with contextlib.suppress(OSError):  # an earlier build is back in it
+            folder.rmdir()
+    else:
+        restore_previous(folder)
+
+
+def remove_if_left_empty(folder: Path) -> None:
+    """Remove ``folder`` if it is empty and cookiecutter has gone (else
+    cookiecutter removes the folder it made itself)."""
+    if not any(folder.iterdir()) and cookiecutter_gone(PARENT_EXIT_SECONDS):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
