@@ -23,11 +23,16 @@ from conftest import (
     answers_for,
     run_cookiecutter,
     run_validate_model,
+    tree,
 )
 from package_builder.build import load_package_module
 from sample_artifacts import FEATURES, training_service_metadata
 from sklearn.ensemble import IsolationForest
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.preprocessing import (
+    PolynomialFeatures,
+    PowerTransformer,
+    StandardScaler,
+)
 from sklearn.svm import OneClassSVM
 
 SPEC_FILES = {
@@ -542,6 +547,58 @@ def test_a_transformer_that_widens_the_features_is_packaged(tmp_path: Path) -> N
     assert inference.predict(records)["scores"] == expected.tolist()
 
 
+def test_a_transformer_that_takes_positive_values_only_is_packaged(
+    tmp_path: Path,
+) -> None:
+    """A Box-Cox PowerTransformer refuses rows of zeros, so the self-test
+    rows cannot be made up: without reference data the build is refused,
+    naming reference_data_path; with it, the package builds, validates and
+    scores as scikit-learn does."""
+    rng = np.random.default_rng(12)
+    X = rng.lognormal(size=(300, 3))
+    box_cox = PowerTransformer(method="box-cox").fit(X)
+    model = IsolationForest(n_estimators=20, random_state=0).fit(box_cox.transform(X))
+    joblib.dump(model, tmp_path / "model.joblib")
+    joblib.dump(box_cox, tmp_path / "scaler.joblib")
+    refused = run_cookiecutter(
+        tmp_path / "refused",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"scaler_path={tmp_path / 'scaler.joblib'}",
+        "feature_names=a,b,c",
+    )
+    assert refused.returncode != 0
+    assert (
+        "ERROR: reference_data_path (''): the self-test needs rows the model can "
+        "score, and the rows made up without reference data cannot be (The "
+        "Box-Cox transformation can only be applied to strictly positive data)"
+    ) in refused.stderr
+    assert list((tmp_path / "refused").iterdir()) == []
+    reference = tmp_path / "reference.csv"
+    rows = rng.lognormal(size=(200, 3))
+    reference.write_text(
+        "a,b,c\n" + "".join(",".join(map(repr, row)) + "\n" for row in rows.tolist()),
+        encoding="utf-8",
+    )
+    rendered = render_model_and_scaler(
+        tmp_path,
+        model,
+        box_cox,
+        "feature_names=a,b,c",
+        f"reference_data_path={reference}",
+    )
+    result = run_validate_model(rendered.package_dir)
+    assert result.returncode == 0, result.stdout
+    assert "✅ 3 features agree: manifest, metadata.json, scaler, model" in (
+        result.stdout.splitlines()
+    )
+    inference = load_package_module(rendered.package_dir).ModelInference(
+        rendered.package_dir, environ={}
+    )
+    records = [dict(zip("abc", row, strict=True)) for row in rows[:40].tolist()]
+    expected = -model.score_samples(box_cox.transform(rows[:40]))
+    assert inference.predict(records)["scores"] == expected.tolist()
+
+
 def test_model_fitted_on_named_columns_names_an_unnamed_scalers_features(
     tmp_path: Path,
 ) -> None:
@@ -652,15 +709,6 @@ def test_rerunning_the_hook_on_the_same_folder_is_idempotent(
     }
     assert after == before
     assert again.zip_path.read_bytes() == zip_before
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (hidden ones too) by relative path."""
-    return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def test_failed_rebuild_over_a_package_leaves_it_as_it_was(

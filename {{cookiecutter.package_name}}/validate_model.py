@@ -13,10 +13,10 @@ Checks, in order, and stops at the first step that fails:
    MODEL_* and LOG_* environment variables must hold valid values;
 3. loading: the model and the scaler load (scikit-learn's
    InconsistentVersionWarning is an error, with the same override);
-4. inference: the self-test inputs recorded at build time give the recorded
-   scores (within 1e-9) and predictions;
-5. feature compatibility: the manifest, metadata.json, the scaler and the
-   model agree on the feature names and count.
+4. feature compatibility: the manifest, metadata.json, the scaler and the
+   model agree on the feature names and count;
+5. inference: the self-test inputs recorded at build time give the recorded
+   scores (within 1e-9) and predictions.
 
 --json prints one JSON report on stdout instead of the lines; --quiet prints
 only what failed.
@@ -323,17 +323,30 @@ def check_inference(report: Report, inference: ModelInference) -> None:
     report.line(f"   Score range: {min(scores):.3f} to {max(scores):.3f}")
 
 
-def scaler_output_names(scaler: Any, fitted_names: Any, names: list[str]) -> list[str]:
+def scaler_output_names(
+    scaler: Any, fitted_names: Any, names: list[str]
+) -> list[str] | None:
     """The names of the columns the scaler puts out for the features
     ``names``: its own output names when it was fitted with names; else, when
     it keeps the number of columns, ``names`` (one column each); else
     placeholders of the right count (a model after it was fitted without
-    names)."""
-    if fitted_names is not None and hasattr(scaler, "get_feature_names_out"):
-        return [str(name) for name in scaler.get_feature_names_out()]
-    import numpy as np
+    names). None when the count is unknown: the scaler neither names its
+    output nor transforms a row of zeros (Box-Cox takes positive values)."""
+    try:
+        out = [str(name) for name in scaler.get_feature_names_out()]
+    except Exception:  # not implemented, or not for this transformer
+        out = None
+    if fitted_names is not None and out is not None:
+        return out
+    if out is not None:
+        produced = len(out)
+    else:
+        import numpy as np
 
-    produced = np.asarray(scaler.transform(np.zeros((1, len(names))))).shape[1]
+        try:
+            produced = np.asarray(scaler.transform(np.zeros((1, len(names))))).shape[1]
+        except Exception:
+            return None
     if produced == len(names):
         return list(names)
     return [f"x{column}" for column in range(produced)]
@@ -365,7 +378,7 @@ def check_features(
     # PolynomialFeatures may widen); without a scaler, the features.
     given_names, given_by = names, "the manifest lists"
     for label, step in (("scaler", inference.scaler), ("model", inference.model)):
-        if step is None:
+        if step is None or given_names is None:
             continue
         width = getattr(step, "n_features_in_", None)
         if width is not None and width != len(given_names):
@@ -404,8 +417,8 @@ def validate(report: Report, package_dir: Path, allow_mismatch: bool) -> None:
         metadata = json.load(stream)
     check_environment(report, metadata, allow_mismatch)
     inference = load(report, package_dir, allow_mismatch)
-    check_inference(report, inference)
     check_features(report, metadata_file, metadata, inference)
+    check_inference(report, inference)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -141,10 +141,26 @@ def _output_width(scaler: Any, width: int, path: Path) -> int:
             f"holds {_a(type(scaler).__name__)}, not a fitted transformer; give "
             "the fitted StandardScaler (or similar)",
         )
+    try:
+        # Known without transforming anything (a row of zeros is not valid
+        # input to every transformer: Box-Cox takes positive values only).
+        return len(scaler.get_feature_names_out())
+    except Exception:  # not implemented, or not for this transformer
+        pass
     names = getattr(scaler, "feature_names_in_", None)
     zeros = np.zeros((1, width))
     sample = zeros if names is None else _frame(zeros, names)
-    return int(np.asarray(scaler.transform(sample)).shape[1])
+    try:
+        return int(np.asarray(scaler.transform(sample)).shape[1])
+    except Exception as error:
+        raise AnswerError(
+            "scaler_path",
+            str(path),
+            f"holds {_a(type(scaler).__name__)} that neither names its output "
+            f"columns nor transforms a row of zeros ({type(error).__name__}: "
+            f"{error}), so the width it gives the model is unknown; give a "
+            "transformer with get_feature_names_out",
+        ) from None
 
 
 def _frame(X: np.ndarray, names: Any) -> Any:
