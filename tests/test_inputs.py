@@ -572,6 +572,24 @@ def test_batch_size_bounds_the_rows_scored_at_once(
     assert whole.scored_rows == [15]
 
 
+def test_batch_size_set_during_a_call_applies_to_the_next_call(
+    module: Any, demo: Rendered, inference: Any, records: list[dict]
+) -> None:
+    """batch_size set (from another thread, say) while predict runs: that
+    call goes on in its own batches and scores every row; the next call
+    takes the new size."""
+    Recording = recording_class(module)
+
+    class Retuned(Recording):
+        def score(self, X: np.ndarray) -> np.ndarray:
+            self.batch_size = 1000 if self.batch_size == 2 else 2
+            return super().score(X)
+
+    retuned = Retuned(demo.package_dir, environ={"MODEL_BATCH_SIZE": "2"})
+    assert retuned.predict(records) == inference.predict(records)
+    assert retuned.scored_rows == [2, 2, 1]
+
+
 def test_timeout_stops_between_batches(
     module: Any, demo: Rendered, records: list[dict]
 ) -> None:

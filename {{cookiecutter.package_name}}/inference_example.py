@@ -1356,13 +1356,15 @@ class ModelInference:
     def _batched_scores(self, X: np.ndarray, started: float, call: str) -> np.ndarray:
         """Score ``X`` batch_size rows at a time, within timeout_seconds."""
         scores = np.empty(len(X))
-        for start in range(0, len(X), self.batch_size):
-            if time.monotonic() - started > self.timeout_seconds:
+        # Read once: another thread may set them while this call runs.
+        batch_size, timeout = self.batch_size, self.timeout_seconds
+        for start in range(0, len(X), batch_size):
+            if time.monotonic() - started > timeout:
                 raise TimeoutError(
-                    f"{call} exceeded timeout_seconds={self.timeout_seconds} after "
+                    f"{call} exceeded timeout_seconds={timeout} after "
                     f"{start} of {len(X)} rows: send smaller batches"
                 )
-            stop = start + self.batch_size
+            stop = start + batch_size
             scores[start:stop] = self.score(X[start:stop])
         return scores
 
