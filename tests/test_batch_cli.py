@@ -153,6 +153,55 @@ def test_skip_bad_rows_scores_the_rest(demo: Rendered, bad_csv: Path) -> None:
     assert len(list(csv.DictReader(result.stdout.splitlines()))) == 2
 
 
+def test_lines_of_another_width_are_bad_even_with_every_feature(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A CSV line missing its last cell (a non-feature column) or with cells
+    added is refused by its line number, not scored with its cells shifted."""
+    source = write_csv(tmp_path / "in.csv", records[:3], extra={"site": "x"})
+    lines = source.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].removesuffix(",x")
+    lines[3] += ",1,2,3"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "out.csv"
+    result = run_cli(demo.package_dir, str(source), "-o", str(output))
+    assert result.returncode == 1
+    assert "line 3: has 18 fields, the header has 19" in result.stderr
+    assert "line 4: has 22 fields, the header has 19" in result.stderr
+    assert not output.exists()
+
+
+def test_every_row_skipped_is_a_failure(demo: Rendered, bad_csv: Path) -> None:
+    """--skip-bad-rows when no row at all can be scored: exit 1, not an
+    output of a header alone."""
+    lines = bad_csv.read_text(encoding="utf-8").splitlines()
+    only_bad = bad_csv.with_name("only_bad.csv")
+    only_bad.write_text("\n".join([lines[0], *lines[2:5]]) + "\n", encoding="utf-8")
+    output = only_bad.with_name("out.csv")
+    result = run_cli(
+        demo.package_dir, str(only_bad), "--skip-bad-rows", "-o", str(output)
+    )
+    assert result.returncode == 1
+    assert "none of its 3 rows could be scored" in result.stderr
+    assert not output.exists()
+
+
+def test_csv_numbers_are_read_strictly(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """Digit separators and digits of other scripts, which float() reads,
+    are not numbers in a CSV cell: the line is refused, naming the text."""
+    source = write_csv(tmp_path / "in.csv", records[:3])
+    rows = list(csv.reader(source.read_text(encoding="utf-8").splitlines()))
+    rows[1][1] = "1_0"
+    rows[2][1] = "\u0661"  # ARABIC-INDIC DIGIT ONE
+    source.write_text("".join(",".join(row) + "\n" for row in rows), encoding="utf-8")
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 1
+    assert "line 2: Feature 'auth_failure_ratio' is '1_0'" in result.stderr
+    assert "line 3: Feature 'auth_failure_ratio' is '\u0661'" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -195,6 +244,27 @@ def test_bad_json_lines_are_named(
     assert result.returncode == 1
     assert "line 3: is not valid JSON" in result.stderr
     assert "line 4: is a JSON list, not an object" in result.stderr
+
+
+def test_json_lines_past_the_readers_limits_are_named(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A line with an integer of 5000 digits, or nested 100,000 deep, is a
+    bad line (skippable), not a traceback."""
+    source = tmp_path / "in.jsonl"
+    huge = json.dumps({**records[0], "id": 0}).replace('"id": 0', '"id": ' + "9" * 5000)
+    source.write_text(
+        json.dumps(records[0]) + "\n" + huge + "\n" + "[" * 100_000 + "\n",
+        encoding="utf-8",
+    )
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 1, result.stderr
+    assert "line 2: is not valid JSON (Exceeds the limit" in result.stderr
+    assert "line 3: is not valid JSON (nested too deeply)" in result.stderr
+    assert "Traceback" not in result.stderr
+    skipped = run_cli(demo.package_dir, str(source), "--skip-bad-rows")
+    assert skipped.returncode == 0, skipped.stderr
+    assert len(skipped.stdout.splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -364,6 +434,75 @@ def test_unwritable_outputs_are_refused_before_scoring(
         assert result.returncode == 2, result.stderr
         assert result.stderr == f"error: {message}\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_outputs_are_written_through_links_devices_and_pipes(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """-o through a symbolic link replaces the link's target and keeps the
+    link; -o /dev/null and a FIFO are written to, not replaced."""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "real" / "scored.csv")
+    linked = run_cli(demo.package_dir, str(source), "-o", str(link), "--quiet")
+    assert linked.returncode == 0, linked.stderr
+    assert link.is_symlink()
+    assert len((tmp_path / "real" / "scored.csv").read_text().splitlines()) == 6
+    assert run_cli(demo.package_dir, str(source), "-o", os.devnull).returncode == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE) as reader:
+        written = run_cli(demo.package_dir, str(source), "-o", str(fifo))
+        read = reader.communicate(timeout=60)[0].decode()
+    assert written.returncode == 0, written.stderr
+    assert len(read.splitlines()) == 6
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["--drift-report", "in.csv"],
+            "--drift-report in.csv is the same file as the input in.csv",
+            id="report-over-input",
+        ),
+        pytest.param(
+            ["-o", "in.csv"],
+            "--output in.csv is the same file as the input in.csv",
+            id="output-over-input",
+        ),
+        pytest.param(
+            ["-o", "x.json", "--drift-report", "./x.json"],
+            "--drift-report x.json is the same file as --output x.json",
+            id="report-over-output",
+        ),
+    ],
+)
+def test_outputs_that_are_the_same_file_are_refused(
+    demo: Rendered, records: list[dict], tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Two of input, -o and --drift-report naming one file: exit 2 before
+    anything is read or written; the input stays as it was."""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    before = source.read_bytes()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(demo.package_dir / "inference_example.py"),
+            "in.csv",
+            *args,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert f"error: {message}: give each its own file" in result.stderr
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
 def test_sigterm_removes_the_unfinished_output(

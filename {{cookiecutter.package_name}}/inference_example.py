@@ -1681,12 +1681,22 @@ def _csv_records(reader: Any, header: list[str], wanted: list[tuple[int, str]]) 
             )
         for index, name in wanted:
             if index < len(cells):
-                text = cells[index]
-                try:
-                    record[name] = float(text)
-                except ValueError:
-                    record[name] = text
+                record[name] = _csv_number(cells[index])
         yield _Row(reader.line_num, record, cells)
+
+
+def _csv_number(text: str) -> float | str:
+    """The number in a CSV cell, else the text (refused when scored).
+
+    Stricter than float(), which also reads "1_0" as 10 and digits of other
+    scripts: ASCII only, no digit separators.
+    """
+    if text.isascii() and "_" not in text:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _jsonl_rows(stream: Any) -> Any:
@@ -1696,8 +1706,10 @@ def _jsonl_rows(stream: Any) -> Any:
             continue
         try:
             record = json.loads(text)
-        except json.JSONDecodeError as error:
-            yield _Row(line, {"__problem__": f"is not valid JSON ({error})"}, None)
+        except (ValueError, RecursionError) as error:
+            # ValueError: not JSON, or an integer of more than 4300 digits.
+            reason = "nested too deeply" if isinstance(error, RecursionError) else error
+            yield _Row(line, {"__problem__": f"is not valid JSON ({reason})"}, None)
             continue
         if not isinstance(record, dict):
             problem = f"is a JSON {type(record).__name__}, not an object"
@@ -1821,8 +1833,12 @@ class BatchScorer:
                     self.report_progress()
         if chunk:
             self._score(chunk, write)
-        if self.rows == 0 and not self.bad_rows:
-            raise InputError("the input has no rows to score")
+        if self.rows == 0:
+            raise InputError(
+                f"none of its {len(self.bad_rows)} rows could be scored"
+                if self.bad_rows
+                else "the input has no rows to score"
+            )
 
     def _check_columns(self, columns: Any) -> None:
         taken = [name for name in RESULT_COLUMNS if name in columns]
@@ -1834,6 +1850,11 @@ class BatchScorer:
 
     def _score(self, chunk: list[_Row], write: Any) -> None:
         inference = self.inference
+        if any("__problem__" in row.record for row in chunk):
+            # A line that could not be read (a CSV line of another width,
+            # JSON that is not an object...): never scored, even when the
+            # features it does have are numbers.
+            chunk = self._drop_bad_rows(chunk)
         try:
             X = inference.preprocess_features([row.record for row in chunk])
         except ValueError:
@@ -1906,9 +1927,18 @@ def _input_format(path: str, given: str | None) -> str:
 def _replaced_when_done(path: Path) -> Iterator[Any]:
     """A text stream to a temporary file next to ``path``, renamed to it when
     the block ends without an error and removed otherwise. The file gets the
-    permissions a new file gets (the umask's), not the temporary file's."""
+    permissions a new file gets (the umask's), not the temporary file's.
+
+    A symbolic link is written through: its target is replaced. A device or
+    a pipe (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly.
+    """
     if path.is_dir():
         raise OSError(f"cannot write {path}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        return
+    path = Path(os.path.realpath(path))
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as error:
@@ -1922,6 +1952,21 @@ def _replaced_when_done(path: Path) -> Iterator[Any]:
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _same_file(paths: Mapping[str, Any]) -> str | None:
+    """Say which two of the labelled paths (None: not given) are one file;
+    a device or a pipe may take more than one output."""
+    seen: dict[str, str] = {}
+    for label, path in paths.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        special = os.path.exists(real) and not os.path.isfile(real)
+        if real in seen and not special:
+            return f"{label} {path} is the same file as {seen[real]}"
+        seen[real] = f"{label} {path}"
+    return None
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -1984,6 +2029,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(inference.predict(inputs), indent=2))
         return 0
     progress = None if args.quiet else sys.stderr
+    clash = _same_file(
+        {
+            "the input": None if args.input == "-" else args.input,
+            "--output": args.output,
+            "--drift-report": args.drift_report,
+        }
+    )
+    if clash:
+        print(f"error: {clash}: give each its own file", file=sys.stderr)
+        return 2
     try:
         drift = (
             inference.drift_monitor(args.psi_warn, args.psi_alert)
