@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,8 +111,34 @@ def test_thresholds_are_configurable(
     assert loose["status"] == "ok"
     assert strict["status"] == "warn"
     assert strict["thresholds"] == {"psi_warn": 1e-6, "psi_alert": 1.0}
-    with pytest.raises(ValueError, match="psi_warn"):
-        inference.drift_report(rows, psi_warn=0.3, psi_alert=0.2)
+    for warn, alert in [(0.3, 0.2), ("0.1", 0.25), (0.1, float("inf")), (0, 0.1)]:
+        with pytest.raises(ValueError, match="give finite numbers, 0 < psi_warn"):
+            inference.drift_report(rows, psi_warn=warn, psi_alert=alert)
+
+
+def test_drift_monitor_refuses_what_it_cannot_count(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """DriftMonitor.add refuses, counting nothing, rows of another width,
+    results that are not one per row, and values that are not finite; the
+    report afterwards is that of the rows it did take."""
+    X = inference.preprocess_features(demo_rows[1][:50])
+    scores = inference.score(X)
+    predictions = (scores > inference.threshold).astype(int)
+    monitor = inference.drift_monitor()
+    monitor.add(X, scores, predictions)
+    before = monitor.report()
+    width = len(inference.feature_names)
+    bad = {
+        "width": (np.zeros((2, 3)), scores[:2], predictions[:2], "shape (n_rows, 17)"),
+        "frame": (pd.DataFrame(X).astype(str), scores, predictions, "numeric array"),
+        "counts": (X[:2], scores[:3], predictions[:2], "one score and one"),
+        "nan": (np.full((1, width), np.nan), scores[:1], predictions[:1], "finite"),
+    }
+    for rows, row_scores, row_predictions, message in bad.values():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            monitor.add(rows, row_scores, row_predictions)
+    assert monitor.report() == before
 
 
 def test_empty_input_gives_an_unknown_status(inference: Any) -> None:

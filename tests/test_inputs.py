@@ -10,6 +10,8 @@ with ``missing_features=zero`` (see ``background``).
 from __future__ import annotations
 
 import csv
+import decimal
+import fractions
 import json
 import logging
 import math
@@ -258,6 +260,24 @@ def test_numpy_scalars_are_accepted(inference: Any, records: list[dict]) -> None
         {name: float(value) for name, value in record.items()} for record in converted
     ]
     assert inference.predict(converted) == inference.predict(plain)
+
+
+def test_decimal_values_are_accepted(inference: Any, records: list[dict]) -> None:
+    """Decimals (what database drivers give for NUMERIC columns) and
+    Fractions score like the same floats; a Decimal NaN is refused."""
+    exact = [
+        {
+            name: decimal.Decimal(repr(value))
+            if index % 2
+            else fractions.Fraction(value)
+            for index, (name, value) in enumerate(record.items())
+        }
+        for record in records
+    ]
+    assert inference.predict(exact) == inference.predict(records)
+    records[1]["beacon_ratio"] = decimal.Decimal("sNaN")
+    with pytest.raises(ValueError, match="Feature 'beacon_ratio' in row 1 is "):
+        inference.predict(records)
 
 
 # Refusals
@@ -655,6 +675,35 @@ def test_batch_size_and_timeout_variables_are_applied(
     )
     assert (tuned.batch_size, type(tuned.batch_size)) == (7, int)
     assert tuned.timeout_seconds == 2.5
+
+
+def test_environ_values_that_are_not_strings_are_read_as_text(
+    module: Any, demo: Rendered
+) -> None:
+    """An ``environ`` mapping with numbers (not os.environ's strings) works
+    like their text; None, like an empty value, leaves the setting unset."""
+    tuned = module.ModelInference(
+        demo.package_dir, environ={"MODEL_THRESHOLD": 0.6, "MODEL_BATCH_SIZE": 7}
+    )
+    assert (tuned.threshold, tuned.batch_size) == (0.6, 7)
+    unset = module.ModelInference(demo.package_dir, environ={"MODEL_TIMEOUT": None})
+    assert (
+        unset.timeout_seconds == unset.manifest["inference_config"]["timeout_seconds"]
+    )
+
+
+def test_pickle_names_the_folder_found_when_loaded(
+    module: Any, demo: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loaded by a relative path, then pickled after the working directory
+    changed: the pickle still names the package folder."""
+    import pickle
+
+    monkeypatch.chdir(demo.package_dir)
+    inference = module.ModelInference(".", environ={})
+    monkeypatch.chdir(demo.package_dir.parent)
+    clone = pickle.loads(pickle.dumps(inference))
+    assert clone.model_dir == demo.package_dir
 
 
 def test_settable_attributes_are_checked_and_survive_pickling(

@@ -25,6 +25,7 @@ boundary, ``-offset_``, so predictions equal ``estimator.predict(X) == -1``.
 from __future__ import annotations
 
 import csv
+import decimal
 import hashlib
 import io
 import json
@@ -336,7 +337,7 @@ def read_settings(
             "LOG_LEVEL",
             "LOG_FORMAT",
         )
-        if environ.get(name, "").strip()
+        if str(environ.get(name) or "").strip()
     )
 
     def pick(variable: str | None, key: str, kind: str, default: Any) -> Any:
@@ -439,10 +440,15 @@ def _shown(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
+    """A real number, not a bool: int, float, numpy's, Fraction, or Decimal
+    (which database drivers return for NUMERIC columns)."""
     return (
         type(value) is float
         or type(value) is int
-        or (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)))
+        or (
+            isinstance(value, (numbers.Real, decimal.Decimal))
+            and not isinstance(value, (bool, np.bool_))
+        )
     )
 
 
@@ -450,7 +456,7 @@ def _is_finite_number(value: Any) -> bool:
     """A number (not a bool) that a float holds: no NaN, infinity or huge int."""
     try:
         return _is_number(value) and math.isfinite(value)
-    except OverflowError:  # an int beyond the float range
+    except (OverflowError, ValueError):  # an int beyond floats; Decimal('sNaN')
         return False
 
 
@@ -1003,6 +1009,9 @@ class ModelInference:
         fast_scoring: bool = True,
     ) -> None:
         self.model_dir = Path(model_dir)
+        # Where the files were found, for a pickle: the working directory
+        # may change before it is made.
+        self._absolute_dir = Path(os.path.abspath(self.model_dir))
         self._allow_version_mismatch = allow_version_mismatch
         self._manifest = read_manifest(self.model_dir)
         settings = read_settings(self._manifest.get("inference_config") or {}, environ)
@@ -1148,7 +1157,7 @@ class ModelInference:
         }
         environ = {name: values[name] for name in settings.overrides}
         arguments = (
-            os.path.abspath(self.model_dir),
+            str(self._absolute_dir),
             True,
             getattr(self, "_allow_version_mismatch", False),
             environ,
@@ -1522,10 +1531,14 @@ class DriftMonitor:
         psi_warn: float = PSI_WARN,
         psi_alert: float = PSI_ALERT,
     ) -> None:
-        if not 0 < psi_warn <= psi_alert:
+        if not (
+            _is_finite_number(psi_warn)
+            and _is_finite_number(psi_alert)
+            and 0 < psi_warn <= psi_alert
+        ):
             raise ValueError(
-                f"psi_warn={psi_warn!r} and psi_alert={psi_alert!r}: give "
-                "0 < psi_warn <= psi_alert"
+                f"psi_warn={_shown(psi_warn)} and psi_alert={_shown(psi_alert)}: "
+                "give finite numbers, 0 < psi_warn <= psi_alert"
             )
         self.monitoring = dict(monitoring or {})
         self.feature_names = feature_names
@@ -1546,7 +1559,35 @@ class DriftMonitor:
         self._score_sum = 0.0
 
     def add(self, X: np.ndarray, scores: np.ndarray, predictions: np.ndarray) -> None:
-        """Count rows of ``preprocess_features`` output with their results."""
+        """Count rows of ``preprocess_features`` output with their results.
+
+        Raises:
+            ValueError: ``X`` is not a finite float array of one column per
+                feature, or ``scores`` and ``predictions`` are not one finite
+                value per row; nothing is counted.
+        """
+        width = len(self.feature_names)
+        X = np.asarray(X)
+        scores = np.asarray(scores)
+        predictions = np.asarray(predictions)
+        if X.ndim != 2 or X.shape[1] != width or X.dtype.kind not in "fiu":
+            raise ValueError(
+                f"X must be a numeric array of shape (n_rows, {width}), as "
+                f"preprocess_features returns, got {X.dtype} {X.shape}"
+            )
+        if (
+            scores.shape != (len(X),)
+            or predictions.shape != (len(X),)
+            or scores.dtype.kind not in "fiu"
+            or predictions.dtype.kind not in "biu"
+        ):
+            raise ValueError(
+                f"give one score and one prediction (0 or 1) per row of X "
+                f"({len(X)} rows), got {scores.dtype} {scores.shape} and "
+                f"{predictions.dtype} {predictions.shape}"
+            )
+        if not (np.isfinite(X).all() and np.isfinite(scores).all()):
+            raise ValueError("X and scores must hold finite numbers only")
         for column, histogram in enumerate(self._histograms):
             histogram.add(X[:, column])
         self._score_histogram.add(scores)
