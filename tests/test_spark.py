@@ -254,6 +254,129 @@ def test_result_column_in_the_input_is_refused(
         scoring.score_dataframe(df, environ={})
 
 
+@pytest.mark.parametrize(
+    ("column", "clashes_with"), [("Score", "score"), ("PREDICTION", "prediction")]
+)
+def test_result_column_in_another_case_is_refused(
+    spark: Any, scoring: ModuleType, inference: Any, column: str, clashes_with: str
+) -> None:
+    """Spark resolves column names case-insensitively by default, so a
+    ``Score`` column would make every later use of ``score`` ambiguous:
+    refused at once, naming the column and the fix, nothing shipped."""
+    from pyspark.sql import functions as F
+
+    assert spark.conf.get("spark.sql.caseSensitive") == "false"
+    df = generated(spark, inference, 10, partitions=1).withColumn(column, F.lit(1))
+    before = archives(spark)
+    with pytest.raises(
+        ValueError,
+        match=f"^the DataFrame has a column '{column}', which Spark does not tell "
+        f"apart from the '{clashes_with}' column the output adds "
+        + re.escape("(spark.sql.caseSensitive is false): rename or drop it")
+        + "$",
+    ):
+        scoring.score_dataframe(df, environ={})
+    assert archives(spark) == before
+
+
+def test_result_column_in_another_case_is_kept_when_case_sensitive(
+    spark: Any, scoring: ModuleType, inference: Any
+) -> None:
+    """With spark.sql.caseSensitive=true, ``Score`` is another column than
+    ``score``: it is passed through, and both can be used."""
+    from pyspark.sql import functions as F
+
+    spark.conf.set("spark.sql.caseSensitive", "true")
+    try:
+        df = generated(spark, inference, 10, partitions=1).withColumn("Score", F.lit(1))
+        scored = scoring.score_dataframe(df, environ={})
+        assert scored.columns[-3:] == ["Score", "score", "prediction"]
+        rows = scored.select("Score", "score").collect()
+    finally:
+        spark.conf.unset("spark.sql.caseSensitive")
+    assert [row["Score"] for row in rows] == [1] * 10
+    assert all(isinstance(row["score"], float) for row in rows)
+
+
+def test_folder_given_as_the_zip_is_refused(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """A folder passed as package_zip: the message says it is a folder, not
+    the zip, and what to pass (for a package folder, its zip or
+    build_package_zip)."""
+    df = generated(spark, inference, 10, partitions=1)
+    with pytest.raises(
+        IsADirectoryError,
+        match="^"
+        + re.escape(
+            f"{tmp_path} is a folder, not the package's zip: pass the zip file "
+            "itself (<package folder>.zip, as the build writes it)"
+        )
+        + "$",
+    ):
+        scoring.score_dataframe(df, tmp_path, environ={})
+    folder = demo.package_dir
+    with pytest.raises(
+        IsADirectoryError,
+        match=re.escape(
+            f"{folder} is a folder, not the package's zip: pass the zip file "
+            f"itself ({folder.name}.zip, as the build writes it), or "
+            f"build_package_zip({str(folder)!r}) to zip this package folder"
+        ),
+    ):
+        scoring.score_dataframe(df, str(folder), shipped_as="demo", environ={})
+
+
+def readme_job(readme: str, shipped_as: str | None) -> str:
+    """The score_job.py example under "On a cluster" in a rendered README: its
+    first Python block (the zip shipped by score_dataframe) or its second
+    (shipped with spark-submit, ``shipped_as``)."""
+    section = readme.split("### On a cluster", 1)[1].split("\n### ", 1)[0]
+    blocks = [block.split("\n```", 1)[0] for block in section.split("```python\n")]
+    assert len(blocks) == 3, blocks
+    return blocks[1 if shipped_as is None else 2]
+
+
+@pytest.mark.parametrize("shipped_as", [None, "model"])
+def test_readme_cluster_job_runs_as_written(
+    spark: Any,
+    inference: Any,
+    demo: Rendered,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shipped_as: str | None,
+) -> None:
+    """The README's score_job.py examples run as written, on this Spark
+    (getOrCreate returns the test session), with only the placeholder paths
+    replaced: they read the events, score them, and write what predict
+    gives."""
+    readme = (demo.package_dir / "README.md").read_text(encoding="utf-8")
+    job = readme_job(readme, shipped_as)
+    events, scored = tmp_path / "events.parquet", tmp_path / "scored.parquet"
+    generated(spark, inference, 2000, partitions=2).write.parquet(str(events))
+    job = (
+        job.replace("/path/to/", f"{demo.output_dir}/")
+        .replace('"events.parquet"', repr(str(events)))
+        .replace('"scored.parquet"', repr(str(scored)))
+    )
+    for name in ("MODEL_THRESHOLD", "MODEL_BATCH_SIZE", "MODEL_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    if shipped_as is not None:
+        # What spark-submit --archives <zip>#model --py-files spark_scoring.py does.
+        spark.sparkContext.addArchive(f"{demo.zip_path}#{shipped_as}")
+        sys.path.insert(0, str(demo.package_dir))
+    try:
+        exec(compile(job, "score_job.py", "exec"), {"__name__": "__main__"})
+    finally:
+        sys.modules.pop("spark_scoring", None)
+    result = pd.read_parquet(scored).sort_values("id", ignore_index=True)
+    assert result["id"].tolist() == list(range(2000))
+    want = expected(inference, result)
+    np.testing.assert_array_equal(result["score"].to_numpy(), want["scores"])
+    np.testing.assert_array_equal(result["prediction"].to_numpy(), want["predictions"])
+
+
 def test_unusable_alias_is_refused(
     spark: Any, scoring: ModuleType, inference: Any
 ) -> None:

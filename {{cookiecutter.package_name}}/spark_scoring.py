@@ -136,10 +136,13 @@ def read_package_zip(path: str | os.PathLike[str]) -> PackageArchive:
 
     Raises:
         FileNotFoundError: no such file.
+        IsADirectoryError: ``path`` is a folder (the package folder, say).
         IntegrityError: the zip does not match its .sha256 file.
         ValueError: the file is not a deployment package zip.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(_folder_given(path))
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: pass the package's zip")
     digest = _sha256_file(path)
@@ -176,6 +179,17 @@ def read_package_zip(path: str | os.PathLike[str]) -> PackageArchive:
         raise ValueError(f"{path} is not a zip file ({error})") from None
     folder = PurePosixPath(manifests[0]).parts[0]
     return _archive_from_manifest(path, folder, data, digest)
+
+
+def _folder_given(path: Path) -> str:
+    """The message for a folder given where the package's zip belongs."""
+    message = f"{path} is a folder, not the package's zip: pass the zip file itself "
+    if (path / MANIFEST_FILE).is_file():
+        return message + (
+            f"({path.name}.zip, as the build writes it), or "
+            f"build_package_zip({str(path)!r}) to zip this package folder"
+        )
+    return message + "(<package folder>.zip, as the build writes it)"
 
 
 def _archive_from_manifest(
@@ -344,9 +358,23 @@ def _settings_from(environ: Mapping[str, str] | None) -> dict[str, str]:
     }
 
 
-def check_columns(schema: Any, archive: PackageArchive) -> list[str]:
+def _case_sensitive(session: Any) -> bool:
+    """Whether ``session`` tells column names apart by case: Spark's
+    ``spark.sql.caseSensitive``, false by default (then ``Score`` and
+    ``score`` are one name)."""
+    value = session.conf.get("spark.sql.caseSensitive", "false")
+    return str(value).strip().lower() == "true"
+
+
+def check_columns(
+    schema: Any, archive: PackageArchive, *, case_sensitive: bool = False
+) -> list[str]:
     """Check a Spark schema against the model's features, as ``predict``
     checks a pandas DataFrame; return the feature columns present.
+
+    ``case_sensitive``: whether Spark tells column names apart by case (the
+    session's spark.sql.caseSensitive); if not, a ``Score`` column clashes
+    with the ``score`` column the output adds.
 
     Raises:
         ValueError: a feature column is missing (unless the package fills
@@ -362,12 +390,19 @@ def check_columns(schema: Any, archive: PackageArchive) -> list[str]:
                 f"the DataFrame has two columns named {field.name!r}: rename one"
             )
         fields[field.name] = field
-    for name in RESULT_COLUMNS:
-        if name in fields:
-            raise ValueError(
-                f"the DataFrame already has a {name!r} column, which the output "
-                "adds: rename or drop it"
-            )
+    for column in fields:
+        for name in RESULT_COLUMNS:
+            if column == name:
+                raise ValueError(
+                    f"the DataFrame already has a {name!r} column, which the "
+                    "output adds: rename or drop it"
+                )
+            if not case_sensitive and column.lower() == name:
+                raise ValueError(
+                    f"the DataFrame has a column {column!r}, which Spark does not "
+                    f"tell apart from the {name!r} column the output adds "
+                    "(spark.sql.caseSensitive is false): rename or drop it"
+                )
     present = []
     for name in archive.feature_names:
         field = fields.get(name)
@@ -440,7 +475,11 @@ def score_dataframe(
 
     Raises:
         ValueError: a missing or non-numeric feature column, a ``score`` or
-            ``prediction`` column in ``df``, or a file that is not a package.
+            ``prediction`` column in ``df`` (or ``Score``, ``PREDICTION``...
+            unless spark.sql.caseSensitive is true), or a file that is not a
+            package.
+        FileNotFoundError: no file at ``package_zip``.
+        IsADirectoryError: ``package_zip`` is a folder, not the zip.
         IntegrityError: the zip does not match its .sha256 file.
     """
     if alias is not None and shipped_as is not None:
@@ -464,7 +503,9 @@ def score_dataframe(
         archive = read_package_zip(
             default_package_zip() if package_zip is None else package_zip
         )
-    features = check_columns(df.schema, archive)
+    features = check_columns(
+        df.schema, archive, case_sensitive=_case_sensitive(df.sparkSession)
+    )
     from pyspark.sql.types import (
         DecimalType,
         DoubleType,
