@@ -86,6 +86,11 @@ def tamper(path: Path, change: str, marker: Path, other_metadata: Path) -> None:
     assert path.read_bytes() != before
 
 
+def append_bytes(path: Path, data: bytes) -> None:
+    with open(path, "ab") as stream:
+        stream.write(data)
+
+
 def edit_manifest_threshold(package: Path) -> None:
     """Lower the threshold in deployment_manifest.json without re-signing:
     every row would become an anomaly."""
@@ -142,6 +147,10 @@ EXTRA_CASES: dict[str, Callable[[Path], None]] = {
     "sums-deleted": delete_sums_and_relax_manifest,
     "manifest-unlisted": unlist_manifest_from_sums,
     "manifest-not-json": lambda package: (package / MANIFEST_FILE).write_text("{"),
+    "sums-not-utf-8": lambda package: append_bytes(package / "SHA256SUMS", b"\xff"),
+    "manifest-not-utf-8": lambda package: append_bytes(
+        package / MANIFEST_FILE, b"\xff"
+    ),
 }
 
 
@@ -273,6 +282,10 @@ def test_file_listed_without_a_hash_is_refused(cases: dict[str, Case]) -> None:
             "manifest-unlisted",
             "❌ deployment_manifest.json: not listed in SHA256SUMS, so not checked",
         ),
+        (
+            "sums-not-utf-8",
+            "❌ SHA256SUMS: is not UTF-8 text, so not a list of SHA-256s",
+        ),
     ],
 )
 def test_manifest_without_its_digest_is_refused(
@@ -290,10 +303,14 @@ def test_manifest_without_its_digest_is_refused(
         module.ModelInference(case.package, environ={})
 
 
-def test_manifest_that_is_not_json_is_reported(cases: dict[str, Case]) -> None:
-    """A manifest cut to ``{``: validate_model.py ends with its ❌ line and
-    exit 1, no traceback; ``--json`` prints the same failure as a report."""
-    case = cases["manifest-not-json"]
+@pytest.mark.parametrize("key", ["manifest-not-json", "manifest-not-utf-8"])
+def test_manifest_that_is_not_json_is_reported(
+    cases: dict[str, Case], key: str
+) -> None:
+    """A manifest cut to ``{``, or with a byte that is not UTF-8:
+    validate_model.py ends with its ❌ line and exit 1, no traceback;
+    ``--json`` prints the same failure as a report."""
+    case = cases[key]
     path = case.package / MANIFEST_FILE
     assert case.result.returncode == 1
     assert case.result.stderr == ""

@@ -132,9 +132,10 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{path} not found: pass the extracted package folder as model_dir"
         ) from None
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # also not UTF-8
+        reason = "nested too deeply" if isinstance(error, RecursionError) else error
         raise IntegrityError(
-            f"{path} is not valid JSON ({error}): re-download the package"
+            f"{path} is not valid JSON ({reason}): re-download the package"
         ) from None
     if not isinstance(manifest, dict):
         raise IntegrityError(f"{path} is not a JSON object: re-download the package")
@@ -169,10 +170,15 @@ def integrity_report(
         if name and name not in hashes:
             report.append((name, "has no SHA-256 in the manifest"))
     sums = model_dir / SUMS_FILE
-    if sums.is_file():
-        report.extend(_sums_report(model_dir, sums.read_text(encoding="utf-8"), hashes))
-    else:
+    if not sums.is_file():
         report.append((SUMS_FILE, "missing (it holds the manifest's SHA-256)"))
+        return report
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        report.append((SUMS_FILE, "is not UTF-8 text, so not a list of SHA-256s"))
+        return report
+    report.extend(_sums_report(model_dir, text, hashes))
     return report
 
 
