@@ -239,16 +239,23 @@ def test_out_of_range_error_names_feature_row_and_range(policy_packages: dict) -
 def test_out_of_range_warn_logs_and_scores(
     policy_packages: dict, demo: Rendered, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """out_of_range=warn: one WARNING per value with feature and row; the
-    scores are those of allow."""
+    """out_of_range=warn: one WARNING per feature and call, naming the rows
+    and the values; the scores are those of allow."""
     package = policy_packages["warn"]
     inference = load_package_module(package).ModelInference(package, environ={})
-    records, name, _ = _outlier(inference)
+    records, name, high = _outlier(inference)
     with caplog.at_level("WARNING", logger="inference_example"):
         result = inference.predict(records)
+        inference.predict(records * 500)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 2
-    assert f"Feature '{name}'" in warnings[1] and "row 1" in warnings[1]
+    low = inference.monitoring["features"][name]["min"]
+    assert warnings == [
+        f"Feature '{name}' in rows 0, 1 has 2 values from {high + 1.0!r} to "
+        f"{high + 1.0!r}, outside the reference range [{low!r}, {high!r}]",
+        f"Feature '{name}' in rows 0, 1, 2, 3, 4 and 995 more has 1000 values "
+        f"from {high + 1.0!r} to {high + 1.0!r}, outside the reference range "
+        f"[{low!r}, {high!r}]",
+    ]
     allow = load_package_module(demo.package_dir).ModelInference(
         demo.package_dir, environ={}
     )

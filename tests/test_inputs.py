@@ -412,8 +412,8 @@ def test_wrong_container_is_refused_with_a_hint(
 def test_zero_policy_fills_and_warns_once_per_fill(
     zero_inference: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Built with missing_features=zero: each missing value becomes 0.0 with
-    one WARNING naming feature and row; the result equals passing 0.0."""
+    """Built with missing_features=zero: each missing value becomes 0.0, with
+    one WARNING per feature naming its rows; the result equals passing 0.0."""
     complete = self_test_of(zero_inference.model_dir)["inputs"]
     records = [dict(record) for record in complete]
     explicit = [dict(record) for record in complete]
@@ -435,6 +435,23 @@ def test_zero_policy_fills_and_warns_once_per_fill(
     assert {r.name for r in warnings} == {LOGGER}
     assert filled == zero_inference.predict(explicit)
     assert filled["scores"] != zero_inference.predict(complete)["scores"]
+
+
+def test_zero_policy_logs_one_warning_per_feature_and_call(
+    zero_inference: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1000 records without a feature: one WARNING naming the first rows and
+    how many more, not one per row."""
+    complete = self_test_of(zero_inference.model_dir)["inputs"]
+    records = [dict(complete[i % len(complete)]) for i in range(1000)]
+    for record in records:
+        del record["deauth_ratio"]
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    zero_inference.predict(records)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Feature 'deauth_ratio' not found in input (rows 0, 1, 2, 3, 4 and 995 "
+        "more): filled with 0.0"
+    ]
 
 
 def test_zero_policy_fills_a_missing_dataframe_column(
@@ -468,9 +485,27 @@ def test_extra_keys_are_ignored_and_logged_once_at_debug(
     )
     ignored = [r for r in caplog.records if "not features" in r.getMessage()]
     assert [(r.levelname, r.getMessage()) for r in ignored] == [
-        ("DEBUG", "ignoring input keys that are not features: site"),
-        ("DEBUG", "ignoring input keys that are not features: rack"),
+        ("DEBUG", "ignoring input keys that are not features: 'site'"),
+        ("DEBUG", "ignoring input keys that are not features: 'rack'"),
     ]
+
+
+def test_extra_keys_are_logged_cut_and_escaped(
+    module: Any, demo: Rendered, records: list[dict], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key of 200,000 characters, or one with a line break, is logged as a
+    repr cut to 60 characters: no huge log line, no forged one."""
+    inference = module.ModelInference(demo.package_dir, environ={})
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    forged = "x\n2026-01-01 CRITICAL inference_example: FORGED"
+    inference.predict([{**records[0], "k" * 200_000: 1, forged: 2}])
+    (message,) = [
+        r.getMessage() for r in caplog.records if "not features" in r.getMessage()
+    ]
+    assert "\n" not in message
+    assert len(message) < 200
+    assert "'x\\n2026-01-01 CRITICAL" in message
+    assert "... (200002 characters)" in message
 
 
 def test_remembered_extra_key_names_are_bounded(

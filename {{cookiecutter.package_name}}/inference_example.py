@@ -83,6 +83,8 @@ _HASH_CHUNK_BYTES = 1 << 20
 # this many names at most.
 _MAX_NOTED_KEYS = 1000
 _SHOWN_CHARACTERS = 60
+# Rows named in one log message (a message says how many more there are).
+_LOGGED_ROWS = 5
 
 logger = logging.getLogger("inference_example")
 
@@ -443,6 +445,15 @@ def _shown(value: Any) -> str:
     if len(text) <= _SHOWN_CHARACTERS:
         return text
     return f"{text[: _SHOWN_CHARACTERS - 3]}... ({len(text)} characters)"
+
+
+def _rows_text(rows: Sequence[int]) -> str:
+    """``row 3``, ``rows 0, 3, 7``, or the first _LOGGED_ROWS and how many more."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    shown = ", ".join(str(row) for row in rows[:_LOGGED_ROWS])
+    more = len(rows) - _LOGGED_ROWS
+    return f"rows {shown}" + (f" and {more} more" if more > 0 else "")
 
 
 def _is_number(value: Any) -> bool:
@@ -1199,28 +1210,41 @@ class ModelInference:
         return X
 
     def _check_ranges(self, X: np.ndarray) -> None:
+        """Refuse (error) or log (warn) values outside the reference range:
+        one WARNING per feature and call, however many rows."""
         outside = np.less(X, self._low) | np.greater(X, self._high)
         if not outside.any():
             return
-        for row, column in zip(*np.nonzero(outside), strict=True):
+        for column in np.flatnonzero(outside.any(axis=0)):
             name = self._feature_names[column]
+            rows = np.flatnonzero(outside[:, column])
             low, high = float(self._low[column]), float(self._high[column])
-            message = (
-                f"Feature '{name}' in row {row} is {float(X[row, column])!r}, "
-                f"outside the reference range [{low!r}, {high!r}]"
-            )
+            values = X[rows, column]
             if self.out_of_range == "error":
                 raise ValueError(
-                    message + ": this package refuses such values "
-                    "(inference_config.out_of_range is error)"
+                    f"Feature '{name}' in row {rows[0]} is {float(values[0])!r}, "
+                    f"outside the reference range [{low!r}, {high!r}]: this package "
+                    "refuses such values (inference_config.out_of_range is error)"
                 )
+            seen = (
+                f"is {float(values[0])!r}"
+                if len(rows) == 1
+                else f"has {len(rows)} values from {float(values.min())!r} to "
+                f"{float(values.max())!r}"
+            )
             logger.warning(
-                message,
+                "Feature '%s' in %s %s, outside the reference range [%r, %r]",
+                name,
+                _rows_text(rows),
+                seen,
+                low,
+                high,
                 extra={
                     "fields": {
                         "event": "out_of_range",
                         "feature": name,
-                        "row": int(row),
+                        "count": len(rows),
+                        "rows": rows[:_LOGGED_ROWS].tolist(),
                     }
                 },
             )
@@ -1243,7 +1267,8 @@ class ModelInference:
             features = features.set_axis(columns, axis=1)
             for name in names:
                 if name not in features.columns:
-                    self._missing(name, f"all {len(features)} rows")
+                    self._refuse_missing(name, f"all {len(features)} rows")
+                    self._log_filled(name, f"all {len(features)} rows")
                     features = features.assign(**{name: 0.0})
             self._note_ignored(columns)
             frame = features[names]
@@ -1274,9 +1299,13 @@ class ModelInference:
                         set().union(*(r for r in features if len(r) != width))
                     )
                 return X
+            missing: dict[str, list[int]] = {}
             rows = [
-                self._record_values(record, row) for row, record in enumerate(features)
+                self._record_values(record, row, missing)
+                for row, record in enumerate(features)
             ]
+            for name, numbers in missing.items():
+                self._log_filled(name, _rows_text(numbers))
         else:
             hint = (
                 ": wrap one record in a list" if isinstance(features, Mapping) else ""
@@ -1287,7 +1316,11 @@ class ModelInference:
             )
         return self._to_finite_array(rows)
 
-    def _record_values(self, record: Any, row: int) -> list[Any]:
+    def _record_values(
+        self, record: Any, row: int, missing: dict[str, list[int]]
+    ) -> list[Any]:
+        """The feature values of ``record``, in order; a missing one is
+        refused, or filled with 0.0 and its row added to ``missing``."""
         if not isinstance(record, Mapping):
             raise ValueError(
                 f"row {row} is a {type(record).__name__}, expected a dict of "
@@ -1300,20 +1333,24 @@ class ModelInference:
             if name in record:
                 values.append(record[name])
             else:
-                self._missing(name, f"row {row}")
+                self._refuse_missing(name, f"row {row}")
+                missing.setdefault(name, []).append(row)
                 values.append(0.0)
                 filled = True
         if filled or len(record) != len(values):
             self._note_ignored(record)
         return values
 
-    def _missing(self, name: str, where: str) -> None:
-        """Refuse a missing feature, or log that it is filled with 0.0."""
+    def _refuse_missing(self, name: str, where: str) -> None:
+        """Refuse a missing feature, unless the package fills it (zero)."""
         if self.missing_features != "zero":
             raise ValueError(
                 f"Feature '{name}' not found in input ({where}): every record "
                 "needs all features in ModelInference.feature_names"
             )
+
+    def _log_filled(self, name: str, where: str) -> None:
+        """One WARNING per feature and call for the values filled with 0.0."""
         logger.warning(
             "Feature '%s' not found in input (%s): filled with 0.0",
             name,
@@ -1332,7 +1369,10 @@ class ModelInference:
         room = _MAX_NOTED_KEYS - len(self._ignored_keys)
         if room <= 0 or not logger.isEnabledFor(logging.DEBUG):
             return
-        new = {str(key) for key in keys} - self._feature_set - self._ignored_keys
+        # Remembered and logged as cut reprs: a key may be megabytes long, or
+        # hold a line break that would forge a log line.
+        new = {_shown(str(key)) for key in keys if key not in self._feature_set}
+        new -= self._ignored_keys
         if new:
             new = set(sorted(new)[:room])
             self._ignored_keys |= new
