@@ -339,6 +339,24 @@ def test_non_number_is_refused_naming_feature_and_row(
         inference.predict(records)
 
 
+def test_masked_array_values_are_refused_and_unmasked_ones_scored(
+    inference: Any, records: list[dict]
+) -> None:
+    """A masked cell is a missing value, refused naming feature and row; a
+    masked array with nothing masked scores like its data."""
+    X = inference.preprocess_features(records)
+    masked = np.ma.masked_array(X.copy(), mask=np.zeros_like(X, dtype=bool))
+    assert inference.predict(masked) == inference.predict(X)
+    masked.data[1, 2] = 1e6
+    masked.mask[1, 2] = True
+    name = inference.feature_names[2]
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"Feature '{name}' in row 1 is masked: fill or drop the 1"),
+    ):
+        inference.predict(masked)
+
+
 def test_integer_too_large_for_a_float_is_refused_naming_feature_and_row(
     inference: Any, records: list[dict]
 ) -> None:

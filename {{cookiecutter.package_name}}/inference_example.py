@@ -1286,6 +1286,15 @@ class ModelInference:
                     f"array input must have shape (n_rows, {len(names)}) with "
                     f"columns in feature_names order, got {features.shape}"
                 )
+            if isinstance(features, np.ma.MaskedArray):
+                masked = np.argwhere(np.ma.getmaskarray(features))
+                if len(masked):
+                    row, column = masked[0]
+                    raise ValueError(
+                        f"Feature '{names[column]}' in row {row} is masked: "
+                        f"fill or drop the {len(masked)} masked value(s) first"
+                    )
+                features = features.data
             X = _numeric_array(features)
             if X is not None:
                 return X
