@@ -139,6 +139,11 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "text_samples.json": ("training_info", {"training_samples": "lots"}),
         "share_above_one.json": ("evaluation_info", {"basic_metrics": {"recall": 7}}),
         "other_type.json": ("model_info", {"model_type": "OneClassSVM"}),
+        "other_parameters.json": (
+            "training_info",
+            {"model_parameters": {"n_estimators": 5}},
+        ),
+        "vague_time.json": ("model_info", {"created_at": "yesterday"}),
     }
     for name, (section, values) in lies.items():
         told = {
@@ -266,6 +271,17 @@ BAD_ARTIFACTS = {
         "ERROR: metadata_path (",
         "model_info.model_type is 'OneClassSVM', but the model in model_path is "
         "IsolationForest; give the metadata of this model",
+    ),
+    "metadata-other-parameters": (
+        ["model_path=model4.joblib", "metadata_path=other_parameters.json"],
+        "ERROR: metadata_path (",
+        "training_info.model_parameters.n_estimators is 5, but the model in "
+        "model_path has 10; give the metadata of this model",
+    ),
+    "metadata-time-not-iso": (
+        ["model_path=model4.joblib", "metadata_path=vague_time.json"],
+        "ERROR: metadata_path (",
+        'model_info.created_at is "yesterday", which is not an ISO 8601 time',
     ),
     "metadata-names-differ": (
         [

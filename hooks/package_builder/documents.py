@@ -66,7 +66,10 @@ REQUIRED_GIVEN_SECTIONS = ["model_info", "training_info", "evaluation_info"]
 # The kind of value the specification's schema gives each key that a
 # training service's metadata.json may hold; null is allowed everywhere.
 GIVEN_KINDS: dict[str, dict[str, str]] = {
-    "model_info": dict.fromkeys(METADATA_SCHEMA["model_info"], "string"),
+    "model_info": {
+        **dict.fromkeys(METADATA_SCHEMA["model_info"], "string"),
+        "created_at": "time",
+    },
     "training_info": {
         "training_samples": "count",
         "feature_count": "count",
@@ -95,7 +98,19 @@ KIND_RULES: dict[str, tuple[Any, str]] = {
     "number": (lambda v: _is_number(v), "a number"),
     "share": (lambda v: _is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "object": (lambda v: isinstance(v, dict), "a JSON object"),
+    "time": (
+        lambda v: isinstance(v, str) and _is_iso_time(v),
+        "an ISO 8601 time such as 2024-12-01T14:30:22Z",
+    ),
 }
+
+
+def _is_iso_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -279,6 +294,22 @@ def build_metadata(
             f"model_info.model_type is {given_type!r}, but the model in "
             f"model_path is {facts.model_type}; give the metadata of this model",
         )
+    given_parameters = metadata.get("training_info", {}).get("model_parameters")
+    for key, value in (given_parameters or {}).items():
+        actual = facts.model_parameters.get(key, value)
+        scalars = (str, int, float, bool, type(None))
+        if (
+            isinstance(value, scalars)
+            and isinstance(actual, scalars)
+            and value != actual
+        ):
+            raise AnswerError(
+                "metadata_path",
+                str(answers.metadata_file),
+                f"training_info.model_parameters.{key} is {json.dumps(value)}, but "
+                f"the model in model_path has {json.dumps(actual)}; give the "
+                "metadata of this model",
+            )
     for section, values in known.items():
         part = metadata.setdefault(section, {})
         for key, value in values.items():
