@@ -505,11 +505,13 @@ def test_outputs_that_are_the_same_file_are_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
-def test_sigterm_removes_the_unfinished_output(
-    demo: Rendered, records: list[dict], tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_stop_signal_removes_the_unfinished_output(
+    demo: Rendered, records: list[dict], tmp_path: Path, stop: signal.Signals
 ) -> None:
-    """Stopped by SIGTERM (docker stop, Kubernetes) while reading its input:
-    exit 143 and no output, finished or temporary, is left."""
+    """Stopped by SIGTERM (docker stop, Kubernetes) or Ctrl-C while reading
+    its input: exit 128 + the signal, no traceback, and no output, finished
+    or temporary, is left."""
     header, *lines = write_csv(tmp_path / "in.csv", records).read_text().splitlines()
     output = tmp_path / "out" / "scored.csv"
     output.parent.mkdir()
@@ -537,10 +539,27 @@ def test_sigterm_removes_the_unfinished_output(
         time.sleep(0.05)
     assert any(output.parent.iterdir()), "the output was never started"
     time.sleep(0.5)  # scoring the first chunks; then it waits for more input
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    process.send_signal(stop)
+    assert process.wait(timeout=60) == 128 + stop
     assert "Traceback" not in process.stderr.read()
     assert list(output.parent.iterdir()) == []
+
+
+def test_a_reader_that_stops_early_is_not_an_error(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """Piped into ``head -1``: the reader goes away, the scorer stops
+    quietly, without a traceback or an error line."""
+    source = write_csv(tmp_path / "in.csv", records * 200)
+    result = subprocess.run(
+        f"{sys.executable} inference_example.py {source} --quiet | head -1",
+        shell=True,
+        cwd=demo.package_dir,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.startswith("id,")
+    assert result.stderr == ""
 
 
 def test_missing_library_is_an_error_line(demo: Rendered) -> None:

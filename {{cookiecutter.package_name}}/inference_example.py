@@ -2179,6 +2179,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except BrokenPipeError:
+        raise  # the reader went away: not an error of the input or output
     except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -2189,6 +2191,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def _run_command_line() -> int:
+    """main(), with Ctrl-C and a reader that goes away (``| head``) ending
+    the run quietly; unfinished output files are removed on the way out."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    raise SystemExit(main())
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted: nothing more was written", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        # Python would fail again flushing stdout at exit: point it nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(_run_command_line())
