@@ -304,7 +304,8 @@ def check_inference(report: Report, inference: ModelInference) -> None:
             f"self-test scores differ from the recorded ones in rows {bad_rows} "
             f"(by up to {max(differences):.3g}, tolerance {SCORE_TOLERANCE}): the "
             "installed libraries compute different numbers; install "
-            "requirements.txt exactly"
+            "requirements.txt exactly (if it is, the package's files do not "
+            "belong together: rebuild it)"
         )
     bad_rows = [
         row
