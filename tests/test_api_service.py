@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,10 @@ TEMPLATE_SERVE = (
 )
 STARTUP_SECONDS = 60
 MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+TOO_LARGE = (
+    f"request body is larger than {MAX_CONTENT_LENGTH} bytes: "
+    "send fewer records per request"
+)
 # No proxy: the server is on this machine, whatever http_proxy says.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -48,11 +52,12 @@ def free_port() -> int:
 
 def call(
     url: str,
-    data: bytes | None = None,
+    data: bytes | Iterable[bytes] | None = None,
     method: str | None = None,
     content_type: str = "application/json",
 ) -> Reply:
-    """Send one HTTP request; return the status and the decoded JSON body."""
+    """Send one HTTP request; return the status and the decoded JSON body.
+    ``data`` as an iterable of pieces is sent chunked, without Content-Length."""
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", content_type)
@@ -66,6 +71,11 @@ def call(
 
 def post_json(url: str, payload: Any) -> Reply:
     return call(url, json.dumps(payload).encode())
+
+
+def chunked(body: bytes, piece: int = 1 << 16) -> Iterator[bytes]:
+    """``body`` in pieces: ``call`` sends it with Transfer-Encoding: chunked."""
+    return (body[start : start + piece] for start in range(0, len(body), piece))
 
 
 def start_server(
@@ -229,10 +239,24 @@ def test_body_not_a_json_object_is_400(
         ({"auth_failure_ratio": 0.1}, "features is an object, expected a list"),
         ("abc", "features is a string, expected a list"),
         (3, "features is a number, expected a list"),
+        ({}, "features is an object, expected a list"),
+        (0, "features is a number, expected a list"),
+        ("", "features is a string, expected a list"),
+        (False, "features is a boolean, expected a list"),
         ([[0.1, 0.2]], "row 0 is a list, expected a dict"),
         ([{}, 5], "row 0"),
     ],
-    ids=["one-record", "string", "number", "array-rows", "bad-row"],
+    ids=[
+        "one-record",
+        "string",
+        "number",
+        "empty-object",
+        "zero",
+        "empty-string",
+        "false",
+        "array-rows",
+        "bad-row",
+    ],
 )
 def test_features_not_a_list_of_records_is_400(
     server: str, features: Any, message: str
@@ -267,9 +291,51 @@ def test_large_body_is_refused_with_413(server: str) -> None:
     """A body over 10 MiB is refused before it is parsed; the server goes on."""
     body = b'{"features": [' + b" " * MAX_CONTENT_LENGTH + b"]}"
     reply = call(f"{server}/predict", body)
-    assert reply.status == 413
-    assert f"larger than {MAX_CONTENT_LENGTH} bytes" in reply.body["error"]
+    assert (reply.status, reply.body) == (413, {"error": TOO_LARGE})
     assert call(f"{server}/health").status == 200
+
+
+@pytest.mark.parametrize("padding", [1, 3 * MAX_CONTENT_LENGTH], ids=["limit+1", "3x"])
+@pytest.mark.parametrize("valid", [True, False], ids=["one-record", "not-json"])
+def test_large_chunked_body_is_refused_with_413(
+    server: str, inference: Any, valid: bool, padding: int
+) -> None:
+    """Chunked, without Content-Length, a body over the limit is refused
+    too, not cut at the limit and parsed: not a 400 "Unterminated string"
+    for a cut body, nor a 200 for a record followed by spaces."""
+    record = json.dumps({"features": inference.manifest["self_test"]["inputs"][:1]})
+    head = record.encode() if valid else b'{"features": ["'
+    body = head + b" " * (MAX_CONTENT_LENGTH - len(head) + padding)
+    reply = call(f"{server}/predict", chunked(body))
+    assert (reply.status, reply.body) == (413, {"error": TOO_LARGE})
+    assert call(f"{server}/health").status == 200
+
+
+def test_chunked_body_up_to_the_limit_is_scored(server: str, inference: Any) -> None:
+    """A chunked body of exactly --max-content-length bytes is read whole."""
+    records = inference.manifest["self_test"]["inputs"][:2]
+    body = json.dumps({"features": records}).encode()
+    body += b" " * (MAX_CONTENT_LENGTH - len(body))
+    reply = call(f"{server}/predict", chunked(body))
+    assert reply.status == 200, reply.body
+    assert reply.body == inference.predict(records)
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/predict", {"OPTIONS", "POST"}),
+        ("/health", {"GET", "HEAD", "OPTIONS"}),
+        ("/metadata", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
+def test_options_answers_json(server: str, path: str, methods: set[str]) -> None:
+    """OPTIONS: 200 with the Allow header, and the same methods as JSON."""
+    reply = call(f"{server}{path}", method="OPTIONS")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "application/json"
+    assert set(reply.body["allow"]) == methods
+    assert {m.strip() for m in reply.headers["Allow"].split(",")} == methods
 
 
 def test_unknown_route_and_wrong_method_answer_json(server: str) -> None:
@@ -421,3 +487,37 @@ def test_bad_option_is_a_usage_error_naming_it(
     )
     assert result.returncode == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "fix"),
+    [
+        (
+            "127.0.0.1",
+            "another program uses port {port}: stop it, or choose another --port",
+        ),
+        ("nosuchhost.invalid", "set --host to 127.0.0.1, 0.0.0.0, or a name or"),
+    ],
+    ids=["port-in-use", "unknown-host"],
+)
+def test_cannot_listen_is_one_line_naming_host_and_port(
+    api_package: Rendered, host: str, fix: str
+) -> None:
+    """A port in use or a host that does not resolve: exit 1 with one line
+    that names the host, the port, the reason and the fix, not Werkzeug's."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "serve.py", "--host", host, "--port", str(port)],
+            cwd=api_package.package_dir,
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_SECONDS,
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"serve.py: cannot listen on {host}:{port} ("), line
+    assert fix.format(port=port) in line, line
+    assert "Serving model" not in result.stdout

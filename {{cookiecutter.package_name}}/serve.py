@@ -7,12 +7,13 @@ Endpoints (every response body is JSON):
     POST /predict    {"features": [{...}, ...]} -> the ModelInference.predict result
     GET  /health     {"status": "ok", "model_version": "..."}
     GET  /metadata   metadata.json, feature names, threshold, inference_config
+    OPTIONS  any     {"allow": ["OPTIONS", "POST"]}: the Allow header, as JSON
 
 Status codes of POST /predict: 200 scored; 400 bad request (not JSON, not an
 object, no features, features not a list, a missing feature, a value that is
 not a finite number), with a message that names the problem; 413 body larger
-than --max-content-length (default 10 MiB); 503 the call exceeded the
-package's timeout_seconds (send fewer records); 500 anything else.
+than --max-content-length (default 10 MiB), chunked or not; 503 the call
+exceeded the package's timeout_seconds (send fewer records); 500 anything else.
 
 The model is verified (every SHA-256 in the manifest, before anything is
 unpickled) and loaded once, at startup: a package that fails the check makes
@@ -32,9 +33,11 @@ is the same in every package.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import signal
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -48,8 +51,8 @@ if __name__ == "__main__":
 try:
     from flask import Flask, Response, jsonify, request
     from inference_example import ModelInference
-    from werkzeug.exceptions import HTTPException
-    from werkzeug.serving import make_server
+    from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+    from werkzeug.serving import get_sockaddr, make_server, select_address_family
 except ImportError as error:  # flask, numpy, joblib or scikit-learn not installed
     raise SystemExit(
         f"serve.py: {error}: run pip install -r requirements.txt"
@@ -81,6 +84,31 @@ def _json_type(value: Any) -> str:
 
 def _error(message: str, status: int, **extra: Any) -> tuple[Response, int]:
     return jsonify(error=message, **extra), status
+
+
+def _read_body(limit: int) -> bytes:
+    """The request body; RequestEntityTooLarge (413) when it is over ``limit``.
+
+    Werkzeug refuses a Content-Length over the limit before reading. A chunked
+    body has no Content-Length, and Werkzeug's stream for it stops at the limit
+    without an error: the cut body would be parsed (and could even score). So
+    such a body is read here, at most limit + 1 bytes, and refused past limit.
+    """
+    environ = request.environ
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
+    stream = environ["wsgi.input"]  # the server ends it after the last chunk
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    return b"".join(chunks)
 
 
 def _read_verified_json(
@@ -133,6 +161,15 @@ def create_app(
         response.headers["X-Model-Version"] = version
         return response
 
+    @app.after_request
+    def options_as_json(response: Response) -> Response:
+        # Flask answers OPTIONS itself, with an empty text/html body: give the
+        # Allow header's methods as JSON instead, like every other answer.
+        if request.method == "OPTIONS" and response.mimetype != "application/json":
+            response.set_data(json.dumps({"allow": list(response.allow)}))
+            response.content_type = "application/json"
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         # 404, 405, 413...: JSON like every other answer, not Flask's HTML page;
@@ -170,7 +207,7 @@ def create_app(
 
     @app.post("/predict")
     def predict() -> Response | tuple[Response, int]:
-        body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
+        body = _read_body(max_content_length)
         try:
             data = json.loads(body)
         except (ValueError, RecursionError) as error:
@@ -180,7 +217,7 @@ def create_app(
                 f"request body is {_json_type(data)}, not a JSON object: {USAGE}", 400
             )
         features = data.get("features")
-        if not features:
+        if features is None or features == []:  # 0, "", {}: the type error below
             return _error("No features provided", 400)
         if not isinstance(features, list):
             hint = ": wrap one record in a list" if isinstance(features, dict) else ""
@@ -218,6 +255,35 @@ def _positive(text: str) -> int:
     return _whole(text, 1, float("inf"), "a positive whole number of bytes")
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` and listening; OSError if it cannot.
+
+    Bound here, not by Werkzeug's server, whose bind error prints its own
+    text and exits instead of raising.
+    """
+    family = select_address_family(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Werkzeug's
+        sock.bind(get_sockaddr(host, port, family))
+        sock.listen()
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _listen_fix(error: OSError, port: int) -> str:
+    """What to do when the service cannot listen, for ``error``."""
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        return "set --host to 127.0.0.1, 0.0.0.0, or a name or address of this machine"
+    if error.errno == errno.EADDRINUSE:
+        return f"another program uses port {port}: stop it, or choose another --port"
+    if error.errno == errno.EACCES:
+        return "choose another --port (ports below 1024 need administrator rights)"
+    return "choose another --host or --port"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Serve this model over HTTP with Flask's built-in server.",
@@ -252,19 +318,24 @@ def main(argv: list[str] | None = None) -> int:
             f"serve.py: not serving: {type(error).__name__}: {error}", file=sys.stderr
         )
         return 1
+    host = f"[{args.host}]" if ":" in args.host else args.host
     try:
-        server = make_server(args.host, args.port, app, threaded=True)
+        listening = _listen(args.host, args.port)
     except OSError as error:
         print(
-            f"serve.py: cannot listen on {args.host}:{args.port}: {error}",
+            f"serve.py: cannot listen on {host}:{args.port} "
+            f"({error.strerror or error}): {_listen_fix(error, args.port)}",
             file=sys.stderr,
         )
         return 1
+    with listening:  # the server listens on its own copy of the socket
+        server = make_server(
+            args.host, args.port, app, threaded=True, fd=listening.fileno()
+        )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly on SIGTERM
-    host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"Serving model {app.config['MODEL_VERSION']} on "
-        f"http://{host}:{server.server_port}/ with Flask's built-in server "
+        f"http://{host}:{server.port}/ with Flask's built-in server "
         "(for production, run it under a WSGI server: see the README). "
         "Stop with Ctrl+C.",
         flush=True,
