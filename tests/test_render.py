@@ -26,7 +26,13 @@ from conftest import (
     tree,
 )
 from package_builder.build import load_package_module
-from sample_artifacts import FEATURES, training_service_metadata
+from sample_artifacts import (
+    FEATURES,
+    make_data,
+    reference_rows,
+    training_service_metadata,
+    write_reference_csv,
+)
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import (
     PolynomialFeatures,
@@ -402,6 +408,33 @@ def test_artifacts_by_relative_paths_keep_the_training_metadata(
     assert metadata["training_info"]["export_file_size"] == 1048576
     assert metadata["evaluation_info"] == given["evaluation_info"]
     assert metadata["deployment_info"]["deployed_by"]
+
+
+def test_readme_gives_the_anomaly_ratio_drift_reports_expect(tmp_path: Path) -> None:
+    """A model with contamination "auto" and no metadata, with reference
+    data: the README gives the share of reference rows flagged as the ratio
+    drift_report expects, and does not say that none was recorded."""
+    X, _ = make_data(500)
+    model = IsolationForest(n_estimators=20, random_state=0).fit(X)
+    joblib.dump(model, tmp_path / "model.joblib")
+    write_reference_csv(tmp_path / "reference.csv", reference_rows(), FEATURES)
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"feature_names={','.join(FEATURES)}",
+        f"reference_data_path={tmp_path / 'reference.csv'}",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    monitoring = read_json(rendered.package_dir / "metadata.json")["monitoring"]
+    share = f"{round(monitoring['anomaly_ratio'] * 100, 2):g}%"
+    readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
+    assert (
+        "No anomaly ratio was recorded with the model; on its reference data this\n"
+        f"package flags {share} of the rows"
+    ) in readme
+    assert (f"rows ({share}): the ratio `drift_report` expects.") in readme
+    assert "No anomaly ratio was recorded for this package" not in readme
 
 
 def test_package_without_scaler_has_no_scaler_anywhere(
@@ -815,10 +848,15 @@ def test_no_zip_beside_a_zip_of_an_earlier_build_is_refused(tmp_path: Path) -> N
 
 
 def test_no_zip_when_asked(tmp_path: Path) -> None:
-    """create_zip=no leaves the validated folder and no zip."""
+    """create_zip=no leaves the validated folder and no zip; its README
+    does not tell the reader to unzip or check a zip."""
     rendered = run_cookiecutter(tmp_path, "create_zip=no")
     assert rendered.returncode == 0, rendered.stderr
     assert [p.name for p in tmp_path.iterdir()] == [rendered.package_dir.name]
+    readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
+    assert f"unzip {rendered.package_dir.name}.zip" not in readme
+    assert f"sha256sum -c {rendered.package_dir.name}.zip.sha256\n" not in readme
+    assert "sha256sum -c SHA256SUMS" in readme
 
 
 def test_a_file_added_to_the_template_is_packaged_and_hashed(tmp_path: Path) -> None:
