@@ -109,15 +109,22 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
     "golden-score": edit_self_test("scores", GOLDEN_SCORE_ROW),
     "golden-prediction": edit_self_test("predictions", GOLDEN_PREDICTION_ROW),
     "corrupt-model": corrupt_model,
-    "damaged-module": lambda folder: (folder / "inference_example.py").write_text(
-        (folder / "inference_example.py").read_text()[:5000]
-    ),
+    "damaged-module": lambda folder: cut_inference_module(folder, "class Model"),
+    "stripped-module": lambda folder: cut_inference_module(folder, ""),
     "files-added": lambda folder: (
         (folder / "joblib.py").write_text(""),
         (folder / "scored.csv").write_text("a\n"),
         (folder / "notes").mkdir(),
     ),
 }
+
+
+def cut_inference_module(folder: Path, tail: str) -> None:
+    """Cut inference_example.py just before its ModelInference class, then
+    add ``tail``."""
+    path = folder / "inference_example.py"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.index("class ModelInference")] + tail)
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,7 @@ RUNS = {
     "golden-prediction": Run("golden-prediction", ("--quiet",)),
     "corrupt-model": Run("corrupt-model"),
     "damaged-module": Run("damaged-module"),
+    "stripped-module": Run("stripped-module"),
     "files-added": Run("files-added", ("--json",)),
 }
 
@@ -529,14 +537,22 @@ def test_resigned_corrupt_model_fails_at_loading(runs: dict) -> None:
     assert not any(line.startswith("✅ Model loaded") for line in lines)
 
 
-def test_damaged_inference_module_is_reported_not_a_traceback(runs: dict) -> None:
-    """inference_example.py cut short (it no longer compiles): exit 1 with
-    one ❌ line naming it and saying to re-download, no traceback."""
-    result = runs["damaged-module"]
+@pytest.mark.parametrize(
+    ("variant", "error"),
+    [("damaged-module", "SyntaxError: "), ("stripped-module", "ImportError: ")],
+)
+def test_damaged_inference_module_is_reported_not_a_traceback(
+    runs: dict, variant: str, error: str
+) -> None:
+    """inference_example.py cut short, in the middle of a line (it no longer
+    compiles) or before ModelInference (it compiles without it): exit 1 with
+    one ❌ line naming it and saying to re-download, no traceback; not a
+    hint to install the requirements."""
+    result = runs[variant]
     assert result.returncode == 1, explain(result)
     assert "Traceback" not in result.stderr
     assert lines_of(result)[-1].startswith(
-        "❌ Validation failed: inference_example.py cannot be imported (SyntaxError: "
+        f"❌ Validation failed: inference_example.py cannot be imported ({error}"
     )
     assert lines_of(result)[-1].endswith(
         "the file is damaged; re-download the package and verify it "

@@ -42,6 +42,7 @@ if __name__ == "__main__":
     # them (joblib.py) must not stand in for it.
     sys.path.append(sys.path.pop(0))
 
+MODULE = "inference_example"
 try:
     from inference_example import (
         MANIFEST_FILE,
@@ -54,8 +55,8 @@ try:
         read_manifest,
         read_settings,
     )
-except ImportError as error:  # numpy, joblib or scikit-learn not installed
-    IMPORT_ERROR: Exception | None = error
+except ImportError as error:  # a library not installed, or (name is MODULE)
+    IMPORT_ERROR: Exception | None = error  # inference_example.py incomplete
 except Exception as error:  # inference_example.py itself is damaged
     IMPORT_ERROR = error
 else:
@@ -447,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = Report("json" if args.json else "quiet" if args.quiet else "text")
     failure: ValidationFailed | None = None
-    if isinstance(IMPORT_ERROR, ImportError):
+    if isinstance(IMPORT_ERROR, ImportError) and IMPORT_ERROR.name != MODULE:
         failure = EnvironmentProblem(
             f"{IMPORT_ERROR}: run pip install -r requirements.txt"
         )
