@@ -12,7 +12,10 @@ import re
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.utils import simple_filter
 
+# The rules of package_builder.answers (FOLDER_NAME, MAX_PACKAGE_NAME), which
+# cookiecutter's own interpreter cannot import from here.
 FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_PACKAGE_NAME = 200
 
 
 @simple_filter
@@ -38,5 +41,11 @@ def folder_name(value: str) -> str:
             f"ERROR: package_name ({value!r}): must be one folder name made of "
             "letters, digits, '.', '_' and '-'; it is built from version, which "
             "must look like 20241201_143022"
+        )
+    if len(value) > MAX_PACKAGE_NAME:
+        raise FailedHookException(
+            f"ERROR: package_name ({value[:40]!r}...): {len(value)} characters; "
+            f"use at most {MAX_PACKAGE_NAME}, so that the zip and its files can be "
+            "named after it"
         )
     return value

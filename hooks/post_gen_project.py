@@ -23,13 +23,26 @@ TEMPLATE_DIR = Path(*json.loads(r"""[{{ "." | abspath | tojson }}]"""))
 
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
-    from package_builder.answers import AnswerError, parse_answers
-    from package_builder.archive import drop_previous, sidecar_path
-    from package_builder.build import BuildError, build_package
+    # First, so that a stop while the rest loads is cleaned up too.
     from package_builder.stopping import Interrupted, abandon, raise_on_stop_signals
 
     raise_on_stop_signals()
     folder = Path.cwd()
+    try:
+        return build(folder)
+    except Interrupted as stop:
+        print(f"ERROR: the build was {stop}; nothing was published", file=sys.stderr)
+        abandon(folder, stop)
+        return stop.exit_code
+
+
+def build(folder: Path) -> int:
+    """Build the package in ``folder``; on failure, one ERROR line and 1."""
+    from package_builder.answers import AnswerError, parse_answers
+    from package_builder.archive import drop_previous, sidecar_path
+    from package_builder.build import BuildError, build_package
+    from package_builder.stopping import abandon
+
     try:
         answers = parse_answers(CONTEXT, TEMPLATE_DIR)
         zip_path = build_package(answers, folder)
@@ -42,10 +55,6 @@ def main() -> int:
         print(f"ERROR: {reason}", file=sys.stderr)
         abandon(folder)
         return 1
-    except Interrupted as stop:
-        print(f"ERROR: the build was {stop}; nothing was published", file=sys.stderr)
-        abandon(folder, stop)
-        return stop.exit_code
     except Exception:
         traceback.print_exc()
         print(

@@ -16,18 +16,8 @@ TEMPLATE_DIR = Path(*json.loads(r"""[{{ "." | abspath | tojson }}]"""))
 
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
-    from package_builder.answers import AnswerError, parse_answers
-    from package_builder.archive import (
-        restore_previous,
-        set_aside_previous,
-        sidecar_path,
-    )
-    from package_builder.build import BuildError, require_scikit_learn, zip_path_for
-    from package_builder.documents import MANIFEST_FILE, read_given_metadata
-    from package_builder.reference_data import (
-        declared_feature_names,
-        read_reference_data,
-    )
+    # First, so that a stop while the rest loads is handled too.
+    from package_builder.archive import restore_previous
     from package_builder.stopping import (
         Interrupted,
         ignore_stop_signals,
@@ -37,6 +27,31 @@ def main() -> int:
 
     raise_on_stop_signals()
     folder = Path.cwd()
+    set_aside: list[bool] = []  # filled once an earlier build is moved aside
+    try:
+        return check(folder, set_aside)
+    except Interrupted as stop:
+        print(f"ERROR: the build was {stop} before it began", file=sys.stderr)
+        ignore_stop_signals()
+        if set_aside:
+            restore_previous(folder)
+        remove_if_left_empty(folder)
+        return stop.exit_code
+
+
+def check(folder: Path, set_aside: list[bool]) -> int:
+    """Check every answer; move an earlier build in ``folder`` aside (and
+    say so in ``set_aside``). On a bad answer, one ERROR line and 1."""
+    from package_builder.answers import AnswerError, parse_answers
+    from package_builder.archive import set_aside_previous, sidecar_path
+    from package_builder.build import BuildError, require_scikit_learn, zip_path_for
+    from package_builder.documents import MANIFEST_FILE, read_given_metadata
+    from package_builder.reference_data import (
+        declared_feature_names,
+        read_reference_data,
+    )
+    from package_builder.stopping import check_cookiecutter_running, signals_held
+
     try:
         answers = parse_answers(CONTEXT, TEMPLATE_DIR)
         given = (
@@ -74,21 +89,19 @@ def main() -> int:
                     "copy it out of that folder first",
                 )
         # Last: rendering again over an earlier build moves its files aside,
-        # for the post-generation hook to put back should the build fail.
-        try:
-            set_aside_previous(folder, MANIFEST_FILE)
-        except ValueError as error:
-            raise AnswerError("package_name", folder.name, str(error)) from None
+        # for the post-generation hook to put back should the build fail;
+        # not once cookiecutter has gone (no post-generation hook would run),
+        # and not halfway (a stop waits for the move to end).
+        check_cookiecutter_running()
+        with signals_held():
+            try:
+                set_aside_previous(folder, MANIFEST_FILE)
+            except ValueError as error:
+                raise AnswerError("package_name", folder.name, str(error)) from None
+            set_aside.append(True)
     except (AnswerError, BuildError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
-    except Interrupted as stop:
-        print(f"ERROR: the build was {stop} before it began", file=sys.stderr)
-        ignore_stop_signals()
-        # Moving an earlier build aside may have been under way.
-        restore_previous(folder)
-        remove_if_left_empty(folder)
-        return stop.exit_code
     return 0
 
 

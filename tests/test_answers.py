@@ -206,7 +206,7 @@ def test_duplicate_feature_names_are_all_named(context: dict[str, Any]) -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["score", "prediction"])
+@pytest.mark.parametrize("name", ["score", "prediction", "Score", "PREDICTION"])
 def test_feature_named_like_an_output_column_is_refused(
     context: dict[str, Any], name: str
 ) -> None:
@@ -214,7 +214,7 @@ def test_feature_named_like_an_output_column_is_refused(
     message = refusal(context, feature_names=f"a,{name}")
 
     assert message.startswith(f"feature_names ('a,{name}'): a feature is named ")
-    assert f"{name!r}, a column the package's batch scorers add" in message
+    assert f"{name!r}, like a column the package's batch scorers add" in message
 
 
 def test_missing_model_file_is_refused_with_typed_and_full_path(
@@ -566,6 +566,17 @@ def test_metadata_feature_names_that_cannot_name_features_are_refused(
     message = metadata_refusal(metadata_file(tmp_path, data))
 
     assert f"training_info.feature_names: {problem}" in message
+
+
+def test_cookiecutter_filter_applies_the_package_name_rules() -> None:
+    """local_extensions.py, which cookiecutter loads before any hook, checks
+    package_name by the same rules as parse_answers."""
+    from package_builder.answers import FOLDER_NAME, MAX_PACKAGE_NAME
+
+    import local_extensions
+
+    assert local_extensions.MAX_PACKAGE_NAME == MAX_PACKAGE_NAME
+    assert local_extensions.FOLDER_NAME.pattern == FOLDER_NAME.pattern
 
 
 def test_result_columns_are_the_package_scorers_own() -> None:

@@ -781,6 +781,20 @@ def test_previous_build_set_aside_comes_back_whole(tmp_path: Path) -> None:
     assert listing(tmp_path) == [PACKAGE_NAME]
 
 
+def test_files_of_an_interrupted_build_block_a_new_render(tmp_path: Path) -> None:
+    """Files an interrupted build left set aside are refused, also before a
+    new, empty folder: a failed build would otherwise move them into it, and
+    cookiecutter then removes the folder it made, with them."""
+    folder = tmp_path / PACKAGE_NAME
+    folder.mkdir()
+    kept = tmp_path / f".{PACKAGE_NAME}.previous"
+    kept.mkdir()
+    (kept / "model.joblib").write_bytes(b"earlier")
+    with pytest.raises(ValueError, match="holds the files of an earlier build"):
+        set_aside_previous(folder, "deployment_manifest.json")
+    assert (kept / "model.joblib").read_bytes() == b"earlier"
+
+
 def test_previous_build_is_dropped_after_success(tmp_path: Path) -> None:
     """drop_previous removes what was set aside; restore_previous then does
     nothing."""

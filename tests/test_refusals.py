@@ -42,6 +42,11 @@ BAD_ANSWERS = {
         ["version=2024/12/01"],
         "ERROR: package_name ('model_2024/12/01",
     ),
+    "package-name-too-long": (
+        ["package_name=" + "m" * 300],
+        "ERROR: package_name ('mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm'...): 300 "
+        "characters; use at most 200",
+    ),
     "package-name-escapes": (
         ["package_name=../escaped"],
         "ERROR: package_name ('../escaped')",
@@ -211,7 +216,7 @@ BAD_ARTIFACTS = {
     "feature-named-score": (
         ["model_path=model_score.joblib"],
         "ERROR: model_path ('a,b,c,score')",
-        "a feature is named 'score', a column the package's batch scorers add",
+        "a feature is named 'score', like a column the package's batch scorers add",
     ),
     "names-count-differs": (
         ["model_path=model4.joblib", "feature_names=a,b,c"],
@@ -524,6 +529,31 @@ def test_self_test_slower_than_the_timeout_names_timeout_seconds(
         "scoring the self-test's 5 rows took longer than that, so the package "
         "would time out on the smallest calls; give more seconds"
     ) in rendered.stderr
+
+
+def test_metadata_may_record_parameters_as_strings(
+    bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """model_parameters written as strings ("10", as MLflow records them)
+    agree with the model's 10: the package builds and keeps them."""
+    metadata = {
+        "model_info": {"created_at": "2024-01-01T00:00:00Z"},
+        "training_info": {
+            "feature_names": ["a", "b", "c", "d"],
+            "model_parameters": {"n_estimators": "10", "bootstrap": "False"},
+        },
+        "evaluation_info": {},
+    }
+    (tmp_path / "strings.json").write_text(json.dumps(metadata), encoding="utf-8")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={bad_artifacts / 'model4.joblib'}",
+        f"metadata_path={tmp_path / 'strings.json'}",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    built = json.loads((rendered.package_dir / "metadata.json").read_text())
+    assert built["training_info"]["model_parameters"]["n_estimators"] == "10"
 
 
 def test_unexpected_failure_of_a_rebuild_puts_the_earlier_package_back(

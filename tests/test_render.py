@@ -585,8 +585,9 @@ def test_a_transformer_that_takes_positive_values_only_is_packaged(
 ) -> None:
     """A Box-Cox PowerTransformer refuses rows of zeros, so the self-test
     rows cannot be made up: without reference data the build is refused,
-    naming reference_data_path; with it, the package builds, validates and
-    scores as scikit-learn does."""
+    naming reference_data_path, and so is reference data with a zero; with
+    positive reference data, the package builds, validates and scores as
+    scikit-learn does."""
     rng = np.random.default_rng(12)
     X = rng.lognormal(size=(300, 3))
     box_cox = PowerTransformer(method="box-cox").fit(X)
@@ -606,6 +607,21 @@ def test_a_transformer_that_takes_positive_values_only_is_packaged(
         "Box-Cox transformation can only be applied to strictly positive data)"
     ) in refused.stderr
     assert list((tmp_path / "refused").iterdir()) == []
+    with_zero = tmp_path / "with_zero.csv"
+    with_zero.write_text("a,b,c\n1.0,2.0,3.0\n0.0,1.0,1.0\n", encoding="utf-8")
+    unscorable = run_cookiecutter(
+        tmp_path / "unscorable",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"scaler_path={tmp_path / 'scaler.joblib'}",
+        "feature_names=a,b,c",
+        f"reference_data_path={with_zero}",
+    )
+    assert unscorable.returncode != 0
+    assert (
+        f"ERROR: reference_data_path ('{with_zero}'): the model cannot score these "
+        "rows (The Box-Cox transformation can only be applied to strictly "
+        "positive data); give rows like the ones it was trained on"
+    ) in unscorable.stderr
     reference = tmp_path / "reference.csv"
     rows = rng.lognormal(size=(200, 3))
     reference.write_text(

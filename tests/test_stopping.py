@@ -135,3 +135,23 @@ def test_killed_cookiecutter_leaves_nothing(tmp_path: Path) -> None:
     assert process.returncode == -signal.SIGTERM
     assert "ERROR: the package failed its own validation" in log
     assert tree(output) == {}
+
+
+def test_a_signal_already_ignored_stays_ignored() -> None:
+    """Under nohup (SIGHUP ignored) a hangup does not stop the build; the
+    other stop signals are turned into Interrupted."""
+    code = (
+        "import signal\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "from package_builder.stopping import _stop, raise_on_stop_signals\n"
+        "raise_on_stop_signals()\n"
+        "assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN\n"
+        "assert signal.getsignal(signal.SIGTERM) is _stop\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=TEMPLATE_DIR / "hooks",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr

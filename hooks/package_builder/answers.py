@@ -162,12 +162,14 @@ def feature_names_problem(names: list[str]) -> str | None:
             f"{', '.join(repeated)} appear more than once; every feature needs a "
             "name of its own"
         )
-    clashing = [name for name in RESULT_COLUMNS if name in names]
+    # Spark tells column names apart regardless of case, by default.
+    clashing = [name for name in names if name.lower() in RESULT_COLUMNS]
     if clashing:
         return (
-            f"a feature is named {clashing[0]!r}, a column the package's batch "
-            f"scorers add to their output ({', '.join(RESULT_COLUMNS)}); rename "
-            "the feature (and refit the model if it was fitted on named columns)"
+            f"a feature is named {clashing[0]!r}, like a column the package's "
+            f"batch scorers add to their output ({', '.join(RESULT_COLUMNS)}, "
+            "in any case); rename the feature (and refit the model if it was "
+            "fitted on named columns)"
         )
     return None
 

@@ -152,14 +152,14 @@ def set_aside_previous(folder: Path, manifest_name: str) -> None:
     not the earlier package's own (named in its manifest ``manifest_name``),
     or when an interrupted build left its previous files behind.
     """
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return
     kept = previous_dir(folder)
-    if kept.exists():
+    if kept.exists():  # even before an empty folder: it would be put back there
         raise ValueError(
             f"{kept} holds the files of an earlier build that was interrupted: "
             f"move them back into {folder}, or remove it"
         )
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
     found = package_files(folder)
     try:
         manifest = json.loads((folder / manifest_name).read_text(encoding="utf-8"))

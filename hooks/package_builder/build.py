@@ -355,9 +355,19 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         ),
     )
     inference = preloaded_inference(package, folder, loaded)
-    metadata["monitoring"], reference_examples = reference_monitoring(
-        inference, reference, demo
-    )
+    try:
+        metadata["monitoring"], reference_examples = reference_monitoring(
+            inference, reference, demo
+        )
+    except ValueError as error:  # the scaler refuses some of these rows
+        if not answers.reference_file:
+            raise
+        raise AnswerError(
+            "reference_data_path",
+            str(answers.reference_file),
+            f"the model cannot score these rows ({error}); give rows like the "
+            "ones it was trained on",
+        ) from None
     check_ranges_known(answers, metadata["monitoring"])
     write_json(folder / METADATA_FILE, metadata)
     render_documents(

@@ -106,6 +106,8 @@ KIND_RULES: dict[str, tuple[Any, str]] = {
 
 
 def _is_iso_time(text: str) -> bool:
+    if text.endswith("Z"):  # UTC; Python before 3.11 does not read the Z
+        text = text[:-1] + "+00:00"
     try:
         datetime.fromisoformat(text)
     except ValueError:
@@ -298,10 +300,12 @@ def build_metadata(
     for key, value in (given_parameters or {}).items():
         actual = facts.model_parameters.get(key, value)
         scalars = (str, int, float, bool, type(None))
+        # A string may record any value ("100", as MLflow writes parameters).
         if (
             isinstance(value, scalars)
             and isinstance(actual, scalars)
             and value != actual
+            and not (isinstance(value, str) and value == str(actual))
         ):
             raise AnswerError(
                 "metadata_path",

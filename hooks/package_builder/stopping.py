@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -56,9 +57,25 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def raise_on_stop_signals() -> None:
-    """Turn Ctrl-C, SIGTERM and SIGHUP into ``Interrupted`` in this process."""
+    """Turn Ctrl-C, SIGTERM and SIGHUP into ``Interrupted`` in this process;
+    a signal already ignored (SIGHUP under nohup) stays ignored."""
     for signum in STOP_SIGNALS:
-        signal.signal(signum, _stop)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _stop)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold stop signals back until the block ends, so that it is not left
+    halfway (where the system can; elsewhere the block runs as it is)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def check_cookiecutter_running() -> None:
