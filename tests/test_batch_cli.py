@@ -461,6 +461,17 @@ def test_outputs_are_written_through_links_devices_and_pipes(
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
+def test_a_device_output_is_not_said_to_be_unwritten(
+    demo: Rendered, bad_csv: Path
+) -> None:
+    """Bad rows with -o /dev/stdout: the rows before them were written there,
+    so the error does not claim that the output was not written."""
+    result = run_cli(demo.package_dir, str(bad_csv), "-o", "/dev/stdout")
+    assert result.returncode == 1
+    assert "line 3: " in result.stderr
+    assert "was not written" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -134,6 +134,7 @@ def test_drift_monitor_refuses_what_it_cannot_count(
         "frame": (pd.DataFrame(X).astype(str), scores, predictions, "numeric array"),
         "counts": (X[:2], scores[:3], predictions[:2], "one score and one"),
         "nan": (np.full((1, width), np.nan), scores[:1], predictions[:1], "finite"),
+        "labels": (X, scores, np.where(predictions == 1, -1, 1), "0 (normal) or 1"),
     }
     for rows, row_scores, row_predictions, message in bad.values():
         with pytest.raises(ValueError, match=re.escape(message)):

@@ -743,6 +743,10 @@ def test_environ_values_that_are_not_strings_are_read_as_text(
     assert (
         unset.timeout_seconds == unset.manifest["inference_config"]["timeout_seconds"]
     )
+    zero = module.ModelInference(demo.package_dir, environ={"MODEL_THRESHOLD": 0.0})
+    assert zero.threshold == 0.0
+    with pytest.raises(module.ConfigurationError, match="MODEL_BATCH_SIZE=0"):
+        module.ModelInference(demo.package_dir, environ={"MODEL_BATCH_SIZE": 0})
 
 
 def test_pickle_names_the_folder_found_when_loaded(

@@ -345,7 +345,7 @@ def read_settings(
             "LOG_LEVEL",
             "LOG_FORMAT",
         )
-        if str(environ.get(name) or "").strip()
+        if str("" if environ.get(name) is None else environ[name]).strip()
     )
 
     def pick(variable: str | None, key: str, kind: str, default: Any) -> Any:
@@ -1643,6 +1643,11 @@ class DriftMonitor:
             )
         if not (np.isfinite(X).all() and np.isfinite(scores).all()):
             raise ValueError("X and scores must hold finite numbers only")
+        if not np.isin(predictions, (0, 1)).all():
+            raise ValueError(
+                "predictions must be 0 (normal) or 1 (anomaly), as predict gives "
+                "them, not scikit-learn's 1 and -1"
+            )
         for column, histogram in enumerate(self._histograms):
             histogram.add(X[:, column])
         self._score_histogram.add(scores)
@@ -2170,7 +2175,10 @@ def main(argv: list[str] | None = None) -> int:
             if drift is not None:
                 json.dump(drift.report(), report, indent=2)
     except InputError as error:
-        unwritten = f"; {args.output} was not written" if args.output else ""
+        replaced = args.output and not (
+            args.output.exists() and not args.output.is_file()
+        )  # a device or a pipe has had the rows up to the error
+        unwritten = f"; {args.output} was not written" if replaced else ""
         print(f"error: {args.input}: {error}{unwritten}", file=sys.stderr)
         return 1
     except UnicodeDecodeError as error:
