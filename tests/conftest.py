@@ -36,6 +36,29 @@ class Rendered:
     zip_path: Path
 
 
+def cookiecutter_command(
+    output_dir: Path,
+    *answers: str,
+    template: Path = TEMPLATE_DIR,
+    version: str = VERSION,
+    extra_args: tuple[str, ...] = (),
+) -> list[str]:
+    """The cookiecutter command line that renders ``template`` into
+    ``output_dir`` with ``answers``, without prompting."""
+    return [
+        sys.executable,
+        "-m",
+        "cookiecutter",
+        str(template),
+        "--no-input",
+        "--output-dir",
+        str(output_dir),
+        *extra_args,
+        f"version={version}",
+        *answers,
+    ]
+
+
 def run_cookiecutter(
     output_dir: Path,
     *answers: str,
@@ -48,18 +71,13 @@ def run_cookiecutter(
     """Run the cookiecutter command line as a builder would, non-interactively
     (``env``: variables to add to the environment)."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            str(template),
-            "--no-input",
-            "--output-dir",
-            str(output_dir),
-            *extra_args,
-            f"version={version}",
+        cookiecutter_command(
+            output_dir,
             *answers,
-        ],
+            template=template,
+            version=version,
+            extra_args=extra_args,
+        ),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -557,6 +557,25 @@ def render_model_and_scaler(
     return rendered
 
 
+def assert_validates_and_scores(
+    rendered: Rendered, model: Any, scaler: Any, rows: np.ndarray
+) -> None:
+    """The package passes validate_model.py with every feature check, and
+    scores ``rows`` (columns a, b, c...) as scikit-learn does."""
+    names = "abcdefghij"[: rows.shape[1]]
+    result = run_validate_model(rendered.package_dir)
+    assert result.returncode == 0, result.stdout
+    assert (
+        f"✅ {len(names)} features agree: manifest, metadata.json, scaler, model"
+    ) in result.stdout.splitlines()
+    inference = load_package_module(rendered.package_dir).ModelInference(
+        rendered.package_dir, environ={}
+    )
+    records = [dict(zip(names, row, strict=True)) for row in rows.tolist()]
+    expected = -model.score_samples(scaler.transform(rows))
+    assert inference.predict(records)["scores"] == expected.tolist()
+
+
 def test_a_transformer_that_widens_the_features_is_packaged(tmp_path: Path) -> None:
     """A PolynomialFeatures "scaler" (4 features in, 14 out) before an
     IsolationForest fitted on its output: the package builds, passes its own
@@ -566,18 +585,7 @@ def test_a_transformer_that_widens_the_features_is_packaged(tmp_path: Path) -> N
     widen = PolynomialFeatures(degree=2, include_bias=False).fit(X)
     model = IsolationForest(n_estimators=20, random_state=0).fit(widen.transform(X))
     rendered = render_model_and_scaler(tmp_path, model, widen, "feature_names=a,b,c,d")
-    result = run_validate_model(rendered.package_dir)
-    assert result.returncode == 0, result.stdout
-    assert "✅ 4 features agree: manifest, metadata.json, scaler, model" in (
-        result.stdout.splitlines()
-    )
-    inference = load_package_module(rendered.package_dir).ModelInference(
-        rendered.package_dir, environ={}
-    )
-    rows = rng.normal(size=(40, 4)) * 2
-    records = [dict(zip("abcd", row, strict=True)) for row in rows.tolist()]
-    expected = -model.score_samples(widen.transform(rows))
-    assert inference.predict(records)["scores"] == expected.tolist()
+    assert_validates_and_scores(rendered, model, widen, rng.normal(size=(40, 4)) * 2)
 
 
 def test_a_transformer_that_takes_positive_values_only_is_packaged(
@@ -594,12 +602,12 @@ def test_a_transformer_that_takes_positive_values_only_is_packaged(
     model = IsolationForest(n_estimators=20, random_state=0).fit(box_cox.transform(X))
     joblib.dump(model, tmp_path / "model.joblib")
     joblib.dump(box_cox, tmp_path / "scaler.joblib")
-    refused = run_cookiecutter(
-        tmp_path / "refused",
+    answers = [
         f"model_path={tmp_path / 'model.joblib'}",
         f"scaler_path={tmp_path / 'scaler.joblib'}",
         "feature_names=a,b,c",
-    )
+    ]
+    refused = run_cookiecutter(tmp_path / "refused", *answers)
     assert refused.returncode != 0
     assert (
         "ERROR: reference_data_path (''): the self-test needs rows the model can "
@@ -610,11 +618,7 @@ def test_a_transformer_that_takes_positive_values_only_is_packaged(
     with_zero = tmp_path / "with_zero.csv"
     with_zero.write_text("a,b,c\n1.0,2.0,3.0\n0.0,1.0,1.0\n", encoding="utf-8")
     unscorable = run_cookiecutter(
-        tmp_path / "unscorable",
-        f"model_path={tmp_path / 'model.joblib'}",
-        f"scaler_path={tmp_path / 'scaler.joblib'}",
-        "feature_names=a,b,c",
-        f"reference_data_path={with_zero}",
+        tmp_path / "unscorable", *answers, f"reference_data_path={with_zero}"
     )
     assert unscorable.returncode != 0
     assert (
@@ -628,24 +632,11 @@ def test_a_transformer_that_takes_positive_values_only_is_packaged(
         "a,b,c\n" + "".join(",".join(map(repr, row)) + "\n" for row in rows.tolist()),
         encoding="utf-8",
     )
-    rendered = render_model_and_scaler(
-        tmp_path,
-        model,
-        box_cox,
-        "feature_names=a,b,c",
-        f"reference_data_path={reference}",
+    rendered = run_cookiecutter(
+        tmp_path / "out", *answers, f"reference_data_path={reference}"
     )
-    result = run_validate_model(rendered.package_dir)
-    assert result.returncode == 0, result.stdout
-    assert "✅ 3 features agree: manifest, metadata.json, scaler, model" in (
-        result.stdout.splitlines()
-    )
-    inference = load_package_module(rendered.package_dir).ModelInference(
-        rendered.package_dir, environ={}
-    )
-    records = [dict(zip("abc", row, strict=True)) for row in rows[:40].tolist()]
-    expected = -model.score_samples(box_cox.transform(rows[:40]))
-    assert inference.predict(records)["scores"] == expected.tolist()
+    assert rendered.returncode == 0, rendered.stderr
+    assert_validates_and_scores(rendered, model, box_cox, rows[:40])
 
 
 def test_model_fitted_on_named_columns_names_an_unnamed_scalers_features(

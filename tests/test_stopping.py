@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE_DIR, VERSION, answers_for, builders_model, tree
+from conftest import (
+    TEMPLATE_DIR,
+    answers_for,
+    builders_model,
+    cookiecutter_command,
+    run_cookiecutter,
+    tree,
+)
 
 PAUSING_FOREST = """\
 import os
@@ -49,19 +56,12 @@ def start_pausing_build(
     )
     marker = tmp_path / "paused"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            str(TEMPLATE_DIR),
-            "--no-input",
-            "--output-dir",
-            str(output),
-            *extra_args,
-            f"version={VERSION}",
+        cookiecutter_command(
+            output,
             f"model_path={tmp_path / 'house.joblib'}",
             "feature_names=a,b,c",
-        ],
+            extra_args=extra_args,
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -94,21 +94,8 @@ def test_ctrl_c_midway_leaves_nothing_new(
     extra: tuple[str, ...] = ()
     if over_a_package:
         directory, samples = artifacts
-        first = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cookiecutter",
-                str(TEMPLATE_DIR),
-                "--no-input",
-                "--output-dir",
-                str(output),
-                f"version={VERSION}",
-                *answers_for(samples["no_scaler"]),
-            ],
-            cwd=directory,
-            capture_output=True,
-            text=True,
+        first = run_cookiecutter(
+            output, *answers_for(samples["no_scaler"]), cwd=directory
         )
         assert first.returncode == 0, first.stderr
         extra = ("--overwrite-if-exists",)
