@@ -28,6 +28,13 @@ def abspath(value: str) -> str:
 
 
 @simple_filter
+def process_id(value: str) -> int:
+    """The id of the process that renders (cookiecutter's own, for a hook):
+    the hooks check that it still runs before they publish anything."""
+    return os.getpid()
+
+
+@simple_filter
 def folder_name(value: str) -> str:
     """Return ``value`` if it is one safe folder name, else stop the run.
 

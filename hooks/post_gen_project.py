@@ -19,13 +19,21 @@ CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
 # Cookiecutter renders a hook in the template's folder, so this is the
 # template's absolute path, also on --replay from another directory.
 TEMPLATE_DIR = Path(*json.loads(r"""[{{ "." | abspath | tojson }}]"""))
+# The cookiecutter process that rendered this hook and waits for it.
+COOKIECUTTER_PID = int("{{ '' | process_id }}")
 
 
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
     # First, so that a stop while the rest loads is cleaned up too.
-    from package_builder.stopping import Interrupted, abandon, raise_on_stop_signals
+    from package_builder.stopping import (
+        Interrupted,
+        abandon,
+        follow_cookiecutter,
+        raise_on_stop_signals,
+    )
 
+    follow_cookiecutter(COOKIECUTTER_PID)
     raise_on_stop_signals()
     folder = Path.cwd()
     try:

@@ -12,6 +12,8 @@ CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
 # Cookiecutter renders a hook in the template's folder, so this is the
 # template's absolute path, also on --replay from another directory.
 TEMPLATE_DIR = Path(*json.loads(r"""[{{ "." | abspath | tojson }}]"""))
+# The cookiecutter process that rendered this hook and waits for it.
+COOKIECUTTER_PID = int("{{ '' | process_id }}")
 
 
 def main() -> int:
@@ -20,11 +22,13 @@ def main() -> int:
     from package_builder.archive import restore_previous
     from package_builder.stopping import (
         Interrupted,
+        follow_cookiecutter,
         ignore_stop_signals,
         raise_on_stop_signals,
         remove_if_left_empty,
     )
 
+    follow_cookiecutter(COOKIECUTTER_PID)
     raise_on_stop_signals()
     folder = Path.cwd()
     set_aside: list[bool] = []  # filled once an earlier build is moved aside

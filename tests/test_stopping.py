@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     TEMPLATE_DIR,
+    VERSION,
     answers_for,
     builders_model,
     cookiecutter_command,
@@ -121,6 +122,62 @@ def test_killed_cookiecutter_leaves_nothing(tmp_path: Path) -> None:
     log = process.communicate(timeout=120)[0]
     assert process.returncode == -signal.SIGTERM
     assert "ERROR: the package failed its own validation" in log
+    assert tree(output) == {}
+
+
+def children_of(pid: int) -> list[int]:
+    """The ids of the processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_cookiecutter_killed_while_its_hook_is_paused_publishes_nothing(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A build that would pass: its post-generation hook is paused (SIGSTOP)
+    wherever it is, cookiecutter is killed, the hook goes on. Finding
+    cookiecutter gone, it publishes nothing and removes the folder, whether
+    it had got far or had barely started."""
+    directory, samples = artifacts
+    output = tmp_path / "out"
+    process = subprocess.Popen(
+        cookiecutter_command(output, *answers_for(samples["no_scaler"])),
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    folder = output / f"model_{VERSION}_deployment"
+    deadline = time.monotonic() + 120
+    hooks: list[int] = []
+    # Rendered files mean the pre-generation hook is done: a child now is
+    # the post-generation hook.
+    while not hooks:
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"no post-generation hook seen:\n{process.communicate()[0]}")
+        if (folder / "inference_example.py").exists():
+            hooks = children_of(process.pid)
+        time.sleep(0.01)
+    (hook,) = hooks
+    os.kill(hook, signal.SIGSTOP)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    os.kill(hook, signal.SIGCONT)
+    log = process.communicate(timeout=120)[0]  # the hook holds the pipe open
+    assert process.returncode == -signal.SIGTERM
+    assert "abandoned: cookiecutter has stopped" in log
+    assert "Package folder:" not in log
     assert tree(output) == {}
 
 

@@ -24,7 +24,9 @@ STOP_SIGNALS = [
     signal.SIGTERM,
     *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []),
 ]
-# The process that started the hook, recorded when a hook imports this.
+# The cookiecutter process that runs the hook: the hook's parent when this is
+# imported, until the hook names it (follow_cookiecutter) as rendered into it;
+# its parent may already have gone by the time the hook starts.
 COOKIECUTTER = os.getppid()
 # How long a stopped hook waits to see cookiecutter go (after Ctrl-C,
 # cookiecutter waits 0.25 s for its hook, then exits).
@@ -54,6 +56,12 @@ class Interrupted(BaseException):
 
 def _stop(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
+
+
+def follow_cookiecutter(pid: int) -> None:
+    """Take ``pid`` as the cookiecutter process whose hook this is."""
+    global COOKIECUTTER
+    COOKIECUTTER = pid
 
 
 def raise_on_stop_signals() -> None:
