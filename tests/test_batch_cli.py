@@ -453,9 +453,14 @@ def test_outputs_are_written_through_links_devices_and_pipes(
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE) as reader:
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
         written = run_cli(demo.package_dir, str(source), "-o", str(fifo))
+        # A FIFO replaced by a file would leave cat waiting for a writer.
         read = reader.communicate(timeout=60)[0].decode()
+    finally:
+        reader.kill()
+        reader.wait()
     assert written.returncode == 0, written.stderr
     assert len(read.splitlines()) == 6
     assert stat.S_ISFIFO(fifo.stat().st_mode)

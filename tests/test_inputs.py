@@ -661,6 +661,10 @@ def test_batch_size_set_during_a_call_applies_to_the_next_call(
     retuned = Retuned(demo.package_dir, environ={"MODEL_BATCH_SIZE": "2"})
     assert retuned.predict(records) == inference.predict(records)
     assert retuned.scored_rows == [2, 2, 1]
+    assert retuned.batch_size == 1000  # set to 1000, 2, then 1000 again
+    retuned.scored_rows.clear()
+    assert retuned.predict(records) == inference.predict(records)
+    assert retuned.scored_rows == [5]
 
 
 def test_timeout_stops_between_batches(

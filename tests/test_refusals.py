@@ -144,6 +144,10 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "text_samples.json": ("training_info", {"training_samples": "lots"}),
         "share_above_one.json": ("evaluation_info", {"basic_metrics": {"recall": 7}}),
         "other_type.json": ("model_info", {"model_type": "OneClassSVM"}),
+        "other_parameters_text.json": (
+            "training_info",
+            {"model_parameters": {"n_estimators": "5"}},
+        ),
         "other_parameters.json": (
             "training_info",
             {"model_parameters": {"n_estimators": 5}},
@@ -281,6 +285,12 @@ BAD_ARTIFACTS = {
         ["model_path=model4.joblib", "metadata_path=other_parameters.json"],
         "ERROR: metadata_path (",
         "training_info.model_parameters.n_estimators is 5, but the model in "
+        "model_path has 10; give the metadata of this model",
+    ),
+    "metadata-other-parameters-as-text": (
+        ["model_path=model4.joblib", "metadata_path=other_parameters_text.json"],
+        "ERROR: metadata_path (",
+        'training_info.model_parameters.n_estimators is "5", but the model in '
         "model_path has 10; give the metadata of this model",
     ),
     "metadata-time-not-iso": (
