@@ -2035,7 +2035,7 @@ def _replaced_when_done(path: Path) -> Iterator[Any]:
     """
     if path.is_dir():
         raise OSError(f"cannot write {path}: it is a folder; give a file name")
-    if path.exists() and not path.is_file():
+    if _written_in_place(path):
         with open(path, "w", encoding="utf-8", newline="") as stream:
             yield stream
         return
@@ -2055,6 +2055,12 @@ def _replaced_when_done(path: Path) -> Iterator[Any]:
         Path(temporary).unlink(missing_ok=True)
 
 
+def _written_in_place(path: Path | str) -> bool:
+    """Whether ``path`` is something that exists and is not a regular file
+    (a device, a pipe): an output written to where it is, never replaced."""
+    return os.path.exists(path) and not os.path.isfile(path)
+
+
 def _same_file(paths: Mapping[str, Any]) -> str | None:
     """Say which two of the labelled paths (None: not given) are one file;
     a device or a pipe may take more than one output."""
@@ -2063,8 +2069,7 @@ def _same_file(paths: Mapping[str, Any]) -> str | None:
         if path is None:
             continue
         real = os.path.realpath(path)
-        special = os.path.exists(real) and not os.path.isfile(real)
-        if real in seen and not special:
+        if real in seen and not _written_in_place(real):
             return f"{label} {path} is the same file as {seen[real]}"
         seen[real] = f"{label} {path}"
     return None
@@ -2175,9 +2180,8 @@ def main(argv: list[str] | None = None) -> int:
             if drift is not None:
                 json.dump(drift.report(), report, indent=2)
     except InputError as error:
-        replaced = args.output and not (
-            args.output.exists() and not args.output.is_file()
-        )  # a device or a pipe has had the rows up to the error
+        # A device or a pipe has had the rows up to the error.
+        replaced = args.output and not _written_in_place(args.output)
         unwritten = f"; {args.output} was not written" if replaced else ""
         print(f"error: {args.input}: {error}{unwritten}", file=sys.stderr)
         return 1

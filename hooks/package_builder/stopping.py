@@ -89,7 +89,7 @@ def signals_held() -> Iterator[None]:
 def check_cookiecutter_running() -> None:
     """Raise ``Interrupted`` when cookiecutter has gone: nobody waits for the
     result any more, and nothing may be published behind its back."""
-    if os.getppid() != COOKIECUTTER:
+    if cookiecutter_gone():
         raise Interrupted(None)
 
 
