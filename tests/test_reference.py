@@ -17,11 +17,13 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from conftest import Rendered, answers_for, run_cookiecutter
+from conftest import Rendered, answers_for, run_cookiecutter, run_validate_model
 from package_builder.demo import TEST_SIZE, make_dataset
 from package_builder.monitoring import QUANTILES, histogram, pick_examples
-from sample_artifacts import FEATURES, reference_rows
+from sample_artifacts import FEATURES, make_data, reference_rows
+from sklearn.ensemble import IsolationForest
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import MinMaxScaler
 
 STATISTICS_KEYS = {"count", "min", "max", "mean", "std", "quantiles", "histogram"}
 SECTION_KEYS = {
@@ -251,6 +253,40 @@ def test_pipeline_scaler_step_gives_the_partial_section(
     )
     means = [stats["mean"] for stats in monitoring["features"].values()]
     assert means == scaler.mean_.tolist()
+    # The self-test steps out from that mean too, in the features' own
+    # units, not from raw zeros far from every training value.
+    self_test = read_json(package_dir / "deployment_manifest.json")["self_test"]
+    assert list(self_test["inputs"][0].values()) == scaler.mean_.tolist()
+    assert (
+        list(self_test["inputs"][1].values()) == (scaler.mean_ + scaler.scale_).tolist()
+    )
+
+
+def test_without_reference_data_a_min_max_scaler_centres_the_self_test(
+    tmp_path: Path,
+) -> None:
+    """A MinMaxScaler records the training range: the self-test starts in its
+    middle and steps by a quarter of it."""
+    X, _ = make_data(500)
+    scaler = MinMaxScaler().fit(X)
+    model = IsolationForest(n_estimators=30, random_state=0).fit(scaler.transform(X))
+    joblib.dump(scaler, tmp_path / "scaler.joblib")
+    joblib.dump(model, tmp_path / "model.joblib")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"scaler_path={tmp_path / 'scaler.joblib'}",
+        f"feature_names={','.join(FEATURES)}",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    manifest = read_json(rendered.package_dir / "deployment_manifest.json")
+    inputs = [list(row.values()) for row in manifest["self_test"]["inputs"]]
+    middle = (scaler.data_min_ + scaler.data_max_) / 2
+    quarter = (scaler.data_max_ - scaler.data_min_) / 4
+    assert inputs[0] == pytest.approx(middle.tolist(), rel=1e-12)
+    assert inputs[1] == pytest.approx((middle + quarter).tolist(), rel=1e-12)
+    assert run_validate_model(rendered.package_dir).returncode == 0
 
 
 def test_parquet_reference_data_gives_the_same_statistics(

@@ -159,13 +159,15 @@ def test_validate_model_prints_the_specified_lines(demo: Rendered) -> None:
         "✅ scaler.joblib: OK",
         "✅ metadata.json: OK",
         "🤖 Loading model...",
+        "✅ Model loaded successfully",
+        "   Model type: IsolationForest",
+        "✅ Scaler loaded successfully",
+        "   Scaler type: StandardScaler",
         "🧪 Testing model inference...",
         "✅ Inference test successful",
         "🎉 Model validation completed successfully!",
     ]:
         assert expected in lines
-    assert any(line.startswith("✅ Model loaded successfully") for line in lines)
-    assert any(line.startswith("✅ Scaler loaded successfully") for line in lines)
     assert any(line.startswith("   Sample predictions: [") for line in lines)
     assert any(line.startswith("   Score range: ") for line in lines)
     assert "✅ 17 features agree: manifest, metadata.json, scaler, model" in lines
@@ -437,6 +439,65 @@ def test_readme_gives_the_anomaly_ratio_drift_reports_expect(tmp_path: Path) -> 
     assert "No anomaly ratio was recorded for this package" not in readme
 
 
+def test_a_builders_threshold_gets_no_anomaly_ratio_measured_at_another(
+    tmp_path: Path,
+) -> None:
+    """contamination=0.05 is the share flagged at the model's own boundary,
+    not at a threshold the builder sets: without reference data no ratio is
+    recorded or expected; with it, the reference rows flagged at that
+    threshold are. drift_report expects that ratio, and none once
+    MODEL_THRESHOLD moves the threshold."""
+    X, _ = make_data(500)
+    model = IsolationForest(n_estimators=20, contamination=0.05, random_state=0)
+    joblib.dump(model.fit(X), tmp_path / "model.joblib")
+    write_reference_csv(tmp_path / "reference.csv", reference_rows(), FEATURES)
+    answers = [
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"feature_names={','.join(FEATURES)}",
+        "threshold=0.45",
+        "create_zip=no",
+    ]
+    bare = run_cookiecutter(tmp_path / "bare", *answers)
+    assert bare.returncode == 0, bare.stderr
+    metadata = read_json(bare.package_dir / "metadata.json")
+    assert metadata["evaluation_info"]["basic_metrics"]["threshold_value"] == 0.45
+    assert metadata["evaluation_info"]["basic_metrics"]["anomaly_ratio"] is None
+    config = read_json(bare.package_dir / "deployment_manifest.json")[
+        "inference_config"
+    ]
+    assert config["anomaly_ratio"] is None
+    readme = (bare.package_dir / "README.md").read_text(encoding="utf-8")
+    assert "No anomaly ratio was recorded for this package at its threshold" in readme
+    assert "| Anomaly ratio | not recorded |" in readme
+    assert "(5%)" not in readme
+
+    referenced = run_cookiecutter(
+        tmp_path / "referenced",
+        *answers,
+        f"reference_data_path={tmp_path / 'reference.csv'}",
+    )
+    assert referenced.returncode == 0, referenced.stderr
+    monitoring = read_json(referenced.package_dir / "metadata.json")["monitoring"]
+    config = read_json(referenced.package_dir / "deployment_manifest.json")[
+        "inference_config"
+    ]
+    assert config["anomaly_ratio"] == monitoring["anomaly_ratio"] > 0.05
+    readme = (referenced.package_dir / "README.md").read_text(encoding="utf-8")
+    assert "| Anomaly ratio | not recorded |" in readme
+    assert "(5%)" not in readme
+    package = load_package_module(referenced.package_dir)
+    inference = package.ModelInference(referenced.package_dir, environ={})
+    report = inference.drift_report(reference_rows())
+    assert report["anomaly_ratio"]["observed"] == monitoring["anomaly_ratio"]
+    assert report["anomaly_ratio"]["expected"] == monitoring["anomaly_ratio"]
+    moved = package.ModelInference(
+        referenced.package_dir, environ={"MODEL_THRESHOLD": "0.6"}
+    )
+    report = moved.drift_report(reference_rows())
+    assert report["anomaly_ratio"]["expected"] is None
+    assert report["anomaly_ratio"]["observed"] < monitoring["anomaly_ratio"]
+
+
 def test_package_without_scaler_has_no_scaler_anywhere(
     rendered_samples: dict[str, Rendered],
 ) -> None:
@@ -537,7 +598,7 @@ def test_given_metadata_cannot_misdescribe_the_model(
     readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("# Model 20241201_143022: IsolationForest anomaly")
     assert "synthetic" not in readme
-    assert "✅ Model loaded successfully (IsolationForest)" in readme
+    assert "✅ Model loaded successfully\n   Model type: IsolationForest\n" in readme
 
 
 def render_model_and_scaler(

@@ -1435,13 +1435,19 @@ class ModelInference:
     def drift_monitor(
         self, psi_warn: float | None = None, psi_alert: float | None = None
     ) -> DriftMonitor:
-        """A DriftMonitor against this package's reference statistics."""
+        """A DriftMonitor against this package's reference statistics.
+
+        Its expected anomaly ratio is the manifest's, measured at the package's
+        threshold: None when MODEL_THRESHOLD moves it.
+        """
         config = self._manifest.get("inference_config") or {}
-        expected = (self._monitoring or {}).get("anomaly_ratio")
+        expected = config.get("anomaly_ratio")
+        if config.get("threshold") != self._threshold:
+            expected = None
         return DriftMonitor(
             self._monitoring,
             self._feature_names,
-            expected if expected is not None else config.get("anomaly_ratio"),
+            expected,
             PSI_WARN if psi_warn is None else psi_warn,
             PSI_ALERT if psi_alert is None else psi_alert,
         )

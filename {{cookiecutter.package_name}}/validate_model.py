@@ -252,11 +252,13 @@ def load(report: Report, package_dir: Path, allow_mismatch: bool) -> ModelInfere
             f"loading failed: {type(error).__name__}: {error}"
         ) from error
     model_type = type(inference.model).__name__
-    report.line(f"✅ Model loaded successfully ({model_type})")
+    report.line("✅ Model loaded successfully")
+    report.line(f"   Model type: {model_type}")
     scaler_type = None
     if inference.scaler is not None:
         scaler_type = type(inference.scaler).__name__
-        report.line(f"✅ Scaler loaded successfully ({scaler_type})")
+        report.line("✅ Scaler loaded successfully")
+        report.line(f"   Scaler type: {scaler_type}")
     else:
         report.line("ℹ️  No scaler in this package: features go to the model unscaled")
     report.check("loading", passed=True, model=model_type, scaler=scaler_type)

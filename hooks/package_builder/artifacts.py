@@ -280,8 +280,10 @@ def inspect_artifacts(
         model_parameters=json_safe(detector.get_params(deep=False)),
         feature_names=names,
         threshold=package.model_threshold(model) if threshold is None else threshold,
+        # The share of training rows beyond the model's own boundary: the
+        # ratio at that threshold only.
         anomaly_ratio=float(contamination)
-        if isinstance(contamination, float)
+        if isinstance(contamination, float) and threshold is None
         else None,
         environment=build_environment(),
         detector_type=detector_type,

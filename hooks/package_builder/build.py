@@ -40,12 +40,12 @@ from .documents import (
     VALIDATION_SCRIPT,
     build_manifest,
     build_metadata,
+    expected_anomaly_ratio,
     read_given_metadata,
 )
 from .stopping import check_cookiecutter_running
 
 RENDERED_BY_BUILD = [README_FILE, REQUIREMENTS_FILE]
-SELF_TEST_STEPS = [0.0, 1.0, -1.0, 3.0, 8.0]
 # Variables a consumer sets to tune the package.
 CONSUMER_SETTINGS = {
     "MODEL_THRESHOLD",
@@ -142,22 +142,6 @@ def place_artifacts(
     else:
         (folder / SCALER_FILE).unlink(missing_ok=True)
     return None, digests
-
-
-def self_test_inputs(scaler: Any, width: int) -> list[list[float]]:
-    """Rows for the self-test when no held-out data is at hand.
-
-    Centred on the scaler's mean and stepped by its scale (or on 0 by 1),
-    out to 8 scales so that at least one row is far from the training data.
-    """
-    centre = getattr(scaler, "mean_", None)
-    scale = getattr(scaler, "scale_", None)
-    centre = [0.0] * width if centre is None else [float(v) for v in centre]
-    scale = [1.0] * width if scale is None else [float(v) for v in scale]
-    return [
-        [c + step * s for c, s in zip(centre, scale, strict=True)]
-        for step in SELF_TEST_STEPS
-    ]
 
 
 def check_ranges_known(answers: Answers, monitoring: dict[str, Any]) -> None:
@@ -292,7 +276,7 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
 
 def _build(answers: Answers, folder: Path, validation: Validation) -> Path | None:
     from .artifacts import inspect_artifacts, load_artifact
-    from .monitoring import load_reference, reference_monitoring
+    from .monitoring import load_reference, made_up_examples, reference_monitoring
 
     package = load_package_module(folder)
     given = (
@@ -378,6 +362,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             "metadata": metadata,
             "model_type": facts.model_type,
             "threshold": facts.threshold,
+            "expected_anomaly_ratio": expected_anomaly_ratio(metadata, facts.threshold),
             "sklearn_version": facts.environment["scikit-learn"],
             "model_size_bytes": (folder / MODEL_FILE).stat().st_size,
             "scaler_size_bytes": (
@@ -390,7 +375,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         demo["holdout_examples"]
         if demo
         else reference_examples
-        or self_test_inputs(inference.scaler, len(facts.feature_names))
+        or made_up_examples(metadata["monitoring"], facts.feature_names)
     )
     records = [dict(zip(facts.feature_names, row, strict=True)) for row in rows]
     try:

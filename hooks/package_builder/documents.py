@@ -343,6 +343,19 @@ def build_metadata(
     return _complete(metadata)
 
 
+def expected_anomaly_ratio(metadata: dict[str, Any], threshold: float) -> float | None:
+    """The share of records the package should flag at its ``threshold``:
+    the share of reference rows it flagged when there are any, else the
+    evaluation's ratio when that was measured at this threshold, else None."""
+    monitored = (metadata.get("monitoring") or {}).get("anomaly_ratio")
+    if monitored is not None:
+        return monitored
+    metrics = metadata["evaluation_info"]["basic_metrics"]
+    if metrics.get("threshold_value") == threshold:
+        return metrics.get("anomaly_ratio")
+    return None
+
+
 def build_manifest(
     answers: Answers,
     metadata: dict[str, Any],
@@ -362,7 +375,6 @@ def build_manifest(
     names = package_files(folder, exclude={MANIFEST_FILE, SUMS_FILE})
     first = [MODEL_FILE, SCALER_FILE, METADATA_FILE]
     ordered = [n for n in first if n in names] + [n for n in names if n not in first]
-    metrics = metadata["evaluation_info"]["basic_metrics"]
     manifest = {
         "model_version": answers.version,
         "deployment_timestamp": iso_time(answers.build_time),
@@ -392,7 +404,7 @@ def build_manifest(
         "file_integrity": file_hashes(folder, ordered, known),
         "inference_config": {
             "threshold": threshold,
-            "anomaly_ratio": metrics.get("anomaly_ratio"),
+            "anomaly_ratio": expected_anomaly_ratio(metadata, threshold),
             "score_percentile": answers.score_percentile,
             "batch_size": answers.batch_size,
             "timeout_seconds": answers.timeout_seconds,

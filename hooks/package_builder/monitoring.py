@@ -70,6 +70,8 @@ CONVENTIONS = {
 EXAMPLE_ANOMALIES = 2
 EXAMPLE_TYPICAL = 3
 # Scaler attributes that hold one value per input feature.
+# Made-up self-test rows: the centre, one scale either side, 3 and 8 out.
+SELF_TEST_STEPS = [0.0, 1.0, -1.0, 3.0, 8.0]
 SCALER_ATTRIBUTES = ("mean_", "scale_", "var_", "data_min_", "data_max_", "center_")
 EMPTY_STATISTICS = {
     "count": None,
@@ -145,6 +147,35 @@ def pick_examples(scores: np.ndarray, threshold: float) -> list[int]:
     typical = nearest_first[clear[nearest_first]][: EXAMPLE_TYPICAL + len(chosen)]
     typical = [int(i) for i in typical if int(i) not in chosen]
     return chosen + typical[:EXAMPLE_TYPICAL]
+
+
+def made_up_examples(section: dict[str, Any], names: list[str]) -> list[list[float]]:
+    """Self-test rows when there are no reference rows to pick them from.
+
+    ``section`` is the monitoring section without reference data. Each
+    feature is centred on its recorded mean (else the middle of its recorded
+    range, else the scaler's ``center_``, else 0) and stepped by its standard
+    deviation (else a quarter of its range, else the scaler's ``scale_``,
+    else 1), out to 8 steps, so that at least one row is far from the
+    training data.
+    """
+    attributes = (section.get("scaler") or {}).get("attributes") or {}
+    centres, scales = [], []
+    for name in names:
+        known = section["features"].get(name) or {}
+        low, high = known.get("min"), known.get("max")
+        middle = quarter = None
+        if low is not None and high is not None:
+            middle, quarter = (low + high) / 2, (high - low) / 4
+        # A MinMaxScaler's scale_ is 1 / its range: only used without a range.
+        centre = [known.get("mean"), middle, attributes.get("center_", {}).get(name)]
+        scale = [known.get("std"), quarter, attributes.get("scale_", {}).get(name)]
+        centres.append(next((v for v in centre if v is not None), 0.0))
+        scales.append(next((v for v in scale if v), 1.0))
+    return [
+        [c + step * s for c, s in zip(centres, scales, strict=True)]
+        for step in SELF_TEST_STEPS
+    ]
 
 
 def load_reference(
