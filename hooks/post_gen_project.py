@@ -31,16 +31,27 @@ def main() -> int:
         abandon,
         follow_cookiecutter,
         raise_on_stop_signals,
+        signals_held,
+        take_over,
     )
 
     follow_cookiecutter(COOKIECUTTER_PID)
-    raise_on_stop_signals()
-    folder = Path.cwd()
+    owner = False  # of the clean-up, once taken over from the guard
     try:
+        with signals_held():
+            raise_on_stop_signals()
+            try:
+                folder = Path.cwd()
+                owner = take_over(folder)
+            except FileNotFoundError:  # the guard has removed the folder
+                pass
+        if not owner:  # the guard has cleaned up: cookiecutter ended first
+            raise Interrupted(None)
         return build(folder)
     except Interrupted as stop:
         print(f"ERROR: the build was {stop}; nothing was published", file=sys.stderr)
-        abandon(folder, stop)
+        if owner:
+            abandon(folder, stop)
         return stop.exit_code
 
 

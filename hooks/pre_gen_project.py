@@ -2,6 +2,9 @@
 
 Every answer is checked here, on cookiecutter's own interpreter, so that a
 typo ends the run with one ``ERROR:`` line instead of a half-built package.
+Last, an earlier build in the folder is moved aside, and a guard is left to
+put it back should cookiecutter end before the post-generation hook takes
+over (see package_builder/stopping.py).
 """
 
 import json
@@ -19,7 +22,6 @@ COOKIECUTTER_PID = int("{{ '' | process_id }}")
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
     # First, so that a stop while the rest loads is handled too.
-    from package_builder.archive import restore_previous
     from package_builder.stopping import (
         Interrupted,
         follow_cookiecutter,
@@ -31,21 +33,22 @@ def main() -> int:
     follow_cookiecutter(COOKIECUTTER_PID)
     raise_on_stop_signals()
     folder = Path.cwd()
-    set_aside: list[bool] = []  # filled once an earlier build is moved aside
+    guarded: list[bool] = []  # filled once the guard watches the folder
     try:
-        return check(folder, set_aside)
+        return check(folder, guarded)
     except Interrupted as stop:
         print(f"ERROR: the build was {stop} before it began", file=sys.stderr)
         ignore_stop_signals()
-        if set_aside:
-            restore_previous(folder)
-        remove_if_left_empty(folder)
+        if not guarded:  # else the guard cleans up once cookiecutter has gone
+            remove_if_left_empty(folder)
         return stop.exit_code
 
 
-def check(folder: Path, set_aside: list[bool]) -> int:
-    """Check every answer; move an earlier build in ``folder`` aside (and
-    say so in ``set_aside``). On a bad answer, one ERROR line and 1."""
+def check(folder: Path, guarded: list[bool]) -> int:
+    """Check every answer; move an earlier build in ``folder`` aside and
+    leave the guard that puts it back should cookiecutter stop before the
+    post-generation hook takes over (and say so in ``guarded``). On a bad
+    answer, one ERROR line and 1."""
     from package_builder.answers import AnswerError, parse_answers
     from package_builder.archive import set_aside_previous, sidecar_path
     from package_builder.build import BuildError, require_scikit_learn, zip_path_for
@@ -54,7 +57,11 @@ def check(folder: Path, set_aside: list[bool]) -> int:
         declared_feature_names,
         read_reference_data,
     )
-    from package_builder.stopping import check_cookiecutter_running, signals_held
+    from package_builder.stopping import (
+        check_cookiecutter_running,
+        signals_held,
+        start_guard,
+    )
 
     try:
         answers = parse_answers(CONTEXT, TEMPLATE_DIR)
@@ -93,16 +100,18 @@ def check(folder: Path, set_aside: list[bool]) -> int:
                     "copy it out of that folder first",
                 )
         # Last: rendering again over an earlier build moves its files aside,
-        # for the post-generation hook to put back should the build fail;
-        # not once cookiecutter has gone (no post-generation hook would run),
-        # and not halfway (a stop waits for the move to end).
+        # for the guard or the post-generation hook to put back should the
+        # build stop or fail; not once cookiecutter has gone (no
+        # post-generation hook would run), and not halfway (a stop waits for
+        # the move and the guard's start to end).
         check_cookiecutter_running()
         with signals_held():
             try:
                 set_aside_previous(folder, MANIFEST_FILE)
+                start_guard(folder)
             except ValueError as error:
                 raise AnswerError("package_name", folder.name, str(error)) from None
-            set_aside.append(True)
+            guarded.append(True)
     except (AnswerError, BuildError) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1

@@ -175,6 +175,17 @@ def resign_package(
     return manifest
 
 
+def template_copy(parent: Path) -> Path:
+    """A private copy of the template under ``parent``, to edit."""
+    return Path(
+        shutil.copytree(
+            TEMPLATE_DIR,
+            parent / "template",
+            ignore=shutil.ignore_patterns(".git", ".nox", "dist"),
+        )
+    )
+
+
 def tree(folder: Path) -> dict[str, bytes | None]:
     """Every entry under ``folder``, hidden ones too, by relative path: the
     bytes of a file, None for a folder."""

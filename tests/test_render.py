@@ -23,6 +23,7 @@ from conftest import (
     answers_for,
     run_cookiecutter,
     run_validate_model,
+    template_copy,
     tree,
 )
 from package_builder.build import load_package_module
@@ -932,10 +933,7 @@ def test_no_zip_when_asked(tmp_path: Path) -> None:
 
 def test_a_file_added_to_the_template_is_packaged_and_hashed(tmp_path: Path) -> None:
     """A file a builder adds to the template's package folder ships, hashed."""
-    template = tmp_path / "template"
-    shutil.copytree(
-        TEMPLATE_DIR, template, ignore=shutil.ignore_patterns(".git", ".nox", "dist")
-    )
+    template = template_copy(tmp_path)
     (template / "{{cookiecutter.package_name}}" / "CHANGELOG.md").write_text(
         "Model {{ cookiecutter.version }}\n"
     )

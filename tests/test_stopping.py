@@ -2,9 +2,11 @@
 new behind: no folder, no zip, no temporary file, and an earlier package
 rendered over stays exactly as it was.
 
-The builds here use a detector of the builder's own (found through
+Most builds here use a detector of the builder's own (found through
 PYTHONPATH) that, the first time it scores, leaves a marker file and pauses,
 so that the test knows the post-generation hook is midway when it stops it.
+Others stop or fail cookiecutter itself while it renders the files, between
+the two hooks, where only the guard the pre-generation hook leaves watches.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from conftest import (
     builders_model,
     cookiecutter_command,
     run_cookiecutter,
+    template_copy,
     tree,
 )
 
@@ -199,3 +202,120 @@ def test_a_signal_already_ignored_stays_ignored() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def render_over(
+    artifacts: tuple[Path, dict], output: Path, over_a_package: bool
+) -> tuple[str, ...]:
+    """Build the no_scaler sample into ``output`` first if ``over_a_package``;
+    return the extra arguments that render over it."""
+    output.mkdir()
+    if not over_a_package:
+        return ()
+    directory, samples = artifacts
+    first = run_cookiecutter(output, *answers_for(samples["no_scaler"]), cwd=directory)
+    assert first.returncode == 0, first.stderr
+    return ("--overwrite-if-exists",)
+
+
+def wait_for_the_guard(output: Path) -> None:
+    """Wait until no guard watches a folder in ``output`` any more."""
+    deadline = time.monotonic() + 30
+    while any(output.glob(".*.guard")):
+        assert time.monotonic() < deadline, "the guard never finished"
+        time.sleep(0.05)
+
+
+def test_cookiecutter_failing_between_the_hooks_puts_the_earlier_package_back(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A template file cookiecutter cannot render fails the rebuild after the
+    pre-generation hook has moved the earlier package aside, and no
+    post-generation hook runs: the guard puts the package back as it was."""
+    template = template_copy(tmp_path)
+    (template / "{{cookiecutter.package_name}}" / "broken.txt").write_text(
+        "{{ cookiecutter.no_such_answer }}\n"
+    )
+    output = tmp_path / "out"
+    extra = render_over(artifacts, output, over_a_package=True)
+    before = tree(output)
+    directory, samples = artifacts
+    rendered = run_cookiecutter(
+        output,
+        *answers_for(samples["no_scaler"]),
+        cwd=directory,
+        template=template,
+        extra_args=extra,
+    )
+    assert rendered.returncode != 0
+    assert "Unable to create file 'broken.txt'" in rendered.stdout
+    wait_for_the_guard(output)
+    assert tree(output) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("over_a_package", [False, True], ids=["new", "rebuild"])
+def test_ctrl_c_between_the_hooks_leaves_nothing_new(
+    artifacts: tuple[Path, dict], tmp_path: Path, over_a_package: bool
+) -> None:
+    """Ctrl-C while cookiecutter renders the files (it waits on a named pipe
+    in the template, so it is surely between the two hooks): no
+    post-generation hook runs, and the guard leaves the output folder as it
+    was: empty, or holding the earlier package."""
+    template = template_copy(tmp_path)
+    os.mkfifo(template / "{{cookiecutter.package_name}}" / "waits.txt")
+    output = tmp_path / "out"
+    extra = render_over(artifacts, output, over_a_package)
+    before = tree(output)
+    directory, samples = artifacts
+    process = subprocess.Popen(
+        cookiecutter_command(
+            output,
+            *answers_for(samples["no_scaler"]),
+            template=template,
+            extra_args=extra,
+        ),
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(output.glob(".*.guard")):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no guard seen:\n{process.communicate()[0]}")
+            time.sleep(0.01)
+        os.killpg(process.pid, signal.SIGINT)
+        log = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0
+    assert "Package folder:" not in log
+    wait_for_the_guard(output)
+    assert tree(output) == before
+
+
+def test_a_token_left_by_a_killed_guard_blocks_the_next_render(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A guard's token left behind (everything killed with SIGKILL) refuses
+    the next render over that folder, naming the token and the fix, and
+    moves nothing."""
+    output = tmp_path / "out"
+    extra = render_over(artifacts, output, over_a_package=True)
+    token = output / f".model_{VERSION}_deployment.guard"
+    token.mkdir()
+    before = tree(output)
+    directory, samples = artifacts
+    rendered = run_cookiecutter(
+        output, *answers_for(samples["no_scaler"]), cwd=directory, extra_args=extra
+    )
+    assert rendered.returncode != 0
+    assert (
+        f"{token} was left by a build that was killed: remove it, then render again"
+    ) in rendered.stderr
+    assert tree(output) == before

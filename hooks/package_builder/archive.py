@@ -144,19 +144,31 @@ def previous_dir(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.previous")
 
 
+def guard_token(folder: Path) -> Path:
+    """The folder whose existence says that a guard watches ``folder``
+    (see stopping.py)."""
+    return folder.with_name(f".{folder.name}.guard")
+
+
 def set_aside_previous(folder: Path, manifest_name: str) -> None:
     """Move an earlier build's files out of ``folder`` (rendering again over
     it), so that a failed build can put them back: see ``restore_previous``.
 
     Raises ValueError, moving nothing, when ``folder`` holds a file that is
     not the earlier package's own (named in its manifest ``manifest_name``),
-    or when an interrupted build left its previous files behind.
+    or when an interrupted build left its previous files or its guard's
+    token behind.
     """
     kept = previous_dir(folder)
     if kept.exists():  # even before an empty folder: it would be put back there
         raise ValueError(
             f"{kept} holds the files of an earlier build that was interrupted: "
             f"move them back into {folder}, or remove it"
+        )
+    if guard_token(folder).exists():
+        raise ValueError(
+            f"{guard_token(folder)} was left by a build that was killed: "
+            "remove it, then render again"
         )
     if not folder.is_dir() or not any(folder.iterdir()):
         return

@@ -5,6 +5,15 @@ Cookiecutter removes the folder it rendered when a hook fails, but not when
 it is interrupted itself (Ctrl-C reaches every process in the terminal's
 foreground group), nor when it is killed. So a stopped hook removes what it
 wrote, and the folder too once cookiecutter has gone.
+
+Between the two hooks no hook runs: cookiecutter renders the files, and may
+be stopped, or fail, while it does. So the pre-generation hook leaves a
+guard behind, a process of its own that watches cookiecutter until the
+post-generation hook takes the folder over (``take_over``). Should
+cookiecutter end before that, the guard puts the earlier build back, or
+removes the new folder. Exactly one of the two owns the clean-up: the one
+that removes the guard's token folder (``.<name>.guard``, beside the
+package folder).
 """
 
 from __future__ import annotations
@@ -12,12 +21,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from .archive import discard_build, restore_previous
+from .archive import discard_build, guard_token, previous_dir, restore_previous
 
 STOP_SIGNALS = [
     signal.SIGINT,
@@ -122,6 +133,77 @@ def abandon(folder: Path, stop: Interrupted | None = None) -> None:
             folder.rmdir()
     else:
         restore_previous(folder)
+
+
+def start_guard(folder: Path) -> None:
+    """Leave a guard to watch ``folder`` until the post-generation hook takes
+    it over (see the module's docstring). ``set_aside_previous`` has checked
+    that no earlier guard's token is left."""
+    guard_token(folder).mkdir()
+    subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "from package_builder.stopping import guard; "
+            "guard(sys.argv[2], int(sys.argv[3]))",
+            str(Path(__file__).resolve().parent.parent),
+            str(folder),
+            str(COOKIECUTTER),
+        ],
+        # Its own session: the terminal's Ctrl-C and hangup do not reach it,
+        # and it holds none of cookiecutter's output open.
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def take_over(folder: Path) -> bool:
+    """Take the clean-up of ``folder`` over from its guard. False when the
+    guard has taken it: cookiecutter ended before this hook began."""
+    try:
+        guard_token(folder).rmdir()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def guard(folder: str, cookiecutter: int) -> None:
+    """Watch ``folder`` until its token is taken; should ``cookiecutter`` end
+    first, take the token and undo the build (the guard process's work)."""
+    folder_path = Path(folder)
+    token = guard_token(folder_path)
+    while token.is_dir():
+        if _running(cookiecutter):
+            time.sleep(0.05)
+            continue
+        if not take_over(folder_path):
+            return
+        if previous_dir(folder_path).is_dir():
+            folder_path.mkdir(exist_ok=True)  # cookiecutter may have removed it
+            restore_previous(folder_path)
+        elif folder_path.is_dir():
+            discard_build(folder_path)
+            with contextlib.suppress(OSError):
+                folder_path.rmdir()
+        return
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (not gone, not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: kill(pid, 0) has to do
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def remove_if_left_empty(folder: Path) -> None:
