@@ -21,6 +21,7 @@ from conftest import (
     VERSION,
     Rendered,
     answers_for,
+    consumer_environment,
     run_cookiecutter,
     run_validate_model,
     template_copy,
@@ -300,10 +301,68 @@ def test_zip_has_one_top_folder_and_passes_unzip_test(demo: Rendered) -> None:
 def test_unzipped_package_validates_from_anywhere(
     demo: Rendered, tmp_path: Path
 ) -> None:
-    """After unzip and cd, validate_model.py passes on the extracted copy."""
-    subprocess.run(["unzip", "-q", str(demo.zip_path), "-d", str(tmp_path)], check=True)
-    result = run_validate_model(tmp_path / demo.package_dir.name)
-    assert result.returncode == 0, result.stdout
+    """validate_model.py checks the folder it is given, from anywhere: run
+    from elsewhere, one extracted copy's script passes an intact copy and
+    fails a tampered one, naming the file."""
+    for copy in ("intact", "tampered"):
+        subprocess.run(
+            ["unzip", "-q", str(demo.zip_path), "-d", str(tmp_path / copy)],
+            check=True,
+        )
+    intact = tmp_path / "intact" / demo.package_dir.name
+    tampered = tmp_path / "tampered" / demo.package_dir.name
+    with open(tampered / "model.joblib", "ab") as stream:
+        stream.write(b"\0")
+    script = str(intact / "validate_model.py")
+
+    def validate(folder: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, script, str(folder)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env=consumer_environment(),
+        )
+
+    passed = validate(intact)
+    assert passed.returncode == 0, passed.stdout
+    assert passed.stdout.splitlines()[-1] == (
+        "🎉 Model validation completed successfully!"
+    )
+    failed = validate(tampered)
+    assert failed.returncode == 1, failed.stdout
+    assert any(
+        line.startswith("❌ model.joblib: ") for line in failed.stdout.splitlines()
+    ), failed.stdout
+
+
+def test_artifact_paths_starting_with_a_tilde_are_in_the_home_folder(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """model_path=~/... (quoted, so no shell expands it) is found in the
+    builder's home folder, whatever folder cookiecutter runs in."""
+    directory, _ = artifacts
+    home = tmp_path / "home"
+    (home / "arts").mkdir(parents=True)
+    for name in ("model.joblib", "scaler.joblib", "metadata.json"):
+        shutil.copy(directory / "scaled" / name, home / "arts" / name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        "model_path=~/arts/model.joblib",
+        "scaler_path=~/arts/scaler.joblib",
+        "metadata_path=~/arts/metadata.json",
+        "create_zip=no",
+        cwd=elsewhere,
+        env={"HOME": str(home)},
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    for name in ("model.joblib", "scaler.joblib"):
+        assert (rendered.package_dir / name).read_bytes() == (
+            home / "arts" / name
+        ).read_bytes()
 
 
 def test_demo_metrics_are_measured(demo: Rendered) -> None:

@@ -68,34 +68,36 @@ EXAMPLE_MARGIN = 0.05
 
 
 def _normal_traffic(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """Sample ``n`` windows of ordinary traffic with plausible correlations."""
+    """Sample ``n`` windows of ordinary traffic with plausible correlations,
+    typical of which is the specification's example record (Pattern 1): 25
+    devices, 15 MACs, 8 SSIDs, -45 dBm, 54 Mbit/s, 120 s between events."""
     hour = np.clip(rng.normal(13.0, 3.5, n), 0.0, 23.0)
     day = rng.integers(0, 7, n).astype(np.float64)
     daytime = np.exp(-0.5 * ((hour - 13.0) / 4.0) ** 2)
     weekday = np.where(day < 5, 1.0, 0.6)
-    devices = rng.poisson(8.0 + 32.0 * daytime * weekday).astype(np.float64)
+    devices = rng.poisson(5.0 + 21.0 * daytime * weekday).astype(np.float64)
     devices = np.maximum(devices, 1.0)
-    macs = devices + rng.poisson(1.0 + 0.1 * devices)
-    ssids = 1.0 + rng.poisson(2.0, n)
+    macs = np.maximum(rng.binomial(devices.astype(np.int64), 0.6), 1).astype(np.float64)
+    ssids = 3.0 + rng.poisson(5.0, n)
 
-    signal = rng.normal(-55.0, 5.0, n) - 0.1 * (devices - 25.0)
+    signal = rng.normal(-48.0, 5.0, n) - 0.1 * (devices - 25.0)
     signal = np.clip(signal, -85.0, -30.0)
     signal_std = rng.gamma(9.0, 0.6, n)
     rate_quality = 1.0 / (1.0 + np.exp(-(signal + 65.0) / 5.0))
-    data_rate = (54.0 + 500.0 * rate_quality) * rng.lognormal(0.0, 0.15, n)
-    data_rate = np.clip(data_rate, 1.0, 866.0)
+    data_rate = (6.0 + 50.0 * rate_quality) * rng.lognormal(0.0, 0.15, n)
+    data_rate = np.clip(data_rate, 1.0, 150.0)
     loss = 0.004 * np.maximum(0.0, -60.0 - signal) + rng.beta(1.2, 80.0, n)
     loss = np.clip(loss, 0.0, 1.0)
 
-    auth_failure = rng.beta(1.5, 50.0, n)
-    deauth = rng.beta(1.0, 120.0, n)
-    beacon = rng.beta(4.0, 30.0, n)
-    error = np.clip(0.4 * loss + 0.5 * auth_failure + rng.beta(1.0, 80.0, n), 0, 1)
-    warning = np.clip(rng.beta(2.0, 40.0, n) + 0.5 * error, 0.0, 1.0)
-    gap = 60.0 / (1.0 + devices / 4.0) * rng.lognormal(0.0, 0.3, n)
+    auth_failure = rng.beta(4.0, 36.0, n)
+    deauth = rng.beta(3.0, 57.0, n)
+    beacon = rng.beta(12.0, 28.0, n)
+    error = np.clip(0.2 * loss + 0.05 * auth_failure + rng.beta(1.0, 100.0, n), 0, 1)
+    warning = np.clip(rng.beta(2.0, 80.0, n) + 0.5 * error, 0.0, 1.0)
+    gap = 3000.0 / devices * rng.lognormal(0.0, 0.3, n)
 
-    mean_activity = rng.beta(2.0, 8.0, n)
-    max_activity = mean_activity + (1.0 - mean_activity) * rng.beta(2.0, 5.0, n)
+    mean_activity = rng.beta(4.0, 6.0, n)
+    max_activity = mean_activity + (1.0 - mean_activity) * rng.beta(5.0, 3.0, n)
     return {
         "auth_failure_ratio": auth_failure,
         "deauth_ratio": deauth,
