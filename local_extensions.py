@@ -13,8 +13,9 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.utils import simple_filter
 
 # The rules of package_builder.answers (FOLDER_NAME, MAX_PACKAGE_NAME), which
-# cookiecutter's own interpreter cannot import from here.
-FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# cookiecutter's own interpreter cannot import from here. Used with fullmatch
+# (and anchored \A...\Z): "$" also matches before a final newline.
+FOLDER_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MAX_PACKAGE_NAME = 200
 
 
@@ -43,11 +44,11 @@ def folder_name(value: str) -> str:
     outside the output directory) before any answer is checked.
     """
     value = str(value)
-    if not FOLDER_NAME.match(value) or ".." in value:
+    if not FOLDER_NAME.fullmatch(value) or ".." in value:
         raise FailedHookException(
             f"ERROR: package_name ({value!r}): must be one folder name made of "
-            "letters, digits, '.', '_' and '-'; it is built from version, which "
-            "must look like 20241201_143022"
+            "letters, digits, '.', '_' and '-'; give one (by default it is built "
+            "from version, which must look like 20241201_143022)"
         )
     if len(value) > MAX_PACKAGE_NAME:
         raise FailedHookException(

@@ -151,6 +151,7 @@ BAD_ANSWERS = [
     pytest.param("package_name", "a..b", "one folder name", id="name-double-dot"),
     pytest.param("package_name", "a b", "one folder name", id="name-space"),
     pytest.param("package_name", "", "one folder name", id="name-empty"),
+    pytest.param("package_name", "pkg\n", "one folder name", id="name-newline"),
     pytest.param("package_name", "m" * 201, "at most 200", id="name-too-long"),
     pytest.param("deployed_by", "caf\udce9", "not UTF-8 text", id="not-utf-8"),
     pytest.param("score_percentile", "0", "from 1 to 99", id="percentile-0"),
@@ -164,12 +165,20 @@ BAD_ANSWERS = [
     pytest.param("batch_size", "1.5", "1 or more", id="batch-fraction"),
     pytest.param("batch_size", "lots", "1 or more", id="batch-word"),
     pytest.param("batch_size", "inf", "1 or more", id="batch-inf"),
+    pytest.param("batch_size", "1_000", "not a number", id="batch-underscore"),
+    pytest.param(
+        "score_percentile", "\u0665\u0660", "not a number", id="percentile-arabic"
+    ),
     pytest.param("timeout_seconds", "0", "seconds, 1 or more", id="timeout-0"),
     pytest.param("threshold", "abc", "finite number", id="threshold-word"),
     pytest.param("threshold", "nan", "finite number", id="threshold-nan"),
     pytest.param("threshold", "inf", "finite number", id="threshold-inf"),
     pytest.param("threshold", "-inf", "finite number", id="threshold-minus-inf"),
     pytest.param("threshold", True, "finite number", id="threshold-bool"),
+    pytest.param("threshold", "0_5", "not a number", id="threshold-underscore"),
+    pytest.param(
+        "threshold", "\uff10.5", "not a number", id="threshold-fullwidth-digit"
+    ),
     pytest.param("feature_names", "a,,b", "a name is empty", id="features-empty-name"),
     pytest.param(
         "feature_names", "a,", "a name is empty", id="features-trailing-comma"
@@ -310,6 +319,44 @@ def test_hook_resolved_model_path_wins_over_working_folder(
     assert answers.model_file == model
 
 
+def test_replayed_path_other_than_the_typed_one_is_refused(
+    context: dict[str, Any], tmp_path: Path
+) -> None:
+    """A __model_file that model_path cannot lead to (a replay file whose
+    model_path was edited) is refused, naming both and the fix."""
+    model = write_file(tmp_path / "model.joblib")
+    write_file(tmp_path / "other.joblib")
+
+    message = refusal(context, model_path="other.joblib", __model_file=str(model))
+
+    assert message == (
+        f"model_path ('other.joblib'): the replay file records __model_file, the "
+        f"file a replay builds, as {model}, which this path cannot be; edit both "
+        "model_path and __model_file in the replay file, or render without --replay"
+    )
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "model.joblib",
+        "../artifacts/model.joblib",
+        "./artifacts/../artifacts/model.joblib",
+    ],
+)
+def test_replayed_path_the_typed_one_can_lead_to_is_used(
+    context: dict[str, Any], tmp_path: Path, typed: str
+) -> None:
+    """A relative model_path is accepted with any __model_file it can lead to
+    from some working folder (a replay from another folder)."""
+    (tmp_path / "artifacts").mkdir()
+    model = write_file(tmp_path / "artifacts" / "model.joblib")
+
+    assert parse(context, model_path=typed, __model_file=str(model)).model_file == model
+    absolute = parse(context, model_path=str(model), __model_file=str(model))
+    assert absolute.model_file == model
+
+
 # accepted forms
 
 
@@ -365,7 +412,8 @@ def test_threshold_is_read_as_float(
     threshold = parse(context, threshold=value).threshold
 
     assert threshold == expected
-    assert type(threshold) is float
+    assert isinstance(threshold, float)
+    assert threshold.typed == value
 
 
 @pytest.mark.parametrize("value", ["", "   ", None])
@@ -500,6 +548,39 @@ def test_metadata_not_utf8_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b'{"model_info": "\xff\xfe"}')
 
     assert "not valid JSON" in metadata_refusal(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param(
+            '{"model_info": {"training_id": "\\ud800"}}',
+            "model_info.training_id",
+            id="value",
+        ),
+        pytest.param(
+            '{"training_info": {"feature_names": ["a", "b\\udfff"]}}',
+            "training_info.feature_names[1]",
+            id="in-a-list",
+        ),
+        pytest.param(
+            '{"evaluation_info": {"feature_importance": {"\\ud800": 1}}}',
+            "the key evaluation_info.feature_importance.\\ud800",
+            id="key",
+        ),
+    ],
+)
+def test_metadata_text_that_is_not_unicode_is_refused(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    """Half of a surrogate pair, written as a JSON \\u escape, is no Unicode
+    text: refused naming where it is, not a UnicodeEncodeError later."""
+    data = {**MINIMAL_METADATA, **json.loads(text)}
+    path = metadata_file(tmp_path, json.dumps(data))
+
+    message = metadata_refusal(path)
+
+    assert f"): {where} is not valid Unicode text" in message
 
 
 def test_metadata_json_list_is_refused(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from conftest import (
     tree,
 )
 from sklearn.ensemble import IsolationForest
-from sklearn.neighbors import LocalOutlierFactor
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KernelDensity, LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -51,6 +52,10 @@ BAD_ANSWERS = {
         ["package_name=../escaped"],
         "ERROR: package_name ('../escaped')",
     ),
+    "package-name-trailing-newline": (
+        ["package_name=pkg\n"],
+        "ERROR: package_name ('pkg\\n'): must be one folder name",
+    ),
     "model-missing": (
         ["model_path=missing.joblib"],
         "ERROR: model_path ('missing.joblib')",
@@ -62,12 +67,20 @@ BAD_ANSWERS = {
     ),
     "batch-size-zero": (["batch_size=0"], "ERROR: batch_size ('0')"),
     "batch-size-text": (["batch_size=many"], "ERROR: batch_size ('many')"),
+    "batch-size-underscores": (
+        ["batch_size=1_000"],
+        "ERROR: batch_size ('1_000'): not a number (use the digits 0-9, without '_')",
+    ),
     "percentile-100": (["score_percentile=100"], "ERROR: score_percentile ('100')"),
     "percentile-0": (["score_percentile=0"], "ERROR: score_percentile ('0')"),
     "timeout-zero": (["timeout_seconds=0"], "ERROR: timeout_seconds ('0')"),
     "threshold-text": (["threshold=high"], "ERROR: threshold ('high')"),
     "threshold-nan": (["threshold=nan"], "ERROR: threshold ('nan')"),
     "threshold-inf": (["threshold=inf"], "ERROR: threshold ('inf')"),
+    "threshold-underscores": (
+        ["threshold=0_5"],
+        "ERROR: threshold ('0_5'): not a number (use the digits 0-9, without '_')",
+    ),
     "feature-name-empty": (["feature_names=a,,b"], "ERROR: feature_names ('a,,b')"),
     "feature-name-twice": (["feature_names=a,b,a"], "ERROR: feature_names ('a,b,a')"),
     "create-zip-maybe": (["create_zip=maybe"], "ERROR: create_zip ('maybe')"),
@@ -131,6 +144,14 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (directory / "text.joblib").write_text("this is not a pickle\n")
     joblib.dump(IsolationForest(), directory / "unfitted.joblib")
     joblib.dump(LocalOutlierFactor().fit(X), directory / "lof.joblib")
+    joblib.dump(GaussianMixture(2, random_state=0).fit(X), directory / "gm.joblib")
+    joblib.dump(KernelDensity().fit(X), directory / "kde.joblib")
+    # Half of a surrogate pair, as a JSON escape: no Unicode text.
+    (directory / "surrogate.json").write_text(
+        '{"model_info": {"training_id": "\\ud800"}, '
+        '"training_info": {"feature_names": ["a", "b", "c", "d"]}, '
+        '"evaluation_info": {}}'
+    )
     (directory / "not_json.json").write_text("{model_info: ")
     (directory / "list.json").write_text("[]")
     metadata = {
@@ -139,6 +160,9 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "evaluation_info": {},
     }
     (directory / "other_names.json").write_text(json.dumps(metadata))
+    for name, names in {"abc_names.json": ["a", "b", "c"], "no_names.json": []}.items():
+        told = {**metadata, "training_info": {"feature_names": names}}
+        (directory / name).write_text(json.dumps(told))
     lies = {
         "nan_accuracy.json": ("evaluation_info", {"basic_metrics": {"accuracy": 0}}),
         "text_samples.json": ("training_info", {"training_samples": "lots"}),
@@ -180,6 +204,19 @@ BAD_ARTIFACTS = {
         ["model_path=unfitted.joblib", "feature_names=a,b,c,d"],
         "ERROR: model_path ('{folder}/unfitted.joblib')",
         "holds an IsolationForest that is not fitted; fit it, then save it",
+    ),
+    "fitted-gaussian-mixture": (
+        ["model_path=gm.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/gm.joblib'): holds a fitted GaussianMixture, "
+        "which scores samples but has no offset_",
+        "so it is not an outlier detector; give an IsolationForest (or another "
+        "detector with offset_",
+    ),
+    "fitted-kernel-density": (
+        ["model_path=kde.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/kde.joblib'): holds a fitted KernelDensity, "
+        "which scores samples but has no offset_",
+        "so it is not an outlier detector",
     ),
     "lof-without-novelty": (
         ["model_path=lof.joblib", "feature_names=a,b,c,d"],
@@ -237,6 +274,12 @@ BAD_ARTIFACTS = {
         "ERROR: metadata_path (",
         "not valid JSON",
     ),
+    "metadata-lone-surrogate": (
+        ["model_path=model4.joblib", "metadata_path=surrogate.json"],
+        "ERROR: metadata_path ('{folder}/surrogate.json'): model_info.training_id "
+        "is not valid Unicode text",
+        "fix it in the metadata",
+    ),
     "metadata-a-list": (
         ["model_path=model4.joblib", "metadata_path=list.json"],
         "ERROR: metadata_path (",
@@ -249,9 +292,14 @@ BAD_ARTIFACTS = {
     ),
     "threshold-above-every-score": (
         ["model_path=model4.joblib", "feature_names=a,b,c,d", "threshold=1"],
-        "ERROR: threshold ('1.0'): ",
+        "ERROR: threshold ('1'): ",
         "an IsolationForest's scores lie between 0 and 1, so every record would "
         "be normal",
+    ),
+    "threshold-underflowing": (
+        ["model_path=model4.joblib", "feature_names=a,b,c,d", "threshold=1e-400"],
+        "ERROR: threshold ('1e-400'): ",
+        "so every record would be an anomaly",
     ),
     "threshold-below-every-score": (
         ["model_path=model4.joblib", "feature_names=a,b,c,d", "threshold=-0.5"],
@@ -304,8 +352,19 @@ BAD_ARTIFACTS = {
             "metadata_path=other_names.json",
             "feature_names=a,b,c,d",
         ],
-        "ERROR: ",
-        "differ from the names in",
+        "ERROR: metadata_path ('{folder}/other_names.json'): ",
+        "training_info.feature_names differ from the names in feature_names: "
+        "['a', 'b', 'c', 'd']",
+    ),
+    "metadata-names-too-few": (
+        ["model_path=model4.joblib", "metadata_path=abc_names.json"],
+        "ERROR: metadata_path ('{folder}/abc_names.json'): ",
+        "training_info.feature_names names 3 features, the model takes 4",
+    ),
+    "metadata-names-none": (
+        ["model_path=model4.joblib", "metadata_path=no_names.json"],
+        "ERROR: metadata_path ('{folder}/no_names.json'): ",
+        "training_info.feature_names names 0 features, the model takes 4",
     ),
 }
 
@@ -511,6 +570,88 @@ def test_model_that_needs_a_module_of_the_builders_fails_validation(
     ) in rendered.stderr
 
 
+def test_model_that_needs_a_module_cookiecutter_cannot_import_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A model pickled from a class in a module that the Python running
+    cookiecutter cannot import is refused naming the module, and saying that
+    consumers would need it too (not "give a file written by joblib.dump")."""
+    builders_model(
+        tmp_path,
+        "from sklearn.ensemble import IsolationForest\n\n\n"
+        "class HouseForest(IsolationForest):\n    pass\n",
+        "house_models.HouseForest(n_estimators=10, random_state=0).fit(X)",
+    )
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'house.joblib'}",
+        "feature_names=a,b,c",
+    )
+    assert_refused(
+        rendered,
+        f"ERROR: model_path ('{tmp_path / 'house.joblib'}'): needs the module "
+        "'house_models', which the Python running cookiecutter (",
+    )
+    assert "cannot import, and the package's consumers would need it too" in (
+        rendered.stderr
+    )
+    assert "joblib.dump" not in rendered.stderr
+
+
+def test_edited_replay_file_is_refused_not_built_from_the_old_model(
+    artifacts: tuple[Path, dict], bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """cookiecutter --replay-file restores the path rendered on the first run
+    (__model_file), not the edited model_path: a replay file whose model_path
+    was edited alone is refused, naming both, and nothing is left."""
+    directory, samples = artifacts
+    config = tmp_path / "config.yaml"
+    replays = tmp_path / "replays"
+    config.write_text(f"replay_dir: {replays}\n", encoding="utf-8")
+    first = run_cookiecutter(
+        tmp_path / "first",
+        *answers_for(samples["no_scaler"]),
+        "create_zip=no",
+        cwd=directory,
+        extra_args=("--config-file", str(config)),
+    )
+    assert first.returncode == 0, first.stderr
+    (recorded,) = replays.iterdir()
+    replay = json.loads(recorded.read_text(encoding="utf-8"))
+    new_model = bad_artifacts / "model4.joblib"
+    replay["cookiecutter"]["model_path"] = str(new_model)
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(replay), encoding="utf-8")
+    output = tmp_path / "replayed"
+    output.mkdir()
+    replayed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            str(TEMPLATE_DIR),
+            "--replay-file",
+            str(edited),
+            "--config-file",
+            str(config),
+            "--output-dir",
+            str(output),
+        ],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+    )
+    assert replayed.returncode != 0
+    assert (
+        f"ERROR: model_path ({str(new_model)!r}): the replay file records "
+        "__model_file, the file a replay builds, as "
+        f"{directory / samples['no_scaler']['model_path']}, which this path cannot "
+        "be; edit both model_path and __model_file in the replay file, or render "
+        "without --replay"
+    ) in replayed.stderr
+    assert list(output.iterdir()) == []
+
+
 def test_self_test_slower_than_the_timeout_names_timeout_seconds(
     tmp_path: Path,
 ) -> None:
@@ -564,6 +705,29 @@ def test_metadata_may_record_parameters_as_strings(
     assert rendered.returncode == 0, rendered.stderr
     built = json.loads((rendered.package_dir / "metadata.json").read_text())
     assert built["training_info"]["model_parameters"]["n_estimators"] == "10"
+
+
+@pytest.mark.parametrize("model_type", ["Pipeline", "sklearn.pipeline.Pipeline"])
+def test_metadata_may_name_the_pipeline_as_model_type(
+    bad_artifacts: Path, tmp_path: Path, model_type: str
+) -> None:
+    """A Pipeline model's metadata may name the model's own class, Pipeline,
+    as well as its detector: the package builds and keeps the name."""
+    metadata = {
+        "model_info": {"model_type": model_type},
+        "training_info": {"feature_names": ["a", "b", "c", "d"]},
+        "evaluation_info": {},
+    }
+    (tmp_path / "pipeline.json").write_text(json.dumps(metadata), encoding="utf-8")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={bad_artifacts / 'pipeline4.joblib'}",
+        f"metadata_path={tmp_path / 'pipeline.json'}",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    built = json.loads((rendered.package_dir / "metadata.json").read_text())
+    assert built["model_info"]["model_type"] == model_type
 
 
 def test_unexpected_failure_of_a_rebuild_puts_the_earlier_package_back(

@@ -16,9 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-VERSION_PATTERN = re.compile(r"^\d{8}_\d{6}$")
+# Used with fullmatch, and anchored \A...\Z besides: "$" would also match
+# before a final newline, and let "pkg\n" pass.
+VERSION_PATTERN = re.compile(r"\A\d{8}_\d{6}\Z", re.ASCII)
 VERSION_FORMAT = "%Y%m%d_%H%M%S"
-FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+FOLDER_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # The longest file name the build writes is the zip's .sha256 file while it
 # is written: "." + package_name + ".zip.sha256." + 8 random characters.
 # Most file systems allow 255 bytes.
@@ -39,6 +41,18 @@ class AnswerError(ValueError):
         super().__init__(f"{what} ({value!r}): {fix}")
 
 
+class TypedFloat(float):
+    """A float that keeps the answer as the builder typed it (``typed``), so
+    that a later message shows '1e-400' rather than the 0.0 it reads as."""
+
+    __slots__ = ("typed",)
+
+    def __new__(cls, number: float, typed: Any = None) -> TypedFloat:
+        self = super().__new__(cls, number)
+        self.typed = number if typed is None else typed
+        return self
+
+
 @dataclass(frozen=True)
 class Answers:
     """Every answer of cookiecutter.json, checked and typed."""
@@ -53,7 +67,7 @@ class Answers:
     training_id: str | None
     export_file: str | None
     deployed_by: str
-    threshold: float | None
+    threshold: TypedFloat | None
     score_percentile: int
     batch_size: int
     timeout_seconds: int
@@ -75,7 +89,7 @@ def parse_version(value: Any) -> datetime:
     """Return the UTC time a version string names."""
     text = str(value)
     fix = "use the UTC build time as YYYYMMDD_HHMMSS, e.g. 20241201_143022"
-    if not VERSION_PATTERN.match(text):
+    if not VERSION_PATTERN.fullmatch(text):
         raise AnswerError("version", value, fix)
     try:
         moment = datetime.strptime(text, VERSION_FORMAT).replace(tzinfo=timezone.utc)
@@ -102,19 +116,53 @@ def _text(context: Mapping[str, Any], key: str) -> str:
     return text
 
 
+def _may_lead_to(typed: str, resolved: str) -> bool:
+    """Whether ``resolved`` can be the path ``typed`` made absolute (from some
+    working folder): the same path, or, for a relative one, a path that ends
+    with it (its leading '..' aside)."""
+    path = os.path.normcase(os.path.normpath(os.path.expanduser(typed)))
+    resolved = os.path.normcase(os.path.normpath(resolved))
+    if os.path.isabs(path):
+        return path == resolved
+    parts = Path(path).parts
+    while parts and parts[0] == os.pardir:
+        parts = parts[1:]
+    return not parts or Path(resolved).parts[-len(parts) :] == parts
+
+
 def _file(
     context: Mapping[str, Any], key: str, resolved_key: str | None = None
 ) -> Path | None:
     typed = _text(context, key)
-    resolved = _text(context, resolved_key or f"__{key.removesuffix('_path')}_file")
+    resolved_key = resolved_key or f"__{key.removesuffix('_path')}_file"
+    resolved = _text(context, resolved_key)
     if not typed:
         return None
+    if resolved and not _may_lead_to(typed, resolved):
+        # Only a replay gives them apart: cookiecutter --replay restores the
+        # path rendered on the first run with the answers, edited or not.
+        raise AnswerError(
+            key,
+            typed,
+            f"the replay file records {resolved_key}, the file a replay builds, "
+            f"as {resolved}, which this path cannot be; edit both {key} and "
+            f"{resolved_key} in the replay file, or render without --replay",
+        )
     path = Path(resolved or os.path.abspath(os.path.expanduser(typed)))
     if not path.exists():
         raise AnswerError(key, typed, f"no such file ({path}); check the path")
     if not path.is_file():
         raise AnswerError(key, typed, f"{path} is not a regular file; give a file")
     return path
+
+
+def _written_number(key: str, value: Any, text: str, fix: str) -> None:
+    """Refuse the forms of a number that only Python reads (int() and float()
+    take 1_000 and the digits of other scripts), not a builder's intent."""
+    if not text.isascii() or "_" in text:
+        raise AnswerError(
+            key, value, f"not a number (use the digits 0-9, without '_'); {fix}"
+        )
 
 
 def _integer(
@@ -124,6 +172,7 @@ def _integer(
     if isinstance(value, bool):
         raise AnswerError(key, value, fix)
     text = str(value).strip()
+    _written_number(key, value, text, fix)
     try:
         # int() first: a float would round a long number of digits.
         number: float = int(text)
@@ -138,20 +187,23 @@ def _integer(
     return int(number)
 
 
-def _threshold(context: Mapping[str, Any]) -> float | None:
+def _threshold(context: Mapping[str, Any]) -> TypedFloat | None:
+    """The threshold, a float that keeps the answer as typed for messages."""
     value = context.get("threshold", "")
     fix = "give a finite number, or leave it empty to use the model's own boundary"
     if value is None or str(value).strip() == "":
         return None
     if isinstance(value, bool):
         raise AnswerError("threshold", value, fix)
+    text = str(value).strip()
+    _written_number("threshold", value, text, fix)
     try:
-        number = float(str(value).strip())
+        number = float(text)
     except ValueError:
         raise AnswerError("threshold", value, fix) from None
     if not math.isfinite(number):
         raise AnswerError("threshold", value, fix)
-    return number
+    return TypedFloat(number, value)
 
 
 def feature_names_problem(names: list[str]) -> str | None:
@@ -217,10 +269,13 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
     version = _text(context, "version")
     parse_version(version)
     package_name = _text(context, "package_name")
-    if not FOLDER_NAME.match(package_name) or ".." in package_name:
+    # As given, not stripped: cookiecutter names the folder after it so.
+    typed_name = context.get("package_name")
+    typed_name = "" if typed_name is None else str(typed_name)
+    if not FOLDER_NAME.fullmatch(typed_name) or ".." in typed_name:
         raise AnswerError(
             "package_name",
-            package_name,
+            typed_name,
             "use one folder name of letters, digits, '.', '_' and '-'",
         )
     if len(package_name) > MAX_PACKAGE_NAME:

@@ -6,8 +6,10 @@ Needs scikit-learn: only the post-generation hook imports this module.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import math
 import platform
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +18,8 @@ from typing import Any
 import joblib
 import numpy as np
 import sklearn
-from sklearn.exceptions import InconsistentVersionWarning
+from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from .answers import AnswerError, feature_names_problem
 from .documents import ModelFacts
@@ -48,13 +51,47 @@ def load_artifact(path: Path, answer: str, source: Path) -> Any:
                 f"scikit-learn=={warning.original_sklearn_version}), so that the "
                 "pinned requirement and the self-test scores are that version's",
             ) from None
-        except Exception as error:
+        except ModuleNotFoundError as error:
+            if not error.name:
+                raise _not_joblib(answer, source, error) from None
             raise AnswerError(
-                answer,
-                str(source),
-                f"cannot be loaded with joblib ({type(error).__name__}: {error}); "
-                "give a file written by joblib.dump",
+                answer, str(source), _missing_module(error.name)
             ) from None
+        except Exception as error:
+            raise _not_joblib(answer, source, error) from None
+
+
+def _not_joblib(answer: str, source: Path, error: Exception) -> AnswerError:
+    return AnswerError(
+        answer,
+        str(source),
+        f"cannot be loaded with joblib ({type(error).__name__}: {error}); "
+        "give a file written by joblib.dump",
+    )
+
+
+def _missing_module(name: str) -> str:
+    """Why a pickle that needs the module ``name`` cannot be loaded, and the fix."""
+    top = name.partition(".")[0]
+    try:
+        installed = top != name and importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        installed = False
+    if installed:
+        # A module that this version of an installed library does not have.
+        return (
+            f"needs the module {name!r}, which the {top} installed in the Python "
+            f"running cookiecutter ({sys.executable}) does not have: the file was "
+            f"probably written with another version of {top}; build with the "
+            "version that wrote it"
+        )
+    return (
+        f"needs the module {name!r}, which the Python running cookiecutter "
+        f"({sys.executable}) cannot import, and the package's consumers would "
+        "need it too: install it there (a PYTHONPATH entry is not enough, the "
+        "package is validated without it), or save a model made of "
+        "scikit-learn's own classes"
+    )
 
 
 def describe(model: Any) -> str:
@@ -115,6 +152,15 @@ def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
             "ending in one, or another such detector)",
         )
     if not hasattr(detector, "offset_"):
+        if _is_fitted(detector):
+            raise AnswerError(
+                "model_path",
+                str(path),
+                f"holds a fitted {describe(model)}, which scores samples but has "
+                "no offset_ (no boundary between normal and anomalous records), "
+                "so it is not an outlier detector; give an IsolationForest (or "
+                "another detector with offset_, or a Pipeline ending in one)",
+            )
         raise AnswerError(
             "model_path",
             str(path),
@@ -128,6 +174,18 @@ def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
             "the model does not record n_features_in_; refit it",
         )
     return detector
+
+
+def _is_fitted(estimator: Any) -> bool:
+    """Whether scikit-learn sees ``estimator`` as fitted (one it cannot
+    judge, which is no estimator, counts as fitted: fitting is not the fix)."""
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    except Exception:  # not an estimator: check_is_fitted cannot tell
+        return True
+    return True
 
 
 def _output_width(scaler: Any, width: int, path: Path) -> int:
@@ -170,21 +228,33 @@ def _frame(X: np.ndarray, names: Any) -> Any:
 
 
 def resolve_feature_names(
-    width: int, sources: dict[str, list[str] | None]
+    width: int,
+    sources: dict[str, list[str] | None],
+    metadata_file: Path | None = None,
 ) -> list[str]:
-    """Return the one list of ``width`` names that every source agrees on."""
+    """Return the one list of ``width`` names that every source agrees on.
+
+    An error names the source and shows its names; for the names of
+    ``metadata_file`` (source ``metadata_path``), the file and the key.
+    """
+
+    def refuse(source: str, problem: str) -> AnswerError:
+        if source == "metadata_path" and metadata_file is not None:
+            return AnswerError(
+                source, str(metadata_file), f"training_info.feature_names {problem}"
+            )
+        return AnswerError(source, ",".join(sources[source]), problem)
+
     given = {
         source: list(names) for source, names in sources.items() if names is not None
     }
     for source, names in given.items():
         problem = feature_names_problem(names)
         if problem:
-            raise AnswerError(source, ",".join(names), problem)
+            raise refuse(source, problem)
         if len(names) != width:
-            raise AnswerError(
-                source,
-                ",".join(names),
-                f"names {len(names)} features, the model takes {width}",
+            raise refuse(
+                source, f"names {len(names)} features, the model takes {width}"
             )
     if not given:
         raise AnswerError(
@@ -196,11 +266,7 @@ def resolve_feature_names(
     (first_source, first), *others = given.items()
     for source, names in others:
         if names != first:
-            raise AnswerError(
-                source,
-                ",".join(names),
-                f"differ from the names in {first_source}: {first}",
-            )
+            raise refuse(source, f"differ from the names in {first_source}: {first}")
     return first
 
 
@@ -214,11 +280,12 @@ def inspect_artifacts(
 ) -> ModelFacts:
     """Check that the loaded artifacts make a working detector; return their facts.
 
-    ``sources`` maps ``model_path`` (and ``scaler_path``) to the file the
-    builder gave, which error messages name. ``declared_names`` maps where
-    feature names were given (``feature_names``, ``metadata_path``) to the
-    names, or None. ``package`` is the package's own inference module, whose
-    score convention gives the default threshold.
+    ``sources`` maps ``model_path`` (and ``scaler_path``, ``metadata_path``)
+    to the file the builder gave, which error messages name.
+    ``declared_names`` maps where feature names were given
+    (``feature_names``, ``metadata_path``) to the names, or None.
+    ``package`` is the package's own inference module, whose score
+    convention gives the default threshold.
     """
     model_path = sources["model_path"]
     detector = _check_detector(model, model_path, package)
@@ -268,18 +335,22 @@ def inspect_artifacts(
     ):
         raise AnswerError(
             "threshold",
-            repr(threshold),
+            getattr(threshold, "typed", threshold),  # as the builder typed it
             "an IsolationForest's scores lie between 0 and 1, so every record "
             f"would be {'normal' if threshold >= 1 else 'an anomaly'}; give a "
             "threshold between 0 and 1, or leave it empty for the model's own",
         )
-    names = resolve_feature_names(width, {**fitted_names, **declared_names})
+    names = resolve_feature_names(
+        width, {**fitted_names, **declared_names}, sources.get("metadata_path")
+    )
     contamination = getattr(detector, "contamination", None)
     facts = ModelFacts(
         model_type=describe(model),
         model_parameters=json_safe(detector.get_params(deep=False)),
         feature_names=names,
-        threshold=package.model_threshold(model) if threshold is None else threshold,
+        threshold=package.model_threshold(model)
+        if threshold is None
+        else float(threshold),
         # The share of training rows beyond the model's own boundary: the
         # ratio at that threshold only.
         anomaly_ratio=float(contamination)
@@ -287,6 +358,7 @@ def inspect_artifacts(
         else None,
         environment=build_environment(),
         detector_type=detector_type,
+        model_class=type(model).__name__,
     )
     return facts
 

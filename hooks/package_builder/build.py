@@ -298,6 +298,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
     sources = {
         "model_path": answers.model_file or folder / MODEL_FILE,
         "scaler_path": answers.scaler_file or scaler_path,
+        "metadata_path": answers.metadata_file,
     }
     loaded = {
         MODEL_FILE: load_artifact(

@@ -128,12 +128,25 @@ class ModelFacts:
     environment: dict[str, str | None] = field(default_factory=dict)
     # The class of the detector itself (a Pipeline's last step).
     detector_type: str = ""
+    # The class of the model itself (Pipeline for a Pipeline).
+    model_class: str = ""
 
 
 def _letters(text: str) -> str:
     """``text`` lower-cased, letters and digits only: IsolationForest and
     isolation_forest compare equal."""
     return "".join(char for char in text.lower() if char.isalnum())
+
+
+def _names_model(model_type: str, facts: ModelFacts) -> bool:
+    """Whether a given model_type names the model: its detector
+    ("IsolationForest", "sklearn.ensemble.IsolationForest", "isolation_forest",
+    "Pipeline(StandardScaler, IsolationForest)"), or the class of the model
+    itself ("Pipeline", "sklearn.pipeline.Pipeline")."""
+    if _letters(facts.detector_type) in _letters(model_type):
+        return True
+    own_class = _letters(facts.model_class)
+    return bool(own_class) and _letters(model_type.rsplit(".", 1)[-1]) == own_class
 
 
 def iso_time(moment: datetime) -> str:
@@ -147,6 +160,45 @@ def _is_number(value: Any) -> bool:
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _not_unicode(data: Any) -> str | None:
+    """Where in ``data`` a text (a key or a value) is not valid Unicode, if
+    anywhere: JSON's \\u escapes can write half of a surrogate pair (\\ud800),
+    which no Unicode encoding stores, so metadata.json could not be written."""
+    pending: list[tuple[str, Any]] = [("", data)]  # a loop: files nest deeply
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str) and not _is_unicode(value):
+            return _shown(where)
+        if isinstance(value, dict):
+            for key in value:
+                if not _is_unicode(key):
+                    return f"the key {_shown(_key_path(where, key))}"
+            items = [(_key_path(where, key), item) for key, item in value.items()]
+        elif isinstance(value, list):
+            items = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+        else:
+            continue
+        pending.extend(reversed(items))  # popped in the file's order
+    return None
+
+
+def _key_path(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    """``text`` with what cannot be encoded written as escapes (\\ud800)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def read_given_metadata(path: Path) -> dict[str, Any]:
@@ -170,6 +222,15 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise AnswerError("metadata_path", str(path), "must hold a JSON object")
+    where = _not_unicode(data)
+    if where is not None:
+        raise AnswerError(
+            "metadata_path",
+            str(path),
+            f"{where} is not valid Unicode text (a \\u escape writes half of a "
+            "surrogate pair); fix it in the metadata: write the character itself, "
+            "or both halves of its pair",
+        )
     for section in REQUIRED_GIVEN_SECTIONS:
         if not isinstance(data.get(section), dict):
             raise AnswerError(
@@ -287,9 +348,7 @@ def build_metadata(
             )
         }
     given_type = metadata.get("model_info", {}).get("model_type")
-    if not is_unknown(given_type) and _letters(facts.detector_type) not in _letters(
-        given_type
-    ):
+    if not is_unknown(given_type) and not _names_model(given_type, facts):
         raise AnswerError(
             "metadata_path",
             str(answers.metadata_file),
