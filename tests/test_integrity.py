@@ -322,6 +322,77 @@ def test_manifest_that_is_not_json_is_reported(
     assert report["error"].startswith(f"{path} is not valid JSON")
 
 
+def write_only_file() -> Path | None:
+    """A file that no process can read, root included: a write-only sysctl
+    (root reads an ordinary file whatever its mode, so ``chmod 000`` would
+    not do). None where there is none (not Linux)."""
+    for name in ("vm/compact_memory", "net/ipv4/route/flush"):
+        path = Path("/proc/sys", name)
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            return path
+        except OSError:
+            continue
+    return None
+
+
+UNREADABLE = write_only_file()
+
+
+@pytest.mark.skipif(
+    UNREADABLE is None, reason="no write-only /proc/sys file to stand for one"
+)
+@pytest.mark.parametrize(
+    ("name", "not_loaded"),
+    [
+        ("model.joblib", "no model was loaded"),
+        ("inference_example.py", "inference_example.py was not imported"),
+    ],
+)
+def test_unreadable_package_file_is_reported(
+    package: Path, name: str, not_loaded: str
+) -> None:
+    """A package file that this user cannot read (``chmod 000`` for anyone
+    but root; here a link to a write-only sysctl, which root cannot read
+    either): validate_model.py exits 1 with ``❌ <file>: cannot be read
+    (Permission denied)`` and the fix, no traceback; ``--json`` prints the
+    same failure as a report."""
+    (package / name).unlink()
+    (package / name).symlink_to(UNREADABLE)
+    results = run_concurrently(
+        {
+            "text": lambda: run_validate_model(package),
+            "json": lambda: run_validate_model(package, "--json"),
+        }
+    )
+    problem = "cannot be read (Permission denied)"
+    error = (
+        f"file integrity check failed, {not_loaded}: {name} {problem}: give the "
+        "user running this read access to the package's files, or re-download "
+        "the package"
+    )
+    text = results["text"]
+    assert (text.returncode, text.stderr) == (1, ""), text.stdout + text.stderr
+    assert text.stdout.splitlines()[-2:] == [
+        f"❌ {name}: {problem}",
+        f"❌ Validation failed: {error}",
+    ]
+    assert LOADING not in text.stdout
+    result = results["json"]
+    assert (result.returncode, result.stderr) == (1, ""), result.stderr
+    report = json.loads(result.stdout)
+    assert (report["valid"], report["exit_code"], report["error"]) == (
+        False,
+        1,
+        error,
+    )
+    assert report["checks"]["integrity"] == {
+        "passed": False,
+        "files": {name: problem},
+    }
+
+
 CORRUPTIONS = {
     "zeroed-start": lambda data: bytes(64) + data[64:],
     "truncated": lambda data: data[: len(data) // 2],

@@ -298,6 +298,30 @@ def test_result_column_in_another_case_is_kept_when_case_sensitive(
     assert all(isinstance(row["score"], float) for row in rows)
 
 
+def test_columns_named_with_dots_come_back_unchanged(
+    spark: Any, scoring: ModuleType, inference: Any
+) -> None:
+    """Columns that are not features, named ``a.b`` (which Spark would read
+    as field b of a column a) and ```x``` (backticks in the name): returned
+    unchanged, in their place, with the scores predict gives."""
+    from pyspark.sql import functions as F
+
+    df = (
+        generated(spark, inference, 100, partitions=2)
+        .withColumn("a.b", F.col("id") * 2)
+        .withColumn("`x`", F.lit("q"))
+    )
+    scored = scoring.score_dataframe(df, environ={})
+    assert scored.columns == [*df.columns, "score", "prediction"]
+    assert scored.schema.fields[: len(df.columns)] == df.schema.fields
+    result = scored.toPandas().sort_values("id", ignore_index=True)
+    assert result["a.b"].tolist() == [2 * row for row in range(100)]
+    assert set(result["`x`"]) == {"q"}
+    want = expected(inference, result)
+    np.testing.assert_array_equal(result["score"].to_numpy(), want["scores"])
+    np.testing.assert_array_equal(result["prediction"].to_numpy(), want["predictions"])
+
+
 def test_folder_given_as_the_zip_is_refused(
     spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
 ) -> None:

@@ -41,6 +41,7 @@ LOADING = "🤖 Loading model..."
 SUCCESS = "🎉 Model validation completed successfully!"
 GOLDEN_SCORE_ROW = 2
 GOLDEN_PREDICTION_ROW = 3
+MODULE_FILE = "inference_example.py"
 
 
 def same_length_other_version(version: str) -> str:
@@ -117,15 +118,39 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
         (folder / "scored.csv").write_text("a\n"),
         (folder / "notes").mkdir(),
     ),
+    "module-imports-numpx": lambda folder: misspell_import(
+        folder, "import numpy as np", "import numpx as np"
+    ),
+    "module-imports-sequencf": lambda folder: misspell_import(
+        folder,
+        "from collections.abc import Iterator, Mapping, Sequence",
+        "from collections.abc import Iterator, Mapping, Sequencf",
+    ),
+    "module-unlisted": lambda folder: (
+        misspell_import(folder, "import numpy as np", "import numpx as np"),
+        resign_package(
+            folder, lambda manifest: manifest["file_integrity"].pop(MODULE_FILE)
+        ),
+    ),
 }
 
 
 def cut_inference_module(folder: Path, tail: str) -> None:
     """Cut inference_example.py just before its ModelInference class, then
-    add ``tail``."""
-    path = folder / "inference_example.py"
+    add ``tail``; re-sign the package, as if it had been built so."""
+    path = folder / MODULE_FILE
     text = path.read_text(encoding="utf-8")
     path.write_text(text[: text.index("class ModelInference")] + tail)
+    resign_package(folder)
+
+
+def misspell_import(folder: Path, line: str, misspelt: str) -> None:
+    """Replace one import line of inference_example.py (not re-signed):
+    importing the file would then fail as if a library were missing."""
+    path = folder / MODULE_FILE
+    text = path.read_text(encoding="utf-8")
+    assert text.count(line) == 1, line
+    path.write_text(text.replace(line, misspelt), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -175,6 +200,11 @@ RUNS = {
     "damaged-module": Run("damaged-module"),
     "stripped-module": Run("stripped-module"),
     "files-added": Run("files-added", ("--json",)),
+    "module-numpx": Run("module-imports-numpx"),
+    "module-numpx-json": Run("module-imports-numpx", ("--json",)),
+    "module-numpx-quiet": Run("module-imports-numpx", ("--quiet",)),
+    "module-sequencf": Run("module-imports-sequencf"),
+    "module-unlisted": Run("module-unlisted"),
 }
 
 
@@ -569,9 +599,10 @@ def test_damaged_inference_module_is_reported_not_a_traceback(
     runs: dict, variant: str, error: str
 ) -> None:
     """inference_example.py cut short, in the middle of a line (it no longer
-    compiles) or before ModelInference (it compiles without it): exit 1 with
-    one ❌ line naming it and saying to re-download, no traceback; not a
-    hint to install the requirements."""
+    compiles) or before ModelInference (it compiles without it), in a package
+    re-signed so (its SHA-256 matches): exit 1 with one ❌ line naming it and
+    saying to re-download, no traceback; not a hint to install the
+    requirements."""
     result = runs[variant]
     assert result.returncode == 1, explain(result)
     assert "Traceback" not in result.stderr
@@ -599,4 +630,68 @@ def test_files_added_to_the_package_are_named(runs: dict) -> None:
         "joblib.py",
         "notes/",
         "scored.csv",
+    ]
+
+
+# inference_example.py is checked before it is imported
+
+NOT_MATCHING = "SHA-256 does not match the manifest"
+MODULE_NOT_IMPORTED = (
+    "❌ Validation failed: file integrity check failed, inference_example.py was "
+    "not imported: re-download the package and verify it"
+)
+
+
+@pytest.mark.parametrize(
+    ("run", "problem"),
+    [
+        ("module-numpx", NOT_MATCHING),
+        ("module-sequencf", NOT_MATCHING),
+        ("module-unlisted", "has no SHA-256 in the manifest"),
+    ],
+)
+def test_tampered_inference_module_is_refused_before_it_is_imported(
+    runs: dict, run: str, problem: str
+) -> None:
+    """inference_example.py edited so that importing it would fail like a
+    missing library (``import numpx as np``, ``from collections.abc import
+    Sequencf``), its SHA-256 no longer the manifest's, or the manifest
+    holding none for it: exit 1, the file named as not matching, and it is
+    never imported (no "pip install" advice, no other module named)."""
+    result = runs[run]
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines() == [
+        "🔍 Validating model deployment...",
+        "📁 Checking file integrity...",
+        f"❌ {MODULE_FILE}: {problem}",
+        MODULE_NOT_IMPORTED,
+    ]
+    assert result.stderr == ""
+
+
+def test_tampered_inference_module_in_a_json_report(runs: dict) -> None:
+    """``--json`` on the package whose inference_example.py imports numpx:
+    one JSON report, valid false, exit_code 1, the integrity check failed on
+    inference_example.py."""
+    result = runs["module-numpx-json"]
+    assert result.returncode == 1, explain(result)
+    report = json.loads(result.stdout)
+    assert (report["valid"], report["exit_code"]) == (False, 1)
+    assert f"❌ Validation failed: {report['error']}" == MODULE_NOT_IMPORTED
+    assert report["checks"] == {
+        "integrity": {"passed": False, "files": {MODULE_FILE: NOT_MATCHING}}
+    }
+    assert report["lines"][-2:] == [
+        f"❌ {MODULE_FILE}: {NOT_MATCHING}",
+        MODULE_NOT_IMPORTED,
+    ]
+
+
+def test_tampered_inference_module_with_quiet(runs: dict) -> None:
+    """``--quiet`` on the same package: exit 1 and only the two ❌ lines."""
+    result = runs["module-numpx-quiet"]
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines() == [
+        f"❌ {MODULE_FILE}: {NOT_MATCHING}",
+        MODULE_NOT_IMPORTED,
     ]

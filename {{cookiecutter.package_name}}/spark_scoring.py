@@ -520,9 +520,18 @@ def score_dataframe(
     if shipped_as is None:
         shipped_as = alias or archive.default_alias()
         ship_archive(df.sparkSession.sparkContext, archive, shipped_as)
+    # mapInPandas resolves each column by its name, which Spark parses: a
+    # name such as "a.b" would not resolve. The columns go through it under
+    # positional names, and come back under their own.
+    names = df.columns
+    positional = [f"_{index}" for index in range(len(names))]
+    column_of = dict(zip(names, positional, strict=True))
     schema = StructType(
         [
-            *df.schema.fields,
+            *(
+                StructField(name, field.dataType, field.nullable, field.metadata)
+                for name, field in zip(positional, df.schema.fields, strict=True)
+            ),
             StructField("score", DoubleType(), nullable=False),
             StructField("prediction", IntegerType(), nullable=False),
         ]
@@ -533,10 +542,11 @@ def score_dataframe(
         manifest_sha256=archive.manifest_sha256,
         settings=_settings_from(environ),
         allow_version_mismatch=allow_version_mismatch,
-        features=features,
-        decimals=decimals,
+        features={name: column_of[name] for name in features},
+        decimals=[column_of[name] for name in decimals],
     )
-    return df.mapInPandas(scorer, schema)
+    scored = df.toDF(*positional).mapInPandas(scorer, schema)
+    return scored.toDF(*names, *RESULT_COLUMNS)
 
 
 def partition_scorer(
@@ -545,10 +555,14 @@ def partition_scorer(
     manifest_sha256: str,
     settings: dict[str, str],
     allow_version_mismatch: bool,
-    features: list[str],
+    features: dict[str, str],
     decimals: list[str],
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
     """The function ``mapInPandas`` runs on the executors.
+
+    ``features``: each feature present, by the name of the column that holds
+    it in the batches (``score_dataframe`` renames the columns); ``decimals``:
+    the columns (by that name) of Spark's decimal type.
 
     It is a closure, so Spark pickles it by value: the executors need not
     import this module, only find the shipped package. It must use nothing
@@ -643,9 +657,10 @@ def partition_scorer(
             inference = load_package()
             cache.instances[cache_key] = inference
         for batch in batches:
-            frame = batch[features]
+            frame = batch[list(features.values())]
             if decimals:
                 frame = frame.astype(dict.fromkeys(decimals, "float64"))
+            frame.columns = list(features)
             try:
                 result = inference.predict(frame)
             except ValueError as error:

@@ -6,6 +6,8 @@
 Checks, in order, and stops at the first step that fails:
 1. file integrity: every file in deployment_manifest.json matches its
    SHA-256, before anything is unpickled (a joblib file runs code on load);
+   inference_example.py, which this script imports, is checked with the
+   standard library alone before it is imported;
 2. environment: the versions recorded at build time (metadata.json,
    build_environment) beside the installed ones. A different scikit-learn
    fails, because pickled trees are not portable across versions, unless
@@ -21,17 +23,20 @@ Checks, in order, and stops at the first step that fails:
 --json prints one JSON report on stdout instead of the lines; --quiet prints
 only what failed.
 
-Exit status: 0 the package is valid; 1 it is not (a file is missing or
-altered, the self-test or the features disagree); 2 usage or environment
-(bad arguments, a library missing or of another scikit-learn version, an
-invalid environment variable).
+Exit status: 0 the package is valid; 1 it is not (a file is missing,
+unreadable or altered, the self-test or the features disagree); 2 usage or
+environment (bad arguments, a library missing or of another scikit-learn
+version, an invalid environment variable).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
+import importlib.util
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -43,27 +48,14 @@ if __name__ == "__main__":
     sys.path.append(sys.path.pop(0))
 
 MODULE = "inference_example"
-try:
-    from inference_example import (
-        MANIFEST_FILE,
-        SUMS_FILE,
-        ConfigurationError,
-        IntegrityError,
-        ModelInference,
-        VersionMismatchError,
-        integrity_report,
-        read_manifest,
-        read_settings,
-    )
-except ImportError as error:  # a library not installed, or (name is MODULE)
-    IMPORT_ERROR: Exception | None = error  # inference_example.py incomplete
-except Exception as error:  # inference_example.py itself is damaged
-    IMPORT_ERROR = error
-else:
-    IMPORT_ERROR = None
-
+MANIFEST_FILE = "deployment_manifest.json"
 SCORE_TOLERANCE = 1e-9
 EXIT_VALID, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2
+_HASH_CHUNK_BYTES = 1 << 20
+NOT_READABLE_FIX = (
+    "give the user running this read access to the package's files, or "
+    "re-download the package"
+)
 
 
 class ValidationFailed(Exception):
@@ -76,6 +68,78 @@ class EnvironmentProblem(ValidationFailed):
     """The package may be fine, but this environment cannot run it as built."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of ``path``, read in chunks (the standard library only:
+    used before inference_example is imported)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(_HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def unreadable(error: OSError) -> str:
+    """The problem of a file that could not be read, as a report line says it."""
+    return f"cannot be read ({error.strerror or type(error).__name__})"
+
+
+def module_integrity_problem() -> tuple[Path, str] | None:
+    """Check the inference_example.py that ``import`` would run against the
+    manifest beside it, before importing it: importing runs its code, and a
+    damaged one can fail like a missing library would (``import numpx``).
+
+    Returns the file and its problem; None when it matches, or when there is
+    nothing to check it against (no such module, or no readable manifest
+    beside it: the import or validate() then reports that).
+    """
+    try:
+        spec = importlib.util.find_spec(MODULE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        return None
+    path = Path(os.path.abspath(spec.origin))  # the file, even a link
+    try:
+        with open(path.parent / MANIFEST_FILE, encoding="utf-8") as stream:
+            manifest = json.load(stream)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    hashes = manifest.get("file_integrity")
+    expected = hashes.get(path.name) if isinstance(hashes, dict) else None
+    if not expected:
+        return path, "has no SHA-256 in the manifest"
+    try:
+        digest = file_sha256(path)
+    except OSError as error:
+        return path, unreadable(error)
+    if digest != expected:
+        return path, "SHA-256 does not match the manifest"
+    return None
+
+
+def import_inference_module() -> Exception | None:
+    """Import what this script uses from inference_example (into this
+    module's namespace); return the error if that fails."""
+    global ConfigurationError, IntegrityError, ModelInference, SUMS_FILE
+    global VersionMismatchError, integrity_report, read_manifest, read_settings
+    try:
+        from inference_example import (
+            SUMS_FILE,
+            ConfigurationError,
+            IntegrityError,
+            ModelInference,
+            VersionMismatchError,
+            integrity_report,
+            read_manifest,
+            read_settings,
+        )
+    except Exception as error:  # ImportError: a library not installed, or
+        return error  # (name is MODULE) inference_example.py incomplete
+    return None
 
 
 class Report:
@@ -122,10 +186,41 @@ class Report:
         return code
 
 
+def refuse_module(
+    report: Report, package_dir: Path, path: Path, problem: str
+) -> ValidationFailed:
+    """Report inference_example.py, which failed module_integrity_problem, as
+    check_integrity reports a file; return the failure."""
+    name = path.name if path.parent == package_dir.resolve() else str(path)
+    report.line("🔍 Validating model deployment...")
+    report.line("📁 Checking file integrity...")
+    report.line(f"❌ {name}: {problem}", failed=True)
+    report.check("integrity", passed=False, files={name: problem})
+    message = f"file integrity check failed, {path.name} was not imported"
+    if problem.startswith("cannot be read"):
+        return ValidationFailed(f"{message}: {name} {problem}: {NOT_READABLE_FIX}")
+    return ValidationFailed(f"{message}: re-download the package and verify it")
+
+
 def check_integrity(report: Report, package_dir: Path, manifest: dict) -> None:
     report.line("📁 Checking file integrity...")
+    try:
+        results = integrity_report(package_dir, manifest)
+    except OSError as error:  # a file that exists but cannot be read
+        name = str(error.filename or "a package file")
+        if error.filename is not None:
+            path = Path(os.fsdecode(error.filename))
+            if path.is_relative_to(package_dir):
+                name = path.relative_to(package_dir).as_posix()
+        problem = unreadable(error)
+        report.line(f"❌ {name}: {problem}", failed=True)
+        report.check("integrity", passed=False, files={name: problem})
+        raise ValidationFailed(
+            f"file integrity check failed, no model was loaded: {name} {problem}: "
+            f"{NOT_READABLE_FIX}"
+        ) from None
     files: dict[str, str] = {}
-    for name, problem in integrity_report(package_dir, manifest):
+    for name, problem in results:
         # A name can be reported twice (manifest, then SHA256SUMS): an OK from
         # one must not hide a problem found by the other.
         if problem:
@@ -450,14 +545,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = Report("json" if args.json else "quiet" if args.quiet else "text")
     failure: ValidationFailed | None = None
-    if isinstance(IMPORT_ERROR, ImportError) and IMPORT_ERROR.name != MODULE:
+    refused = module_integrity_problem()
+    import_error = None if refused else import_inference_module()
+    if refused is not None:
+        failure = refuse_module(report, args.package_dir, *refused)
+    elif isinstance(import_error, ImportError) and import_error.name != MODULE:
         failure = EnvironmentProblem(
-            f"{IMPORT_ERROR}: run pip install -r requirements.txt"
+            f"{import_error}: run pip install -r requirements.txt"
         )
-    elif IMPORT_ERROR is not None:
+    elif import_error is not None:
         failure = ValidationFailed(
             "inference_example.py cannot be imported "
-            f"({type(IMPORT_ERROR).__name__}: {IMPORT_ERROR}): the file is damaged; "
+            f"({type(import_error).__name__}: {import_error}): the file is damaged; "
             "re-download the package and verify it (sha256sum -c SHA256SUMS)"
         )
     else:
