@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VERSION, Rendered, run_cookiecutter
+from conftest import (
+    VERSION,
+    Rendered,
+    builders_model,
+    copy_package,
+    resign_package,
+    run_cookiecutter,
+)
 from package_builder.build import load_package_module
 
 TEMPLATE_SERVE = (
@@ -33,6 +41,9 @@ TOO_LARGE = (
     f"request body is larger than {MAX_CONTENT_LENGTH} bytes: "
     "send fewer records per request"
 )
+# serve.py's startup line, which names the address it listens on: with
+# --port 0 the only way to learn the port it picked.
+SERVING = re.compile(rb"Serving model \S+ on (http://\S+?)/ ")
 # No proxy: the server is on this machine, whatever http_proxy says.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -42,12 +53,6 @@ class Reply:
     status: int
     headers: Any
     body: Any
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def call(
@@ -79,11 +84,18 @@ def chunked(body: bytes, piece: int = 1 << 16) -> Iterator[bytes]:
 
 
 def start_server(
-    package_dir: Path, port: int, log: Path, env: dict[str, str] | None = None
+    package_dir: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
 ) -> subprocess.Popen:
+    """Start ``python serve.py`` on 127.0.0.1 with --port 0 (it picks a free
+    port itself: no port picked here that another program could take first),
+    its output going to ``log``."""
+    command = [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"]
     with open(log, "wb") as stream:
         return subprocess.Popen(
-            [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", str(port)],
+            [*command, *options],
             cwd=package_dir,
             stdout=stream,
             stderr=subprocess.STDOUT,
@@ -101,18 +113,25 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def wait_until_healthy(process: subprocess.Popen, base: str, log: Path) -> None:
+def wait_until_healthy(process: subprocess.Popen, log: Path) -> str:
+    """Wait for serve.py's startup line in ``log``, then for /health to answer
+    200 at the address it names; return that address (its base URL)."""
     deadline = time.monotonic() + STARTUP_SECONDS
+    base = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(
                 f"serve.py exited with {process.returncode}:\n{log.read_text()}"
             )
-        try:
-            if call(f"{base}/health").status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
+        if base is None and (found := SERVING.search(log.read_bytes())):
+            base = found.group(1).decode()
+        if base is not None:
+            try:
+                if call(f"{base}/health").status == 200:
+                    return base
+            except OSError:
+                pass
+        time.sleep(0.1)
     pytest.fail(
         f"serve.py did not answer /health in {STARTUP_SECONDS} s:\n{log.read_text()}"
     )
@@ -137,15 +156,16 @@ def inference(api_package: Rendered) -> Any:
 
 @contextmanager
 def serving(
-    package_dir: Path, log: Path, env: dict[str, str] | None = None
+    package_dir: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """Run ``python serve.py`` on 127.0.0.1 until the block ends; yield its URL."""
-    port = free_port()
-    process = start_server(package_dir, port, log, env)
+    """Run ``python serve.py`` on 127.0.0.1 until the block ends; yield its URL.
+    ``env``: variables to add to the environment; ``options``: more arguments."""
+    process = start_server(package_dir, log, env, options)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, base, log)
-        yield base
+        yield wait_until_healthy(process, log)
     finally:
         stop(process)
     if os.name == "posix":  # SIGTERM: serve.py closes its socket and exits 0
@@ -321,6 +341,41 @@ def test_chunked_body_up_to_the_limit_is_scored(server: str, inference: Any) -> 
     assert reply.body == inference.predict(records)
 
 
+@pytest.fixture(scope="module")
+def limited_server(
+    api_package: Rendered, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``python serve.py --max-content-length 1000``; yields its base URL."""
+    log = tmp_path_factory.mktemp("limited") / "serve.log"
+    options = ("--max-content-length", "1000")
+    with serving(api_package.package_dir, log, options=options) as base:
+        yield base
+
+
+@pytest.mark.parametrize("send", [bytes, chunked], ids=["content-length", "chunked"])
+def test_max_content_length_option_sets_the_limit(
+    limited_server: str, inference: Any, send: Any
+) -> None:
+    """--max-content-length 1000: a body of 1001 bytes is refused with 413
+    naming 1000; one of exactly 1000 bytes (a record padded with spaces) is
+    scored, with or without Content-Length."""
+    records = inference.manifest["self_test"]["inputs"][:1]
+    body = json.dumps({"features": records}).encode()
+    assert len(body) < 1000
+    body += b" " * (1000 - len(body))
+    refused = call(f"{limited_server}/predict", send(body + b" "))
+    assert (refused.status, refused.body) == (
+        413,
+        {
+            "error": "request body is larger than 1000 bytes: "
+            "send fewer records per request"
+        },
+    )
+    scored = call(f"{limited_server}/predict", send(body))
+    assert scored.status == 200, scored.body
+    assert scored.body == inference.predict(records)
+
+
 @pytest.mark.parametrize(
     ("path", "methods"),
     [
@@ -344,6 +399,42 @@ def test_unknown_route_and_wrong_method_answer_json(server: str) -> None:
     assert reply.status == 405
     assert "POST" in reply.headers["Allow"]
     assert "error" in reply.body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "/predict", b"{}", 400),
+        ("POST", "/predict", b"not json", 400),
+        ("GET", "/nothing", None, 404),
+        ("GET", "/predict", None, 405),
+        ("POST", "/predict", b" " * (MAX_CONTENT_LENGTH + 1), 413),
+        ("POST", "/predict", chunked, 413),
+        ("GET", "/health", None, 200),
+        ("GET", "/metadata", None, 200),
+        ("OPTIONS", "/predict", None, 200),
+    ],
+    ids=[
+        "400-no-features",
+        "400-not-json",
+        "404",
+        "405",
+        "413",
+        "413-chunked",
+        "health",
+        "metadata",
+        "options",
+    ],
+)
+def test_every_answer_carries_the_model_version(
+    server: str, method: str, path: str, body: Any, status: int
+) -> None:
+    """The README: every answer carries X-Model-Version, errors included."""
+    if body is chunked:
+        body = chunked(b" " * (MAX_CONTENT_LENGTH + 1))
+    reply = call(f"{server}{path}", body, method=method)
+    assert reply.status == status, reply.body
+    assert reply.headers["X-Model-Version"] == VERSION
 
 
 def test_default_package_has_no_api_service(demo: Rendered) -> None:
@@ -402,7 +493,7 @@ def test_tampered_package_is_not_served(
     else:
         (package / name).write_text((package / name).read_text() + " ")
     result = subprocess.run(
-        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", str(free_port())],
+        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"],
         cwd=package,
         capture_output=True,
         text=True,
@@ -444,12 +535,57 @@ def test_environment_overrides_reach_the_service(
         assert "predict exceeded timeout_seconds=1e-06" in reply.body["error"]
 
 
+BROKEN_FOREST = """\
+from sklearn.ensemble import IsolationForest
+
+
+class BrokenForest(IsolationForest):
+    def score_samples(self, X):
+        raise RuntimeError("secret /srv/house/credentials.txt")
+"""
+
+
+def test_unexpected_error_is_500_with_an_id_only(
+    api_package: Rendered, inference: Any, tmp_path: Path
+) -> None:
+    """A model that fails where nothing expects it (a detector of the
+    builder's own, found through PYTHONPATH, whose score_samples raises):
+    500 with {"error": "internal server error", "error_id": ...} and not the
+    exception's text, which is in the service's log under that id; the
+    service goes on."""
+    width = len(inference.feature_names)
+    env = builders_model(
+        tmp_path,
+        BROKEN_FOREST,
+        "house_models.BrokenForest(n_estimators=5, random_state=0)"
+        f".fit(numpy.random.default_rng(0).normal(size=(200, {width})))",
+    )
+    package = copy_package(api_package.package_dir, tmp_path / "copy")
+    shutil.copyfile(tmp_path / "house.joblib", package / "model.joblib")
+    resign_package(package)
+    log = tmp_path / "serve.log"
+    records = inference.manifest["self_test"]["inputs"][:2]
+    with serving(package, log, env) as base:
+        reply = post_json(f"{base}/predict", {"features": records})
+        health = call(f"{base}/health")
+    assert reply.status == 500, reply.body
+    assert "secret" not in json.dumps(reply.body)
+    error_id = reply.body.get("error_id")
+    assert reply.body == {"error": "internal server error", "error_id": error_id}
+    assert re.fullmatch("[0-9a-f]{32}", error_id), error_id
+    assert reply.headers["X-Model-Version"] == VERSION
+    assert health.status == 200
+    output = log.read_text(encoding="utf-8")
+    logged = output.index(f"error {error_id} in POST /predict")
+    assert "RuntimeError: secret /srv/house/credentials.txt" in output[logged:]
+
+
 def test_invalid_environment_is_not_served(
     api_package: Rendered, tmp_path: Path
 ) -> None:
     """A bad MODEL_THRESHOLD stops serve.py at startup, naming the variable."""
     result = subprocess.run(
-        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", str(free_port())],
+        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"],
         cwd=api_package.package_dir,
         capture_output=True,
         text=True,

@@ -418,3 +418,43 @@ def test_fast_scoring_off_scores_with_scikit_learn_alone(demo: Rendered) -> None
     assert plain.predict(X) == fast.predict(X)
     assert pickle.loads(pickle.dumps(plain)).fast_scoring is False
     assert pickle.loads(pickle.dumps(fast)).fast_scoring is True
+
+
+def off_by_one_ulp(flat_forest: type) -> type:
+    """``flat_forest`` (a module's FlatForest) with a fault in its
+    flattening: every leaf's path length one ulp too long."""
+
+    class OffByOneUlp(flat_forest):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.leaves = np.nextafter(self.leaves, np.inf)
+
+    return OffByOneUlp
+
+
+def test_flattening_that_differs_from_scikit_learn_is_not_used(
+    demo: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flattened forest whose scores of the probe rows are a few ulps off
+    scikit-learn's is caught when it is built: build returns None, and
+    ModelInference says fast_scoring is False and gives scikit-learn's
+    scores, bit for bit."""
+    model, scaler = fit("scaler", {"n_estimators": 20})
+    faulty = off_by_one_ulp(FlatForest)
+    unchecked = faulty(forest_of(model), [PACKAGE._transform_step(scaler)])
+    probe_scores = unchecked._forest_scores(unchecked.probe)
+    expected = -forest_of(model).score_samples(unchecked.probe)
+    assert not np.array_equal(probe_scores, expected)  # the fault shows
+    assert np.allclose(probe_scores, expected, rtol=1e-14, atol=0)  # barely
+    assert FlatForest.build(model, scaler) is not None
+    assert faulty.build(model, scaler) is None
+
+    module = load_package_module(demo.package_dir)
+    monkeypatch.setattr(module, "FlatForest", off_by_one_ulp(module.FlatForest))
+    inference = module.ModelInference(demo.package_dir, environ={})
+    assert inference.fast_scoring is False
+    X = package_rows(inference, 500, seed=6)
+    scores, predictions = expected_result(inference, X)
+    result = inference.predict(X)
+    assert result["scores"] == scores
+    assert result["predictions"] == predictions
