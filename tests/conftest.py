@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -173,6 +174,28 @@ def resign_package(
     write_json(path, manifest)
     write_sha256sums(package_dir, known=manifest["file_integrity"])
     return manifest
+
+
+SKLEARN = importlib.metadata.version("scikit-learn")
+
+
+def same_length_other_version(version: str) -> str:
+    """Another version string of the same length: 1.9.1 -> 1.0.1."""
+    major, minor = version.split(".", 2)[:2]
+    other = str((int(minor[0]) + 1) % 10) + minor[1:]
+    return version.replace(f"{major}.{minor}", f"{major}.{other}", 1)
+
+
+def repickle_version(path: Path, version: str) -> None:
+    """Rewrite the scikit-learn version pickled into ``path`` at the byte
+    level. The string keeps its length, so the pickle stays valid: only the
+    recorded ``_sklearn_version`` changes."""
+    old = SKLEARN.encode()
+    assert len(version) == len(old)
+    prefix = b"\x8c" + bytes([len(old)])  # SHORT_BINUNICODE of that length
+    data = path.read_bytes()
+    assert data.count(prefix + old) >= 1
+    path.write_bytes(data.replace(prefix + old, prefix + version.encode()))
 
 
 def template_copy(parent: Path) -> Path:

@@ -14,12 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    SKLEARN,
     TEMPLATE_DIR,
     VERSION,
     Rendered,
     answers_for,
     builders_model,
+    repickle_version,
     run_cookiecutter,
+    same_length_other_version,
     tree,
 )
 from sklearn.ensemble import IsolationForest
@@ -385,6 +388,49 @@ def test_bad_artifact_is_refused_and_nothing_is_left(
     assert reason in rendered.stderr
 
 
+@pytest.mark.parametrize(
+    ("answer", "artifact", "answers"),
+    [
+        ("model_path", "model4.joblib", ["feature_names=a,b,c,d"]),
+        (
+            "scaler_path",
+            "scaler4.joblib",
+            ["model_path=model4.joblib", "feature_names=a,b,c,d"],
+        ),
+    ],
+    ids=["model", "scaler"],
+)
+def test_artifact_pickled_by_another_scikit_learn_is_refused_by_the_build(
+    answer: str,
+    artifact: str,
+    answers: list[str],
+    bad_artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    """A model or scaler whose pickle records another scikit-learn version
+    (rewritten at the byte level, as if dumped there) is refused by the build
+    itself, naming both versions and the one to install; nothing is left."""
+    other = same_length_other_version(SKLEARN)
+    given = tmp_path / "given"
+    given.mkdir()
+    pickled = Path(shutil.copy(bad_artifacts / artifact, given / "elsewhere.joblib"))
+    repickle_version(pickled, other)
+    beside = sorted(bad_artifacts.iterdir())
+    rendered = run_cookiecutter(
+        tmp_path / "out", *answers, f"{answer}={pickled}", cwd=bad_artifacts
+    )
+    assert_refused(rendered, f"ERROR: {answer} ('{pickled}'): ")
+    assert (
+        f"ERROR: {answer} ('{pickled}'): was pickled with scikit-learn {other} but "
+        f"this Python has {SKLEARN}; build the package with the version that made "
+        f"the pickle (pip install scikit-learn=={other}), so that the pinned "
+        "requirement and the self-test scores are that version's"
+    ) in rendered.stderr.splitlines()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["given", "out"]
+    assert [p.name for p in given.iterdir()] == ["elsewhere.joblib"]
+    assert sorted(bad_artifacts.iterdir()) == beside
+
+
 @pytest.fixture(scope="module")
 def bad_references(bad_artifacts: Path) -> Path:
     """Reference data files that cannot give statistics, beside the models of
@@ -656,14 +702,16 @@ def test_self_test_slower_than_the_timeout_names_timeout_seconds(
     tmp_path: Path,
 ) -> None:
     """A model too slow to score the self-test's rows within timeout_seconds
-    is refused naming timeout_seconds (a detector that sleeps a second per
-    call stands in for a huge one)."""
+    is refused naming timeout_seconds (a detector that sleeps three seconds
+    per call, three times the shortest limit, stands in for a huge one: the
+    deadline, looked at before each one-row batch, has long passed at the
+    second, however loaded the machine)."""
     env = builders_model(
         tmp_path,
         "import time\n\nfrom sklearn.ensemble import IsolationForest\n\n\n"
         "class SlowForest(IsolationForest):\n"
         "    def score_samples(self, X):\n"
-        "        time.sleep(1)\n"
+        "        time.sleep(3)\n"
         "        return super().score_samples(X)\n",
         "house_models.SlowForest(n_estimators=10, random_state=0).fit(X)",
     )

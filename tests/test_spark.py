@@ -202,8 +202,11 @@ def test_second_call_reuses_the_shipped_zip(
     spark: Any, scoring: ModuleType, inference: Any, demo: Rendered
 ) -> None:
     """Scoring again ships nothing more, and an explicit alias is honoured."""
-    before = archives(spark)
     df = generated(spark, inference, 1000, partitions=2)
+    scoring.score_dataframe(df, environ={}).count()
+    before = archives(spark)
+    default = scoring.read_package_zip(demo.zip_path).default_alias()
+    assert [a for a in before if a.endswith(f"{demo.zip_path}#{default}")]
     scoring.score_dataframe(df, environ={}).count()
     assert archives(spark) == before
     scored = scoring.score_dataframe(

@@ -24,31 +24,26 @@ import joblib
 import pytest
 from conftest import (
     MANIFEST_FILE,
+    SKLEARN,
     Rendered,
     consumer_environment,
     copy_package,
+    repickle_version,
     resign_package,
     run_concurrently,
     run_validate_model,
+    same_length_other_version,
 )
 from package_builder.archive import write_json
 from package_builder.build import load_package_module
 from sklearn.exceptions import InconsistentVersionWarning
 
-SKLEARN = importlib.metadata.version("scikit-learn")
 NUMPY = importlib.metadata.version("numpy")
 LOADING = "🤖 Loading model..."
 SUCCESS = "🎉 Model validation completed successfully!"
 GOLDEN_SCORE_ROW = 2
 GOLDEN_PREDICTION_ROW = 3
 MODULE_FILE = "inference_example.py"
-
-
-def same_length_other_version(version: str) -> str:
-    """Another version string of the same length: 1.9.1 -> 1.0.1."""
-    major, minor = version.split(".", 2)[:2]
-    other = str((int(minor[0]) + 1) % 10) + minor[1:]
-    return version.replace(f"{major}.{minor}", f"{major}.{other}", 1)
 
 
 PICKLED_WITH = same_length_other_version(SKLEARN)
@@ -64,18 +59,6 @@ def record_build_version(package: str, version: str) -> Callable[[Path], None]:
         resign_package(folder)
 
     return prepare
-
-
-def repickle_version(path: Path, version: str) -> None:
-    """Rewrite the scikit-learn version pickled into ``path`` at the byte
-    level. The string keeps its length, so the pickle stays valid: only the
-    recorded ``_sklearn_version`` changes."""
-    old = SKLEARN.encode()
-    assert len(version) == len(old)
-    prefix = b"\x8c" + bytes([len(old)])  # SHORT_BINUNICODE of that length
-    data = path.read_bytes()
-    assert data.count(prefix + old) >= 1
-    path.write_bytes(data.replace(prefix + old, prefix + version.encode()))
 
 
 def pickled_elsewhere(folder: Path) -> None:
