@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Rendered
+from conftest import Rendered, consumer_environment, run_cookiecutter
 from package_builder.build import load_package_module
 
 
@@ -246,6 +246,83 @@ def test_bad_json_lines_are_named(
     assert "line 4: is a JSON list, not an object" in result.stderr
 
 
+@pytest.fixture(scope="module")
+def zero_error_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo built with missing_features=zero and out_of_range=error."""
+    rendered = run_cookiecutter(
+        tmp_path_factory.mktemp("zero_error"),
+        "missing_features=zero",
+        "out_of_range=error",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return rendered.package_dir
+
+
+def test_a_missing_feature_filled_outside_the_range_is_a_bad_line(
+    zero_error_package: Path, tmp_path: Path
+) -> None:
+    """missing_features=zero with out_of_range=error: a feature missing where
+    0.0 is outside its reference range is refused as predict refuses it, by
+    line and saying that it is missing; --skip-bad-rows leaves those lines
+    out and scores the rest, without a traceback."""
+    package = zero_error_package
+    manifest = json.loads((package / "deployment_manifest.json").read_text())
+    inputs = manifest["self_test"]["inputs"]
+    statistics = json.loads((package / "metadata.json").read_text())["monitoring"][
+        "features"
+    ]
+    name = next(n for n in inputs[0] if statistics[n]["min"] > 0)
+    low, high = statistics[name]["min"], statistics[name]["max"]
+    problem = (
+        f"Feature '{name}' is missing, and 0.0, the value it would be filled "
+        f"with, is outside the reference range [{low!r}, {high!r}]"
+    )
+    records = [dict(record) for record in inputs[:3]]
+    del records[1][name]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    refused = run_cli(package, str(source))
+    assert refused.returncode == 1
+    error = refused.stderr.splitlines()[-1]
+    assert error.startswith(f"error: {source}: 1 bad row(s): line 2: {problem}")
+    assert "row 0" not in error
+    skipped = run_cli(package, str(source), "--skip-bad-rows")
+    assert skipped.returncode == 0, skipped.stderr
+    assert f"skipped line 2: {problem}" in skipped.stderr
+    assert "scored 2 rows" in skipped.stderr
+    assert len(skipped.stdout.splitlines()) == 2
+    without_column = write_csv(
+        tmp_path / "in.csv", [{k: v for k, v in r.items() if k != name} for r in inputs]
+    )
+    for args in ([], ["--skip-bad-rows"]):
+        result = run_cli(package, str(without_column), *args)
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert f"line 2: {problem}" in result.stderr
+        assert f"line {len(inputs) + 1}: {problem}" in result.stderr
+
+
+def test_a_field_named_like_an_internal_marker_is_scored(
+    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path
+) -> None:
+    """A JSON line whose object has a field "__problem__" (null or text) is
+    an ordinary record: scored, the field written back as it came."""
+    source = tmp_path / "in.jsonl"
+    markers = [None, "not a problem"]
+    source.write_text(
+        "".join(
+            json.dumps({"__problem__": markers[i % 2], **record}) + "\n"
+            for i, record in enumerate(records[:4])
+        )
+    )
+    result = run_cli(demo.package_dir, str(source), "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["__problem__"] for line in lines] == markers * 2
+    assert [line["score"] for line in lines] == expected["scores"][:4]
+
+
 def test_json_lines_past_the_readers_limits_are_named(
     demo: Rendered, records: list[dict], tmp_path: Path
 ) -> None:
@@ -299,6 +376,25 @@ def test_without_input_it_prints_the_self_test(demo: Rendered) -> None:
         json.loads(result.stdout)["predictions"]
         == (manifest["self_test"]["predictions"])
     )
+
+
+def test_a_self_test_over_the_timeout_is_an_error_line(demo: Rendered) -> None:
+    """With no INPUT and a MODEL_TIMEOUT that scoring cannot meet: one
+    ``error:`` line naming the setting and what to do, exit 2 (a setting
+    that cannot be used), nothing on stdout."""
+    result = subprocess.run(
+        [sys.executable, "inference_example.py"],
+        cwd=demo.package_dir,
+        capture_output=True,
+        text=True,
+        env=consumer_environment(MODEL_TIMEOUT="1e-9"),
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: the self-test's 5 rows were not scored within "
+        "timeout_seconds=1e-09 (MODEL_TIMEOUT): set MODEL_TIMEOUT to more seconds\n"
+    )
+    assert result.stdout == ""
 
 
 def test_tampered_package_is_refused(
@@ -434,6 +530,79 @@ def test_unwritable_outputs_are_refused_before_scoring(
         assert result.returncode == 2, result.stderr
         assert result.stderr == f"error: {message}\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_dash_is_standard_output(
+    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path
+) -> None:
+    """-o - writes the rows to stdout (no file named "-"), progress to
+    stderr; --drift-report - writes the report to stdout when -o names a
+    file, and is refused (exit 2) when the rows go to stdout too."""
+    write_csv(tmp_path / "in.csv", records)
+    script = str(demo.package_dir / "inference_example.py")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, script, "in.csv", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=consumer_environment(),
+        )
+
+    rows = run("-o", "-")
+    assert rows.returncode == 0, rows.stderr
+    scored = list(csv.DictReader(rows.stdout.splitlines()))
+    assert [float(row["score"]) for row in scored] == expected["scores"]
+    assert "scored 60 rows" in rows.stderr
+    report = run("-o", "out.csv", "--drift-report", "-")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["samples"] == 60
+    assert "drift report: stdout" in report.stderr
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 61
+    for args in (["--drift-report", "-"], ["-o", "-", "--drift-report", "-"]):
+        both = run(*args)
+        assert both.returncode == 2
+        assert "--drift-report -: the scored rows go to stdout already" in both.stderr
+        assert both.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_names_the_output(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """An output on a full disk (/dev/full, where every write fails with
+    ENOSPC): exit 2 and one error line naming it (-o, --drift-report or
+    stdout) and saying what to do; no other output is left behind."""
+    source = write_csv(tmp_path / "in.csv", records)
+    full = "cannot write {}: No space left on device: free some space on its disk, "
+    fix = "or write it to another disk"
+    result = run_cli(demo.package_dir, str(source), "-o", "/dev/full", "--quiet")
+    assert result.returncode == 2
+    assert result.stderr == f"error: {full.format('/dev/full')}{fix}\n"
+    result = run_cli(
+        demo.package_dir,
+        str(source),
+        "-o",
+        str(tmp_path / "out.csv"),
+        "--drift-report",
+        "/dev/full",
+        "--quiet",
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"error: {full.format('/dev/full')}{fix}\n"
+    with open("/dev/full", "w") as stdout:
+        result = subprocess.run(
+            [sys.executable, "inference_example.py", str(source), "--quiet"],
+            cwd=demo.package_dir,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert result.returncode == 2
+    assert result.stderr == f"error: {full.format('standard output')}{fix}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
 def test_outputs_are_written_through_links_devices_and_pipes(

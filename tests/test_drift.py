@@ -314,6 +314,51 @@ def test_cli_writes_a_drift_report(
     assert report["score"]["psi"] == pytest.approx(expected["score"]["psi"])
 
 
+def test_huge_values_give_a_finite_report_and_no_warnings(
+    demo: Rendered,
+    inference: Any,
+    demo_rows: tuple[np.ndarray, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    """Values near the largest float (1e308), whose sum overflows: the
+    report's mean is theirs, the report is valid JSON (no Infinity or NaN),
+    and --quiet leaves stderr empty (no numpy warning)."""
+    # A column that the scaler divides by 1 or more, so scoring stays finite.
+    column = int(np.argmax(inference.scaler.scale_))
+    name = inference.feature_names[column]
+    rows = demo_rows[1][:200].copy()
+    rows[:, column] = 1e308
+    source = tmp_path / "in.csv"
+    pd.DataFrame(rows, columns=inference.feature_names).to_csv(source, index=False)
+    report_path = tmp_path / "drift.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(demo.package_dir / "inference_example.py"),
+            str(source),
+            "-o",
+            str(tmp_path / "out.csv"),
+            "--drift-report",
+            str(report_path),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=consumer_environment(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    report = json.loads(report_path.read_text(), parse_constant=refuse)
+    assert report["features"][name]["mean"] == pytest.approx(1e308)
+    assert report == json.loads(
+        json.dumps(inference.drift_report(rows), allow_nan=False)
+    )
+
+
 def test_range_policy_without_reference_data_is_refused(
     artifacts: tuple[Path, dict], tmp_path: Path
 ) -> None:

@@ -472,6 +472,36 @@ def test_zero_policy_logs_one_warning_per_feature_and_call(
     ]
 
 
+def test_zero_policy_refuses_a_fill_outside_the_range_as_missing(
+    zero_inference: Any,
+) -> None:
+    """missing_features=zero with out_of_range=error: a missing feature
+    whose 0.0 is outside the reference range is refused saying that it is
+    missing and that 0.0, its fill, is outside the range (the caller never
+    sent 0.0); a 0.0 sent is refused as the value it is."""
+    zero_inference.out_of_range = "error"
+    statistics = zero_inference.monitoring["features"]
+    records = [
+        dict(record) for record in self_test_of(zero_inference.model_dir)["inputs"]
+    ]
+    name = next(n for n in zero_inference.feature_names if statistics[n]["min"] > 0)
+    low, high = statistics[name]["min"], statistics[name]["max"]
+    del records[1][name]
+    with pytest.raises(ValueError) as missing:
+        zero_inference.predict(records)
+    assert str(missing.value) == (
+        f"Feature '{name}' in row 1 is missing, and 0.0, the value it would be "
+        f"filled with, is outside the reference range [{low!r}, {high!r}]: this "
+        "package refuses such values (inference_config.out_of_range is error); "
+        "send the feature in every record"
+    )
+    records[1][name] = 0.0
+    with pytest.raises(
+        ValueError, match=re.escape(f"Feature '{name}' in row 1 is 0.0, outside")
+    ):
+        zero_inference.predict(records)
+
+
 def test_zero_policy_fills_a_missing_dataframe_column(
     zero_inference: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -687,6 +717,32 @@ def test_timeout_stops_between_batches(
     assert slow.scored_rows == [1]
 
 
+def test_timeout_is_checked_while_records_are_converted(
+    zero_inference: Any,
+) -> None:
+    """Records converted one by one (here: with missing features, filled)
+    are scored as the same rows with explicit zeros; with a timeout the
+    conversion cannot meet, TimeoutError is raised while reading the input,
+    before any row is scored."""
+    complete = self_test_of(zero_inference.model_dir)["inputs"]
+    count = 10_000
+    records = [{} if row % 3 else dict(complete[row % 5]) for row in range(count)]
+    for row in range(0, count, 7):
+        records[row].pop("deauth_ratio", None)
+    explicit = [
+        {name: record.get(name, 0.0) for name in zero_inference.feature_names}
+        for record in records
+    ]
+    assert zero_inference.predict(records) == zero_inference.predict(explicit)
+    zero_inference.timeout_seconds = 1e-9
+    with pytest.raises(
+        TimeoutError,
+        match=r"^predict exceeded timeout_seconds=1e-09 while reading its input, "
+        rf"after \d+ of {count} rows: send smaller batches$",
+    ):
+        zero_inference.predict([{}] * count)
+
+
 # Environment variables
 
 
@@ -818,6 +874,10 @@ INVALID_SETTINGS = [
     ("MODEL_TIMEOUT", "0"),
     ("MODEL_TIMEOUT", "-1"),
     ("MODEL_TIMEOUT", "nan"),
+    # Python-only number forms: a digit separator, digits of other scripts.
+    ("MODEL_THRESHOLD", "1_0"),
+    ("MODEL_BATCH_SIZE", "\u0661\u0660"),  # ARABIC-INDIC DIGITS ONE, ZERO
+    ("MODEL_TIMEOUT", "\uff15"),  # FULLWIDTH DIGIT FIVE
     ("LOG_LEVEL", "loud"),
     ("LOG_FORMAT", "xml"),
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import decimal
+import errno
 import hashlib
 import io
 import json
@@ -45,7 +46,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import chain, pairwise
+from itertools import chain, compress, islice, pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -309,9 +310,10 @@ def _setting(source: str, value: Any, kind: str) -> Any:
             return normal
         fix = "give one of: " + ", ".join(choices)
     else:
-        try:
-            number = math.nan if isinstance(value, bool) else float(text)
-        except ValueError:
+        # Read as a CSV cell is: plain ASCII notation, not float()'s "1_0"
+        # or digits of other scripts.
+        number = math.nan if isinstance(value, bool) else _csv_number(text)
+        if not isinstance(number, float):
             number = math.nan
         valid = (
             math.isfinite(number)
@@ -986,11 +988,60 @@ def _records_array(
 
 
 def _numeric_array(values: np.ndarray) -> np.ndarray | None:
-    """A float64 copy of an int or float array whose values are all finite."""
+    """A float64 copy of an int or float array (None for another dtype)."""
     if values.dtype.kind not in "fiu":
         return None
-    X = values.astype(np.float64, order="C")
-    return X if np.isfinite(X).all() else None
+    return values.astype(np.float64, order="C")
+
+
+# Rows converted one by one (records with a missing feature or a value that
+# is not a float or int) are copied into the array this many at a time, and
+# the call's deadline is looked at as often.
+_CONVERSION_ROWS = 4096
+
+
+class _Absent:
+    """The value of a feature that a record does not have: of no number type."""
+
+    __slots__ = ()
+
+
+_ABSENT = _Absent()
+
+
+def _row_name(row: int | None) -> str | None:
+    return None if row is None else f"row {row}"
+
+
+def _in_row(row: int | None) -> str:
+    """`` in row 3`` for a message; nothing for a record checked on its own."""
+    return "" if row is None else f" in row {row}"
+
+
+def _not_finite(name: str, value: Any, row: int | None) -> str:
+    return (
+        f"Feature '{name}'{_in_row(row)} is {_shown(value)}: every value must be "
+        "a finite number"
+    )
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    """When a ``predict`` or ``drift_report`` call must be done by: its
+    timeout_seconds, read once when it starts."""
+
+    call: str
+    started: float
+    timeout: float
+
+    def check(self, done: int, total: int, doing: str = "") -> None:
+        """Raise TimeoutError once the call has taken longer than its timeout
+        (``done`` of ``total`` rows converted or scored)."""
+        if time.monotonic() - self.started > self.timeout:
+            raise TimeoutError(
+                f"{self.call} exceeded timeout_seconds={self.timeout} {doing}after "
+                f"{done} of {total} rows: send smaller batches"
+            )
 
 
 class ModelInference:
@@ -1204,14 +1255,35 @@ class ModelInference:
                 or (with ``out_of_range=error``) it is outside the reference
                 range.
         """
-        X = self._as_array(features)
+        return self._preprocess(features, None)
+
+    def _preprocess(self, features: Any, deadline: _Deadline | None) -> np.ndarray:
+        """preprocess_features, within a call's deadline (None: no limit)."""
+        X, filled = self._as_array(features, deadline)
         if self.out_of_range != "allow":
-            self._check_ranges(X)
+            self._check_ranges(X, filled)
         return X
 
-    def _check_ranges(self, X: np.ndarray) -> None:
+    def _record_problem(self, record: Any) -> str | None:
+        """Why ``preprocess_features`` refuses ``record``, found by its own
+        checks run on that record alone and worded without a row number (the
+        batch command line names the record's line); None when it takes it.
+        Nothing is logged."""
+        try:
+            X, filled = self._as_array([record], probe=True)
+            if self.out_of_range == "error":
+                self._check_ranges(X, filled, probe=True)
+        except ValueError as error:
+            return str(error)
+        return None
+
+    def _check_ranges(
+        self, X: np.ndarray, filled: np.ndarray | None, probe: bool = False
+    ) -> None:
         """Refuse (error) or log (warn) values outside the reference range:
-        one WARNING per feature and call, however many rows."""
+        one WARNING per feature and call, however many rows. ``filled`` says
+        where X holds 0.0 for a missing feature (None: nowhere); ``probe``, a
+        record checked on its own (its row is not named)."""
         outside = np.less(X, self._low) | np.greater(X, self._high)
         if not outside.any():
             return
@@ -1221,10 +1293,19 @@ class ModelInference:
             low, high = float(self._low[column]), float(self._high[column])
             values = X[rows, column]
             if self.out_of_range == "error":
+                first = int(rows[0])
+                missing = filled is not None and bool(filled[first, column])
+                seen = (
+                    f"is missing, and {float(values[0])!r}, the value it would be "
+                    "filled with, is"
+                    if missing
+                    else f"is {float(values[0])!r},"
+                )
                 raise ValueError(
-                    f"Feature '{name}' in row {rows[0]} is {float(values[0])!r}, "
+                    f"Feature '{name}'{_in_row(None if probe else first)} {seen} "
                     f"outside the reference range [{low!r}, {high!r}]: this package "
                     "refuses such values (inference_config.out_of_range is error)"
+                    + ("; send the feature in every record" if missing else "")
                 )
             seen = (
                 f"is {float(values[0])!r}"
@@ -1249,9 +1330,19 @@ class ModelInference:
                 },
             )
 
-    def _as_array(self, features: Any) -> np.ndarray:
-        """preprocess_features without the out_of_range policy."""
+    def _as_array(
+        self, features: Any, deadline: _Deadline | None = None, probe: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """preprocess_features without the out_of_range policy.
+
+        Returns the array and where it holds 0.0 for a missing feature (a
+        bool array of its shape; None when nothing was filled). Rows
+        converted one by one look at ``deadline`` as they go. ``probe``: one
+        record checked on its own (see _record_problem): its row is not
+        named, and nothing is logged.
+        """
         names = self._feature_names
+        width = len(names)
         if hasattr(features, "columns") and hasattr(features, "to_numpy"):
             columns = [str(column) for column in features.columns]
             repeated = sorted(
@@ -1265,25 +1356,30 @@ class ModelInference:
                     "keep one column per feature"
                 )
             features = features.set_axis(columns, axis=1)
-            for name in names:
-                if name not in features.columns:
-                    self._refuse_missing(name, f"all {len(features)} rows")
-                    self._log_filled(name, f"all {len(features)} rows")
-                    features = features.assign(**{name: 0.0})
+            absent = [name for name in names if name not in features.columns]
+            for name in absent:
+                self._refuse_missing(name, f"all {len(features)} rows")
+                self._log_filled(name, f"all {len(features)} rows")
+            if absent:
+                features = features.assign(**dict.fromkeys(absent, 0.0))
             self._note_ignored(columns)
             frame = features[names]
-            X = (
-                _numeric_array(frame.to_numpy())
-                if frame.shape[1] == len(names)
-                else None
-            )
-            if X is not None:
-                return X
-            rows: Any = frame.to_numpy(dtype=object).tolist()
-        elif isinstance(features, np.ndarray):
-            if features.ndim != 2 or features.shape[1] != len(names):
+            filled = None
+            if absent:
+                filled = np.zeros(frame.shape, dtype=bool)
+                filled[:, [names.index(name) for name in absent]] = True
+            X = _numeric_array(frame.to_numpy()) if frame.shape[1] == width else None
+            if X is None:
+                X, _ = self._filled_array(
+                    frame.to_numpy(dtype=object), False, deadline, probe
+                )
+            else:
+                self._check_finite(X)
+            return X, filled
+        if isinstance(features, np.ndarray):
+            if features.ndim != 2 or features.shape[1] != width:
                 raise ValueError(
-                    f"array input must have shape (n_rows, {len(names)}) with "
+                    f"array input must have shape (n_rows, {width}) with "
                     f"columns in feature_names order, got {features.shape}"
                 )
             if isinstance(features, np.ma.MaskedArray):
@@ -1296,65 +1392,200 @@ class ModelInference:
                     )
                 features = features.data
             X = _numeric_array(features)
+            if X is None:
+                return self._filled_array(features, False, deadline, probe)
+            self._check_finite(X)
+            return X, None
+        if isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
+            X = _records_array(features, self._feature_getter, width)
             if X is not None:
-                return X
-            rows = features.tolist()
-        elif isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
-            X = _records_array(features, self._feature_getter, len(names))
-            if X is not None:
-                width = len(names)
-                if logger.isEnabledFor(logging.DEBUG):
+                if not probe and logger.isEnabledFor(logging.DEBUG):
                     self._note_ignored(
                         set().union(*(r for r in features if len(r) != width))
                     )
-                return X
-            missing: dict[str, list[int]] = {}
-            rows = [
-                self._record_values(record, row, missing)
-                for row, record in enumerate(features)
-            ]
-            for name, numbers in missing.items():
-                self._log_filled(name, _rows_text(numbers))
-        else:
-            hint = (
-                ": wrap one record in a list" if isinstance(features, Mapping) else ""
-            )
-            raise ValueError(
-                "features must be a list of dicts, a DataFrame or a 2-D array, "
-                f"got {type(features).__name__}{hint}"
-            )
-        return self._to_finite_array(rows)
+                return X, None
+            X, filled = self._filled_array(features, True, deadline, probe)
+            if not probe:
+                if logger.isEnabledFor(logging.DEBUG):
+                    self._note_ignored(set().union(*features))
+                if filled is not None:
+                    for column in np.flatnonzero(filled.any(axis=0)):
+                        rows = np.flatnonzero(filled[:, column])
+                        self._log_filled(names[column], _rows_text(rows))
+            return X, filled
+        hint = ": wrap one record in a list" if isinstance(features, Mapping) else ""
+        raise ValueError(
+            "features must be a list of dicts, a DataFrame or a 2-D array, "
+            f"got {type(features).__name__}{hint}"
+        )
 
-    def _record_values(
-        self, record: Any, row: int, missing: dict[str, list[int]]
-    ) -> list[Any]:
-        """The feature values of ``record``, in order; a missing one is
-        refused, or filled with 0.0 and its row added to ``missing``."""
-        if not isinstance(record, Mapping):
-            raise ValueError(
-                f"row {row} is a {type(record).__name__}, expected a dict of "
-                "feature name -> number"
-            )
-        values = []
-        filled = False
-        for name in self._feature_names:
-            # "in" first: indexing a defaultdict or Counter would invent the value.
-            if name in record:
-                values.append(record[name])
+    def _filled_array(
+        self,
+        items: Sequence[Any],
+        records: bool,
+        deadline: _Deadline | None,
+        probe: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows that are not a plain float array (``records``: dicts;
+        else rows of an array), checked and copied into a preallocated float
+        array _CONVERSION_ROWS rows at a time, the call's deadline looked at
+        as often. Returns the array and where it holds 0.0 for a missing
+        feature (None: nowhere)."""
+        count, width = len(items), len(self._feature_names)
+        X = np.empty((count, width))
+        fill = records and self.missing_features == "zero"
+        filled = np.zeros((count, width), dtype=bool) if fill else None
+        values_of = self._record_values if records else self._row_values
+        rows = iter(items)
+        for start in range(0, count, _CONVERSION_ROWS):
+            if start and deadline is not None:
+                deadline.check(start, count, "while reading its input, ")
+            block = list(islice(rows, _CONVERSION_ROWS))
+            where = slice(start, start + len(block))
+            out = X[where], None if filled is None else filled[where]
+            if not (records and self._dict_columns(block, *out)):
+                if filled is not None:
+                    filled[where] = False
+                self._block_rows(block, start, values_of, probe, *out)
+        return X, (filled if fill and filled.any() else None)
+
+    def _dict_columns(
+        self, block: list[Any], X: np.ndarray, filled: np.ndarray | None
+    ) -> bool:
+        """Records into ``X`` a column at a time, at C speed, when each is a
+        dict and each value it has is a finite float or int; a feature that
+        is missing is filled in bulk (``filled``: where, None when missing
+        features are refused). False leaves the block to _block_rows, which
+        says what is wrong (or takes values of other number types, such as
+        Decimal)."""
+        if set(map(type, block)) != {dict}:
+            return False
+        keys = set().union(*block)
+        for column, name in enumerate(self._feature_names):
+            if name not in keys:  # in no record of the block
+                if filled is None:
+                    return False
+                X[:, column] = 0.0
+                filled[:, column] = True
+                continue
+            values = list(map(dict.get, block, repeat(name), repeat(_ABSENT)))
+            kinds = set(map(type, values))
+            present = None
+            if _Absent in kinds:
+                if filled is None:
+                    return False
+                present = list(map(dict.__contains__, block, repeat(name)))
+                values = list(compress(values, present))
+                kinds.discard(_Absent)
+            if not kinds <= _NUMBER_TYPES:
+                return False
+            try:
+                numbers = np.array(values, dtype=np.float64)
+            except (OverflowError, ValueError):
+                return False
+            if not np.isfinite(numbers).all():
+                return False
+            if present is None:
+                X[:, column] = numbers
             else:
-                self._refuse_missing(name, f"row {row}")
-                missing.setdefault(name, []).append(row)
-                values.append(0.0)
-                filled = True
-        if filled or len(record) != len(values):
-            self._note_ignored(record)
-        return values
+                missing = np.logical_not(present)
+                X[:, column] = 0.0
+                X[~missing, column] = numbers
+                filled[:, column] = missing
+        return True
 
-    def _refuse_missing(self, name: str, where: str) -> None:
-        """Refuse a missing feature, unless the package fills it (zero)."""
-        if self.missing_features != "zero":
+    def _block_rows(
+        self,
+        block: list[Any],
+        start: int,
+        values_of: Any,
+        probe: bool,
+        X: np.ndarray,
+        filled: np.ndarray | None,
+    ) -> None:
+        """Items into ``X`` one by one: ``values_of(item, row)`` gives an
+        item's checked values and the columns filled in it (``filled``)."""
+        flat: list[Any] = []
+        for offset, item in enumerate(block):
+            values, missing = values_of(item, None if probe else start + offset)
+            flat.extend(values)
+            if missing:
+                filled[offset, missing] = True
+        X[:] = np.array(flat, dtype=np.float64).reshape(X.shape)
+
+    def _record_values(self, record: Any, row: int | None) -> tuple[list[Any], Any]:
+        """The feature values of one record in order, checked (see
+        _checked_values); ``row`` is its place in the input (None: not named)."""
+        names = self._feature_names
+        if type(record) is dict:
+            values = list(map(record.get, names, repeat(_ABSENT)))
+        elif isinstance(record, Mapping):
+            # "in" first: indexing a defaultdict or a Counter would invent
+            # the value, and a mapping's get() indexes it.
+            values = [
+                record[name] if name in record else _ABSENT  # noqa: SIM401
+                for name in names
+            ]
+        else:
             raise ValueError(
-                f"Feature '{name}' not found in input ({where}): every record "
+                f"{_row_name(row) or 'the record'} is a {type(record).__name__}, "
+                "expected a dict of feature name -> number"
+            )
+        return self._checked_values(values, row)
+
+    def _row_values(self, values: np.ndarray, row: int | None) -> tuple[list[Any], Any]:
+        """One row of an array that is not of numbers, checked."""
+        return self._checked_values(values.tolist(), row)
+
+    def _checked_values(
+        self, values: list[Any], row: int | None
+    ) -> tuple[list[Any], Any]:
+        """One row's values in feature order (_ABSENT for a missing feature):
+        a missing one is refused, or filled with 0.0 (missing_features=zero);
+        any other value that is not a finite number is refused. Returns the
+        values and the columns filled (a list, or a slice for all).
+
+        Raises:
+            ValueError: naming the feature, and ``row`` unless it is None.
+        """
+        kinds = set(map(type, values))
+        if kinds <= _NUMBER_TYPES:
+            try:
+                if all(map(math.isfinite, values)):
+                    return values, []
+            except OverflowError:  # an int beyond floats: said below
+                pass
+        elif kinds == {_Absent}:  # no feature at all: every column filled at once
+            self._refuse_missing(self._feature_names[0], _row_name(row))
+            return [0.0] * len(values), slice(None)
+        filled = []
+        for column, value in enumerate(values):
+            name = self._feature_names[column]
+            if value is _ABSENT:
+                self._refuse_missing(name, _row_name(row))
+                values[column] = 0.0
+                filled.append(column)
+            elif not _is_finite_number(value):
+                raise ValueError(_not_finite(name, value, row))
+        return values, filled
+
+    def _check_finite(self, X: np.ndarray) -> None:
+        """Refuse the first value of a float array (by row, then column) that
+        is not finite."""
+        finite = np.isfinite(X)
+        if not finite.all():
+            row, column = divmod(int(np.argmin(finite)), X.shape[1])
+            raise ValueError(
+                _not_finite(self._feature_names[column], float(X[row, column]), row)
+            )
+
+    def _refuse_missing(self, name: str, where: str | None) -> None:
+        """Refuse a missing feature, unless the package fills it (zero);
+        ``where`` says which rows lack it (None: not said)."""
+        if self.missing_features != "zero":
+            place = f" ({where})" if where else ""
+            raise ValueError(
+                f"Feature '{name}' not found in input{place}: every record "
                 "needs all features in ModelInference.feature_names"
             )
 
@@ -1391,17 +1622,6 @@ class ModelInference:
                 extra={"fields": {"event": "ignored_keys", "keys": sorted(new)}},
             )
 
-    def _to_finite_array(self, rows: list[list[Any]]) -> np.ndarray:
-        names = self._feature_names
-        for row, values in enumerate(rows):
-            for name, value in zip(names, values, strict=True):
-                if not _is_finite_number(value):
-                    raise ValueError(
-                        f"Feature '{name}' in row {row} is {_shown(value)}: "
-                        "every value must be a finite number"
-                    )
-        return np.asarray(rows, dtype=float).reshape(len(rows), len(names))
-
     def score(self, X: np.ndarray) -> np.ndarray:
         """Return anomaly scores for an array from ``preprocess_features``.
 
@@ -1417,17 +1637,18 @@ class ModelInference:
             X = self._scaler.transform(_named_if_fitted_with_names(self._scaler, X))
         return anomaly_scores(self._model, _named_if_fitted_with_names(self._model, X))
 
-    def _batched_scores(self, X: np.ndarray, started: float, call: str) -> np.ndarray:
-        """Score ``X`` batch_size rows at a time, within timeout_seconds."""
+    def _deadline(self, call: str) -> _Deadline:
+        """The deadline of a call starting now."""
+        # timeout_seconds read once: another thread may set it meanwhile.
+        return _Deadline(call, time.monotonic(), self.timeout_seconds)
+
+    def _batched_scores(self, X: np.ndarray, deadline: _Deadline) -> np.ndarray:
+        """Score ``X`` batch_size rows at a time, within the call's deadline."""
         scores = np.empty(len(X))
-        # Read once: another thread may set them while this call runs.
-        batch_size, timeout = self.batch_size, self.timeout_seconds
+        # Read once: another thread may set it while this call runs.
+        batch_size = self.batch_size
         for start in range(0, len(X), batch_size):
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(
-                    f"{call} exceeded timeout_seconds={timeout} after "
-                    f"{start} of {len(X)} rows: send smaller batches"
-                )
+            deadline.check(start, len(X))
             stop = start + batch_size
             scores[start:stop] = self.score(X[start:stop])
         return scores
@@ -1469,10 +1690,10 @@ class ModelInference:
         reference histograms or no rows were given. Values outside the
         reference range are counted here, whatever ``out_of_range`` says.
         """
-        started = time.monotonic()
+        deadline = self._deadline("drift_report")
         monitor = self.drift_monitor(psi_warn, psi_alert)
-        X = self._as_array(features)
-        scores = self._batched_scores(X, started, "drift_report")
+        X, _ = self._as_array(features, deadline)
+        scores = self._batched_scores(X, deadline)
         monitor.add(X, scores, scores > self._threshold)
         return monitor.report()
 
@@ -1485,11 +1706,12 @@ class ModelInference:
 
         Raises:
             ValueError: bad input (see ``preprocess_features``).
-            TimeoutError: scoring took longer than ``timeout_seconds``.
+            TimeoutError: converting and scoring took longer than
+                ``timeout_seconds``.
         """
-        started = time.monotonic()
-        X = self.preprocess_features(features)
-        scores = self._batched_scores(X, started, "predict")
+        deadline = self._deadline("predict")
+        X = self._preprocess(features, deadline)
+        scores = self._batched_scores(X, deadline)
         predictions = (scores > self._threshold).astype(int)
         result = {
             "predictions": predictions.tolist(),
@@ -1499,7 +1721,7 @@ class ModelInference:
             "total_samples": len(X),
         }
         if logger.isEnabledFor(logging.INFO):
-            latency_ms = (time.monotonic() - started) * 1000
+            latency_ms = (time.monotonic() - deadline.started) * 1000
             logger.info(
                 "predict: %d samples, %d anomalies, %.3f ms",
                 result["total_samples"],
@@ -1576,6 +1798,42 @@ class _Histogram:
         return population_stability_index(self.reference, self.live)
 
 
+class _ScaledSums:
+    """Column sums kept as ``sums * 2 ** exponents``, each column's values
+    divided by a power of two above their size before they are added: finite
+    values up to the largest float add up without overflow, to a finite
+    mean. (Dividing by a power of two is exact, so ordinary values give the
+    plain sums.)"""
+
+    def __init__(self, width: int) -> None:
+        self.sums = np.zeros(width)
+        self.exponents = np.zeros(width, dtype=int)
+
+    def add(self, X: np.ndarray) -> None:
+        """Add the columns of the finite 2-D array ``X``."""
+        if not len(X):
+            return
+        X = X.astype(np.float64, copy=False)
+        largest = np.maximum(X.max(axis=0), -X.min(axis=0))
+        exponents = np.maximum(self.exponents, np.frexp(largest)[1])
+        self.sums = np.ldexp(self.sums, self.exponents - exponents)
+        self.sums += np.ldexp(X, -exponents).sum(axis=0)
+        self.exponents = exponents
+
+    def means(self, rows: int) -> list[float | None]:
+        """Each column's mean over ``rows`` rows (None: no rows)."""
+        if not rows:
+            return [None] * len(self.sums)
+        with np.errstate(over="ignore"):
+            means = np.ldexp(self.sums / rows, self.exponents)
+        return [_finite_or_none(mean) for mean in means.tolist()]
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """A number for a JSON report: NaN and infinity are not JSON, so None."""
+    return value if value is None or math.isfinite(value) else None
+
+
 class DriftMonitor:
     """Accumulate live rows and their scores; compare them with the reference.
 
@@ -1614,10 +1872,10 @@ class DriftMonitor:
         width = len(feature_names)
         self._below = np.zeros(width, dtype=np.int64)
         self._above = np.zeros(width, dtype=np.int64)
-        self._sums = np.zeros(width)
+        self._sums = _ScaledSums(width)
         self.rows = 0
         self.anomalies = 0
-        self._score_sum = 0.0
+        self._score_sums = _ScaledSums(1)
 
     def add(self, X: np.ndarray, scores: np.ndarray, predictions: np.ndarray) -> None:
         """Count rows of ``preprocess_features`` output with their results.
@@ -1659,14 +1917,15 @@ class DriftMonitor:
         self._score_histogram.add(scores)
         self._below += np.count_nonzero(np.less(X, self._low), axis=0)
         self._above += np.count_nonzero(np.greater(X, self._high), axis=0)
-        self._sums += X.sum(axis=0)
-        self._score_sum += float(np.sum(scores))
+        self._sums.add(X)
+        self._score_sums.add(scores.reshape(-1, 1))
         self.rows += len(X)
         self.anomalies += int(np.count_nonzero(predictions))
 
     def report(self) -> dict[str, Any]:
         """The drift report, in plain JSON types."""
         rows = self.rows
+        means = self._sums.means(rows)
         features = {}
         reasons = []
         statuses = []
@@ -1679,7 +1938,7 @@ class DriftMonitor:
             features[name] = {
                 "psi": psi,
                 "status": status,
-                "mean": float(self._sums[column] / rows) if rows else None,
+                "mean": means[column],
                 "reference_mean": reference.get("mean"),
                 "out_of_range": {
                     "count": outside,
@@ -1713,7 +1972,7 @@ class DriftMonitor:
             "score": {
                 "psi": score_psi,
                 "status": score_status,
-                "mean": self._score_sum / rows if rows else None,
+                "mean": self._score_sums.means(rows)[0],
                 "reference_mean": (self.monitoring.get("score") or {}).get("mean"),
             },
             "anomaly_ratio": {
@@ -1749,6 +2008,8 @@ def _reference_bounds(
 # ---------------------------------------------------------------------------
 
 CLI_FORMATS = ("csv", "jsonl")
+# An output named "-" is standard output (as an input named "-" is stdin).
+STANDARD_OUTPUT = "-"
 RESULT_COLUMNS = ("score", "prediction")
 MAX_REPORTED_ROWS = 20
 PROGRESS_SECONDS = 2.0
@@ -1760,11 +2021,13 @@ class InputError(ValueError):
 
 @dataclass
 class _Row:
-    """One input row: its line number, its values by name, and how to write it."""
+    """One input row: its line number, its values by name, how to write it,
+    and why it could not be read (None: it was)."""
 
     line: int
     record: dict[str, Any]
     original: Any
+    problem: str | None = None
 
 
 def _csv_rows(reader: Any, header: list[str], names: list[str]) -> Any:
@@ -1781,19 +2044,22 @@ def _csv_records(reader: Any, header: list[str], wanted: list[tuple[int, str]]) 
     for cells in reader:
         if not cells:
             continue
-        record: dict[str, Any] = {}
-        if len(cells) != len(header):
-            record["__problem__"] = (
-                f"has {len(cells)} fields, the header has {len(header)}"
-            )
-        for index, name in wanted:
-            if index < len(cells):
-                record[name] = _csv_number(cells[index])
-        yield _Row(reader.line_num, record, cells)
+        problem = (
+            f"has {len(cells)} fields, the header has {len(header)}"
+            if len(cells) != len(header)
+            else None
+        )
+        record = {
+            name: _csv_number(cells[index])
+            for index, name in wanted
+            if index < len(cells)
+        }
+        yield _Row(reader.line_num, record, cells, problem)
 
 
 def _csv_number(text: str) -> float | str:
-    """The number in a CSV cell, else the text (refused when scored).
+    """The number in a CSV cell (or a setting's text), else the text
+    (refused when scored).
 
     Stricter than float(), which also reads "1_0" as 10 and digits of other
     scripts: ASCII only, no digit separators.
@@ -1816,39 +2082,13 @@ def _jsonl_rows(stream: Any) -> Any:
         except (ValueError, RecursionError) as error:
             # ValueError: not JSON, or an integer of more than 4300 digits.
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
-            yield _Row(line, {"__problem__": f"is not valid JSON ({reason})"}, None)
+            yield _Row(line, {}, None, f"is not valid JSON ({reason})")
             continue
         if not isinstance(record, dict):
             problem = f"is a JSON {type(record).__name__}, not an object"
-            yield _Row(line, {"__problem__": problem}, None)
+            yield _Row(line, {}, None, problem)
             continue
         yield _Row(line, record, record)
-
-
-def _row_problem(inference: ModelInference, record: Mapping[str, Any]) -> str | None:
-    """Why ``predict`` would refuse this record, or None."""
-    if "__problem__" in record:
-        return record["__problem__"]
-    for name in inference.feature_names:
-        if name not in record:
-            if inference.missing_features == "zero":
-                continue
-            return f"Feature '{name}' not found in input"
-        value = record[name]
-        if not _is_finite_number(value):
-            return (
-                f"Feature '{name}' is {_shown(value)}: every value must be a finite "
-                "number"
-            )
-        if inference.out_of_range == "error":
-            column = inference.feature_names.index(name)
-            low, high = inference._low[column], inference._high[column]
-            if not low <= value <= high:
-                return (
-                    f"Feature '{name}' is {_shown(value)}, outside the reference range "
-                    f"[{float(low)!r}, {float(high)!r}]"
-                )
-    return None
 
 
 class BatchScorer:
@@ -1957,7 +2197,7 @@ class BatchScorer:
 
     def _score(self, chunk: list[_Row], write: Any) -> None:
         inference = self.inference
-        if any("__problem__" in row.record for row in chunk):
+        if any(row.problem for row in chunk):
             # A line that could not be read (a CSV line of another width,
             # JSON that is not an object...): never scored, even when the
             # features it does have are numbers.
@@ -1981,7 +2221,8 @@ class BatchScorer:
     def _drop_bad_rows(self, chunk: list[_Row]) -> list[_Row]:
         good = []
         for row in chunk:
-            problem = _row_problem(self.inference, row.record)
+            # predict's own checks, on this row alone: they cannot disagree.
+            problem = row.problem or self.inference._record_problem(row.record)
             if problem is None:
                 good.append(row)
                 continue
@@ -2030,33 +2271,95 @@ def _input_format(path: str, given: str | None) -> str:
     )
 
 
+# What to do when an output cannot be written for want of room.
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space on its disk, or write it to another disk",
+    errno.EDQUOT: "free some of your disk quota, or write it to another disk",
+}
+
+
+def _cannot_write(name: Any, error: OSError) -> OSError:
+    """The error of an output that cannot be written, naming it and, for a
+    full disk, saying what to do."""
+    fix = _WRITE_FIXES.get(error.errno)
+    return OSError(
+        f"cannot write {name}: {error.strerror or error}" + (f": {fix}" if fix else "")
+    )
+
+
+class _Output:
+    """A text stream whose errors (a full disk...) name what it writes to;
+    a reader that went away (BrokenPipeError) is left as it is. Closing it
+    closes the stream."""
+
+    def __init__(self, stream: Any, name: str) -> None:
+        self.stream = stream
+        self.name = name
+
+    @contextmanager
+    def _named(self) -> Iterator[None]:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _cannot_write(self.name, error) from None
+
+    def write(self, text: str) -> int:
+        with self._named():
+            return self.stream.write(text)
+
+    def flush(self) -> None:
+        with self._named():
+            self.stream.flush()
+
+    def close(self) -> None:
+        with self._named():
+            self.stream.close()
+
+    def __enter__(self) -> _Output:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+
 @contextmanager
-def _replaced_when_done(path: Path) -> Iterator[Any]:
+def _replaced_when_done(path: Path) -> Iterator[_Output]:
     """A text stream to a temporary file next to ``path``, renamed to it when
     the block ends without an error and removed otherwise. The file gets the
     permissions a new file gets (the umask's), not the temporary file's.
+    Its errors name ``path``.
 
     A symbolic link is written through: its target is replaced. A device or
     a pipe (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly.
     """
     if path.is_dir():
         raise OSError(f"cannot write {path}: it is a folder; give a file name")
+    name = str(path)
     if _written_in_place(path):
-        with open(path, "w", encoding="utf-8", newline="") as stream:
-            yield stream
+        try:
+            stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as error:
+            raise _cannot_write(name, error) from None
+        with _Output(stream, name) as output:
+            yield output
         return
     path = Path(os.path.realpath(path))
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as error:
-        raise OSError(f"cannot write {path}: {error.strerror}") from None
+        raise _cannot_write(name, error) from None
     try:
-        with open(handle, "w", encoding="utf-8", newline="") as stream:
-            yield stream
+        with _Output(open(handle, "w", encoding="utf-8", newline=""), name) as output:
+            yield output
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
+        try:
+            os.chmod(temporary, 0o666 & ~umask)
+            os.replace(temporary, path)
+        except OSError as error:
+            raise _cannot_write(name, error) from None
     finally:
         Path(temporary).unlink(missing_ok=True)
 
@@ -2086,6 +2389,39 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def _output_argument(text: str) -> Path | str:
+    """An output argument: ``-`` is standard output, anything else a path."""
+    return STANDARD_OUTPUT if text == STANDARD_OUTPUT else Path(text)
+
+
+def _self_test(inference: ModelInference) -> int:
+    """Print the result of the package's self-test inputs."""
+    inputs = inference.manifest["self_test"]["inputs"]
+    try:
+        result = inference.predict(inputs)
+    except TimeoutError:
+        source = (
+            "MODEL_TIMEOUT"
+            if "MODEL_TIMEOUT" in inference.settings.overrides
+            else "inference_config.timeout_seconds"
+        )
+        print(
+            f"error: the self-test's {len(inputs)} rows were not scored within "
+            f"timeout_seconds={inference.timeout_seconds} ({source}): set "
+            "MODEL_TIMEOUT to more seconds",
+            file=sys.stderr,
+        )
+        return 2
+    stdout = _Output(sys.stdout, "standard output")
+    try:
+        stdout.write(json.dumps(result, indent=2) + "\n")
+        stdout.flush()
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: score a file, or print the self-test's predictions."""
     import argparse
@@ -2094,11 +2430,15 @@ def main(argv: list[str] | None = None) -> int:
         description="Score a CSV or JSON-lines file with this deployment package. "
         "Without INPUT, score the package's self-test inputs and print the result.",
         epilog="Exit status: 0 scored; 1 bad input rows or a package that fails "
-        "its checks; 2 usage (bad arguments, unreadable files, bad settings).",
+        "its checks; 2 usage (bad arguments, files that cannot be read or "
+        "written, bad settings, a self-test slower than timeout_seconds).",
     )
     parser.add_argument("input", nargs="?", help="CSV or JSON-lines file, or -")
     parser.add_argument(
-        "-o", "--output", type=Path, help="result file (default: stdout)"
+        "-o",
+        "--output",
+        type=_output_argument,
+        help="result file, or - for stdout (the default)",
     )
     parser.add_argument("--format", choices=CLI_FORMATS, help="input format")
     parser.add_argument("--chunk-size", type=int, help="rows scored at once")
@@ -2109,9 +2449,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--drift-report",
-        type=Path,
+        type=_output_argument,
         metavar="PATH",
-        help="also write a JSON drift report of every scored row to PATH",
+        help="also write a JSON drift report of every scored row to PATH "
+        "(- for stdout, when -o names a file)",
     )
     parser.add_argument(
         "--psi-warn", type=float, default=PSI_WARN, help=f"default {PSI_WARN}"
@@ -2128,6 +2469,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.chunk_size is not None and args.chunk_size < 1:
         parser.error(f"--chunk-size {args.chunk_size}: give 1 or more rows")
+    # The scored rows and the drift report: a path, or None for stdout.
+    output = None if args.output in (None, STANDARD_OUTPUT) else args.output
+    report_path = None if args.drift_report == STANDARD_OUTPUT else args.drift_report
+    if args.drift_report == STANDARD_OUTPUT and output is None:
+        parser.error(
+            "--drift-report -: the scored rows go to stdout already; give -o a "
+            "file, or --drift-report a file"
+        )
     try:
         inference = ModelInference(args.model_dir)
     except (ConfigurationError, VersionMismatchError) as error:
@@ -2137,15 +2486,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.input is None:
-        inputs = inference.manifest["self_test"]["inputs"]
-        print(json.dumps(inference.predict(inputs), indent=2))
-        return 0
+        return _self_test(inference)
     progress = None if args.quiet else sys.stderr
     clash = _same_file(
         {
             "the input": None if args.input == "-" else args.input,
-            "--output": args.output,
-            "--drift-report": args.drift_report,
+            "--output": output,
+            "--drift-report": report_path,
         }
     )
     if clash:
@@ -2170,25 +2517,34 @@ def main(argv: list[str] | None = None) -> int:
     scorer = BatchScorer(
         inference, input_format, args.chunk_size, args.skip_bad_rows, progress, drift
     )
+    stdout = _Output(sys.stdout, "standard output")
     try:
         with source, ExitStack() as outputs:
             sink = (
-                outputs.enter_context(_replaced_when_done(args.output))
-                if args.output
-                else sys.stdout
+                stdout
+                if output is None
+                else outputs.enter_context(_replaced_when_done(output))
             )
-            report = (
-                outputs.enter_context(_replaced_when_done(args.drift_report))
-                if drift is not None
-                else None
-            )
+            report = None
+            if drift is not None:
+                report = (
+                    stdout
+                    if report_path is None
+                    else outputs.enter_context(_replaced_when_done(report_path))
+                )
             scorer.run(source, sink)
             if drift is not None:
-                json.dump(drift.report(), report, indent=2)
+                json.dump(drift.report(), report, indent=2, allow_nan=False)
+                report.write("\n")
+            # Now, not when the files are closed: an output that cannot be
+            # written (a full disk) leaves neither behind.
+            sink.flush()
+            if report is not None:
+                report.flush()
     except InputError as error:
         # A device or a pipe has had the rows up to the error.
-        replaced = args.output and not _written_in_place(args.output)
-        unwritten = f"; {args.output} was not written" if replaced else ""
+        replaced = output is not None and not _written_in_place(output)
+        unwritten = f"; {output} was not written" if replaced else ""
         print(f"error: {args.input}: {error}{unwritten}", file=sys.stderr)
         return 1
     except UnicodeDecodeError as error:
@@ -2205,7 +2561,8 @@ def main(argv: list[str] | None = None) -> int:
     if progress is not None:
         scorer.report_progress()
         if drift is not None:
-            print(f"drift report: {args.drift_report}", file=progress)
+            where = "stdout" if report_path is None else report_path
+            print(f"drift report: {where}", file=progress)
     return 0
 
 
