@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -87,6 +88,67 @@ def test_a_sample_of_the_reference_is_ok_and_a_shifted_one_alerts(
     assert any("mean_data_rate" in reason for reason in report["reasons"])
     others = [f["psi"] for n, f in report["features"].items() if n != "mean_data_rate"]
     assert max(others) < 0.1
+
+
+# README: "a share under 1e-4 counts as 1e-4".
+PSI_FLOOR = 1e-4
+
+
+def psi_by_hand(histogram: dict, values: np.ndarray) -> tuple[float, list[int]]:
+    """PSI as the README defines it, over a metadata.json histogram: value
+    ``v`` falls in bin ``i`` when ``edges[i-1] < v <= edges[i]`` (outer bins
+    open), ``p`` and ``q`` are the reference and window shares of each bin,
+    each at least PSI_FLOOR, and PSI is ``sum((q - p) * ln(q / p))``. Returns
+    the PSI and the window's count per bin."""
+    edges, counts = histogram["edges"], histogram["counts"]
+    assert len(counts) == len(edges) + 1
+    live = [0] * len(counts)
+    for value in values.tolist():
+        live[sum(value > edge for edge in edges)] += 1
+    total = sum(counts)
+    psi = 0.0
+    for reference_count, live_count in zip(counts, live, strict=True):
+        p = max(reference_count / total, PSI_FLOOR)
+        q = max(live_count / len(values), PSI_FLOOR)
+        psi += (q - p) * math.log(q / p)
+    return psi, live
+
+
+def test_psi_is_the_documented_formula_over_the_reference_bins(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The held-out rows with at most the 4th edge's unique MACs and a score
+    under the 7th score edge: the upper bins of both are empty (so the 1e-4
+    floor counts), and many MAC counts lie on an edge (so the binning side
+    counts). Every feature's PSI, and the score's, is the README's formula
+    computed by hand from metadata.json's monitoring histograms."""
+    monitoring = json.loads((inference.model_dir / "metadata.json").read_text())[
+        "monitoring"
+    ]
+    _, held_out = demo_rows
+    name = "unique_mac_count"
+    column = inference.feature_names.index(name)
+    edges = monitoring["features"][name]["histogram"]["edges"]
+    score_edges = monitoring["score"]["histogram"]["edges"]
+    scores = np.array(inference.predict(held_out)["scores"])
+    chosen = (held_out[:, column] <= edges[3]) & (scores <= score_edges[6])
+    window = held_out[chosen]
+    assert len(window) >= 100
+    assert np.isin(window[:, column], edges).any()
+
+    report = inference.drift_report(window)
+    assert report["samples"] == len(window)
+    for feature, statistics in monitoring["features"].items():
+        values = window[:, inference.feature_names.index(feature)]
+        expected, live = psi_by_hand(statistics["histogram"], values)
+        if feature == name:
+            assert 0 in live
+        assert report["features"][feature]["psi"] == pytest.approx(
+            expected, rel=1e-9, abs=1e-12
+        ), feature
+    expected, live = psi_by_hand(monitoring["score"]["histogram"], scores[chosen])
+    assert 0 in live
+    assert report["score"]["psi"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 def test_drift_report_takes_every_input_form(

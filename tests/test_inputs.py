@@ -1,10 +1,10 @@
 """What ModelInference accepts, refuses and reports, as a caller sees it.
 
 In-process tests use the package's own inference_example.py on the rendered
-demo and sample packages; the spec's integration snippets, LOG_FORMAT=json
-and an environment variable set in ``os.environ`` run as subprocesses in a
-package folder, all at once with this module's render of a package built
-with ``missing_features=zero`` (see ``background``).
+demo and sample packages; the spec's integration snippets, LOG_FORMAT=json,
+LOG_LEVEL and an environment variable set in ``os.environ`` run as
+subprocesses in a package folder, all at once with this module's render of
+a package built with ``missing_features=zero`` (see ``background``).
 """
 
 from __future__ import annotations
@@ -71,6 +71,18 @@ inference.predict(records)
 inference.predict(records[:2])
 """
 
+LOG_LEVEL_SCRIPT = """
+import json
+from inference_example import ModelInference
+
+with open("deployment_manifest.json", encoding="utf-8") as stream:
+    records = json.load(stream)["self_test"]["inputs"]
+inference = ModelInference()
+with_site = [{**record, "site": "lab-3"} for record in records]
+print(inference.predict(with_site)["total_samples"])
+print(inference.predict(with_site[:2])["total_samples"])
+"""
+
 SAFE_PREDICT_DRIVER = """
 import json
 
@@ -117,6 +129,12 @@ def background(
             ),
             "json-log": lambda: run_python(
                 JSON_LOG_SCRIPT, demo.package_dir, LOG_FORMAT="json"
+            ),
+            "log-warning": lambda: run_python(
+                LOG_LEVEL_SCRIPT, demo.package_dir, LOG_LEVEL="WARNING"
+            ),
+            "log-debug": lambda: run_python(
+                LOG_LEVEL_SCRIPT, demo.package_dir, LOG_LEVEL="DEBUG"
             ),
             "pattern-3": lambda: run_python(
                 (SNIPPETS / "pattern_3.py").read_text(), batch_dir
@@ -700,16 +718,18 @@ def test_batch_size_set_during_a_call_applies_to_the_next_call(
 def test_timeout_stops_between_batches(
     module: Any, demo: Rendered, records: list[dict]
 ) -> None:
-    """MODEL_TIMEOUT=0.2 with batches of 1 row that take 0.3 s each: after
-    the first batch, TimeoutError says how far it got; no more is scored."""
-    Slow = recording_class(module, pause=0.3)
+    """MODEL_TIMEOUT=1 with batches of 1 row that take 2 s each: after the
+    first batch, TimeoutError says how far it got; no more is scored. (A
+    second of room to read the 5 records before the first batch, and a
+    batch twice the timeout: the outcome holds on a loaded machine.)"""
+    Slow = recording_class(module, pause=2.0)
     slow = Slow(
-        demo.package_dir, environ={"MODEL_TIMEOUT": "0.2", "MODEL_BATCH_SIZE": "1"}
+        demo.package_dir, environ={"MODEL_TIMEOUT": "1", "MODEL_BATCH_SIZE": "1"}
     )
     with pytest.raises(
         TimeoutError,
         match=re.escape(
-            "predict exceeded timeout_seconds=0.2 after 1 of 5 rows: send smaller "
+            "predict exceeded timeout_seconds=1.0 after 1 of 5 rows: send smaller "
             "batches"
         ),
     ):
@@ -925,6 +945,37 @@ def test_json_log_format_writes_one_record_per_predict(
         assert entry["logger"] == LOGGER
         assert entry["event"] == "predict"
         assert isinstance(entry["latency_ms"], float) and entry["latency_ms"] >= 0
+
+
+def test_log_level_warning_silences_info_and_debug(background: dict) -> None:
+    """LOG_LEVEL=WARNING: two predict calls with a key that is not a
+    feature (INFO per call, DEBUG for the key) write nothing to stderr."""
+    result = background["log-warning"]
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["5", "2"]
+    assert result.stderr == ""
+
+
+def test_log_level_debug_logs_ignored_keys_once(background: dict) -> None:
+    """LOG_LEVEL=DEBUG: the same calls log, in the text format on stderr,
+    the ignored key at DEBUG once and one INFO line per predict call."""
+    result = background["log-debug"]
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["5", "2"]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    lines = result.stderr.splitlines()
+    ignored = [line for line in lines if "not features" in line]
+    assert len(ignored) == 1, result.stderr
+    assert re.fullmatch(
+        rf"{stamp} DEBUG {LOGGER}: ignoring input keys that are not features: "
+        "'site'",
+        ignored[0],
+    )
+    predicts = [line for line in lines if f" INFO {LOGGER}: predict: " in line]
+    assert [line.split(": predict: ")[1].split(",")[0] for line in predicts] == [
+        "5 samples",
+        "2 samples",
+    ]
 
 
 # The specification's code, run as written
