@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import Rendered, consumer_environment, run_cookiecutter
 from package_builder.build import load_package_module
+from package_builder.demo import FEATURE_NAMES, make_dataset
 
 
 def run_cli(
@@ -34,10 +35,16 @@ def run_cli(
 
 @pytest.fixture(scope="module")
 def records(demo: Rendered) -> list[dict]:
-    """60 records: the demo's self-test inputs, cycled."""
+    """60 distinct records: the first rows of the demo's own data set (the
+    rows it is trained and tested on; 2 injected anomalies among them, all
+    inside the reference range), so that a row written with another row's
+    score, however far off, changes the result."""
     manifest = json.loads((demo.package_dir / "deployment_manifest.json").read_text())
-    inputs = manifest["self_test"]["inputs"]
-    return [inputs[i % len(inputs)] for i in range(60)]
+    assert manifest["training_info"]["feature_names"] == list(FEATURE_NAMES)
+    X, _, _ = make_dataset()
+    rows = [dict(zip(FEATURE_NAMES, row, strict=True)) for row in X[:60].tolist()]
+    assert len({tuple(row.values()) for row in rows}) == 60
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +308,66 @@ def test_a_missing_feature_filled_outside_the_range_is_a_bad_line(
         assert "Traceback" not in result.stderr
         assert f"line 2: {problem}" in result.stderr
         assert f"line {len(inputs) + 1}: {problem}" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def zero_warn_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo built with missing_features=zero and out_of_range=warn."""
+    rendered = run_cookiecutter(
+        tmp_path_factory.mktemp("zero_warn"),
+        "missing_features=zero",
+        "out_of_range=warn",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return rendered.package_dir
+
+
+def test_row_warnings_name_input_lines_and_quiet_silences_them(
+    zero_warn_package: Path, records: list[dict], tmp_path: Path
+) -> None:
+    """missing_features=zero and out_of_range=warn: a feature missing from
+    some records (0.0 is in its reference range) and a value above its
+    range are reported on stderr once per feature and chunk, naming the
+    input lines, not rows counted from the chunk's start; --quiet prints
+    nothing at all, and the rows are scored the same either way."""
+    package = zero_warn_package
+    statistics = json.loads((package / "metadata.json").read_text())["monitoring"][
+        "features"
+    ]
+    filled = next(
+        n for n in records[0] if statistics[n]["min"] <= 0.0 <= statistics[n]["max"]
+    )
+    high = next(n for n in records[0] if n != filled)
+    low, top = statistics[high]["min"], statistics[high]["max"]
+    rows = [dict(record) for record in records[:25]]
+    for index in (1, 12, 13):  # lines 2, 13 and 14; chunks of 10 lines
+        del rows[index][filled]
+    for index in (4, 16):  # lines 5 and 17
+        rows[index][high] = top + 1.0
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    missing = f"Feature '{filled}' not found in input ({{}}): filled with 0.0"
+    outside = (
+        f"Feature '{high}' in {{}} is {top + 1.0!r}, outside the reference range "
+        f"[{low!r}, {top!r}]"
+    )
+    result = run_cli(package, str(source), "--chunk-size", "10")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    # Progress lines ("scored N rows...") may come between, every 2 seconds.
+    assert [line for line in lines if not line.startswith("scored ")] == [
+        missing.format("line 2"),
+        outside.format("line 5"),
+        missing.format("lines 13, 14"),
+        outside.format("line 17"),
+    ]
+    assert lines[-1].startswith("scored 25 rows")
+    quiet = run_cli(package, str(source), "--chunk-size", "10", "--quiet")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert quiet.stdout == result.stdout
+    assert len(quiet.stdout.splitlines()) == 25
 
 
 def test_a_field_named_like_an_internal_marker_is_scored(
@@ -694,10 +761,12 @@ def test_outputs_that_are_the_same_file_are_refused(
 def test_a_stop_signal_removes_the_unfinished_output(
     demo: Rendered, records: list[dict], tmp_path: Path, stop: signal.Signals
 ) -> None:
-    """Stopped by SIGTERM (docker stop, Kubernetes) or Ctrl-C while reading
-    its input: exit 128 + the signal, no traceback, and no output, finished
-    or temporary, is left."""
-    header, *lines = write_csv(tmp_path / "in.csv", records).read_text().splitlines()
+    """Stopped by SIGTERM (docker stop, Kubernetes) or Ctrl-C while its input
+    is still open, after it has written part of the output: exit 128 + the
+    signal, no traceback, and no output, finished or temporary, is left."""
+    # Rows enough for more output than a file buffer holds (8 KiB): some of
+    # it reaches the temporary file while the input stays open.
+    text = write_csv(tmp_path / "in.csv", records * 5).read_text()
     output = tmp_path / "out" / "scored.csv"
     output.parent.mkdir()
     process = subprocess.Popen(
@@ -716,35 +785,57 @@ def test_a_stop_signal_removes_the_unfinished_output(
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C's default, also when the tests run with SIGINT ignored (in
+        # the background of a shell script), which Python would keep.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    process.stdin.write("\n".join([header, *lines[:30]]) + "\n")
+    process.stdin.write(text)
     process.stdin.flush()
-    deadline = time.monotonic() + 60
-    while not any(output.parent.iterdir()) and time.monotonic() < deadline:
+
+    def output_written() -> bool:
+        sizes = [path.stat().st_size for path in output.parent.iterdir()]
+        return any(sizes)
+
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if output_written():
+                break
+        except FileNotFoundError:  # the temporary file went away meanwhile
+            pass
         time.sleep(0.05)
-    assert any(output.parent.iterdir()), "the output was never started"
-    time.sleep(0.5)  # scoring the first chunks; then it waits for more input
+    assert process.poll() is None, process.stderr.read()
+    assert output_written(), "no scored row was written within 120 s"
     process.send_signal(stop)
     assert process.wait(timeout=60) == 128 + stop
     assert "Traceback" not in process.stderr.read()
     assert list(output.parent.iterdir()) == []
 
 
-def test_a_reader_that_stops_early_is_not_an_error(
+def test_a_reader_that_stops_early_ends_the_run_with_exit_1_and_no_message(
     demo: Rendered, records: list[dict], tmp_path: Path
 ) -> None:
-    """Piped into ``head -1``: the reader goes away, the scorer stops
-    quietly, without a traceback or an error line."""
+    """The output's reader goes away after one line (as ``| head -1`` does):
+    the scorer stops with exit 1, since not every row was written, and
+    prints nothing on stderr: no traceback, no error line."""
     source = write_csv(tmp_path / "in.csv", records * 200)
-    result = subprocess.run(
-        f"{sys.executable} inference_example.py {source} --quiet | head -1",
-        shell=True,
+    process = subprocess.Popen(
+        [sys.executable, "inference_example.py", str(source), "--quiet"],
         cwd=demo.package_dir,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
-    assert result.stdout.startswith("id,")
-    assert result.stderr == ""
+    try:
+        first = process.stdout.readline()
+        process.stdout.close()
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert first.startswith("id,")
+    assert stderr == ""
+    assert process.returncode == 1
 
 
 def test_missing_library_is_an_error_line(demo: Rendered) -> None:

@@ -36,6 +36,11 @@ CORE_FILES = ("model.joblib", "scaler.joblib", "metadata.json")
 CHANGES = ("replaced", "edited", "truncated", "missing")
 NOT_MATCHING = "SHA-256 does not match the manifest"
 LOADING = "🤖 Loading model..."
+CANNOT_BE_READ = "cannot be read (Permission denied)"
+READ_ACCESS_FIX = (
+    "give the user running this read access to the package's files, or "
+    "re-download the package"
+)
 
 
 class _WritesMarker:
@@ -357,7 +362,7 @@ def test_unreadable_package_file_is_reported(
     but root; here a link to a write-only sysctl, which root cannot read
     either): validate_model.py exits 1 with ``❌ <file>: cannot be read
     (Permission denied)`` and the fix, no traceback; ``--json`` prints the
-    same failure as a report."""
+    same failure as a report, that file the only one with a problem."""
     (package / name).unlink()
     (package / name).symlink_to(UNREADABLE)
     results = run_concurrently(
@@ -366,18 +371,14 @@ def test_unreadable_package_file_is_reported(
             "json": lambda: run_validate_model(package, "--json"),
         }
     )
-    problem = "cannot be read (Permission denied)"
-    error = (
-        f"file integrity check failed, {not_loaded}: {name} {problem}: give the "
-        "user running this read access to the package's files, or re-download "
-        "the package"
-    )
+    problem = CANNOT_BE_READ
+    error = f"file integrity check failed, {not_loaded}: {name} {problem}: "
+    error += READ_ACCESS_FIX
     text = results["text"]
     assert (text.returncode, text.stderr) == (1, ""), text.stdout + text.stderr
-    assert text.stdout.splitlines()[-2:] == [
-        f"❌ {name}: {problem}",
-        f"❌ Validation failed: {error}",
-    ]
+    lines = text.stdout.splitlines()
+    assert f"❌ {name}: {problem}" in lines
+    assert lines[-1] == f"❌ Validation failed: {error}"
     assert LOADING not in text.stdout
     result = results["json"]
     assert (result.returncode, result.stderr) == (1, ""), result.stderr
@@ -387,10 +388,45 @@ def test_unreadable_package_file_is_reported(
         1,
         error,
     )
-    assert report["checks"]["integrity"] == {
-        "passed": False,
-        "files": {name: problem},
-    }
+    integrity = report["checks"]["integrity"]
+    assert integrity["passed"] is False
+    problems = {f: status for f, status in integrity["files"].items() if status != "OK"}
+    assert problems == {name: problem}
+
+
+@pytest.mark.skipif(
+    UNREADABLE is None, reason="no write-only /proc/sys file to stand for one"
+)
+def test_every_unreadable_package_file_is_named(package: Path) -> None:
+    """model.joblib, scaler.joblib and SHA256SUMS that this user cannot read
+    (links to a write-only sysctl): ModelInference raises IntegrityError
+    naming each of them and the fix, not a bare PermissionError;
+    validate_model.py shows a ``❌ <file>: cannot be read (Permission
+    denied)`` line for each, and its failure names them all."""
+    unreadable = ("model.joblib", "scaler.joblib", "SHA256SUMS")
+    for name in unreadable:
+        (package / name).unlink()
+        (package / name).symlink_to(UNREADABLE)
+    module = load_package_module(package)
+    with pytest.raises(module.IntegrityError) as raised:
+        module.ModelInference(package, environ={})
+    assert str(raised.value) == (
+        "package integrity check failed, nothing was loaded: "
+        + "; ".join(f"{name}: {CANNOT_BE_READ}" for name in unreadable)
+        + ". Give the user running this read access to the package's files, or "
+        "re-download the package"
+    )
+    result = run_validate_model(package)
+    assert (result.returncode, result.stderr) == (1, ""), result.stdout
+    lines = result.stdout.splitlines()
+    for name in unreadable:
+        assert f"❌ {name}: {CANNOT_BE_READ}" in lines
+    assert LOADING not in lines
+    assert lines[-1] == (
+        "❌ Validation failed: file integrity check failed, no model was loaded: "
+        + "; ".join(f"{name} {CANNOT_BE_READ}" for name in unreadable)
+        + f": {READ_ACCESS_FIX}"
+    )
 
 
 CORRUPTIONS = {

@@ -44,7 +44,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import chain, compress, islice, pairwise, repeat
 from pathlib import Path
@@ -91,7 +91,8 @@ logger = logging.getLogger("inference_example")
 
 
 class IntegrityError(RuntimeError):
-    """A package file is missing or does not match the manifest's SHA-256."""
+    """A package file is missing, cannot be read, or does not match the
+    manifest's SHA-256."""
 
 
 class VersionMismatchError(RuntimeError):
@@ -110,6 +111,27 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: stream.read(_HASH_CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _unreadable(error: OSError) -> str:
+    """The problem of a package file that exists but cannot be read (no
+    permission, an I/O error), as validate_model.py words it."""
+    return f"cannot be read ({error.strerror or type(error).__name__})"
+
+
+def _hash_problem(path: Path, expected: str, recorded_in: str) -> str | None:
+    """Why the file ``path`` does not have the SHA-256 ``expected`` (which
+    ``recorded_in`` holds): missing, cannot be read, or another digest; None
+    when it has it."""
+    if not path.is_file():
+        return "missing"
+    try:
+        digest = sha256_file(path)
+    except OSError as error:
+        return _unreadable(error)
+    if digest != expected:
+        return f"SHA-256 does not match {recorded_in}"
+    return None
 
 
 def read_manifest(model_dir: Path | str) -> dict[str, Any]:
@@ -153,6 +175,8 @@ def integrity_report(
     Returns ``(file name, problem)`` pairs in manifest order; ``problem`` is
     None for a file that matches. A file listed under ``files`` without a
     hash under ``file_integrity`` is a problem too: it could not be checked.
+    So is a file that exists but cannot be read (``cannot be read
+    (Permission denied)``): every such file is reported, nothing is raised.
     """
     model_dir = Path(model_dir)
     hashes = manifest.get("file_integrity")
@@ -163,12 +187,8 @@ def integrity_report(
         path = model_dir / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
             report.append((name, "is not a file name inside the package"))
-        elif not path.is_file():
-            report.append((name, "missing"))
-        elif sha256_file(path) != expected:
-            report.append((name, "SHA-256 does not match the manifest"))
         else:
-            report.append((name, None))
+            report.append((name, _hash_problem(path, expected, "the manifest")))
     for name in (manifest.get("files") or {}).values():
         if name and name not in hashes:
             report.append((name, "has no SHA-256 in the manifest"))
@@ -180,6 +200,9 @@ def integrity_report(
         text = sums.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         report.append((SUMS_FILE, "is not UTF-8 text, so not a list of SHA-256s"))
+        return report
+    except OSError as error:
+        report.append((SUMS_FILE, _unreadable(error)))
         return report
     report.extend(_sums_report(model_dir, text, hashes))
     return report
@@ -204,12 +227,8 @@ def _sums_report(
                 )
         elif Path(name).is_absolute() or ".." in Path(name).parts:
             report.append((name, "is not a file name inside the package"))
-        elif not (model_dir / name).is_file():
-            report.append((name, "missing"))
-        elif sha256_file(model_dir / name) != digest:
-            report.append((name, f"SHA-256 does not match {SUMS_FILE}"))
         else:
-            report.append((name, None))
+            report.append((name, _hash_problem(model_dir / name, digest, SUMS_FILE)))
     if MANIFEST_FILE not in listed:
         report.append((MANIFEST_FILE, f"not listed in {SUMS_FILE}, so not checked"))
     return report
@@ -218,15 +237,23 @@ def _sums_report(
 def verify_package(model_dir: Path | str, manifest: Mapping[str, Any]) -> None:
     """Raise IntegrityError unless every file matches the manifest."""
     problems = [
-        f"{name}: {problem}"
+        (name, problem)
         for name, problem in integrity_report(model_dir, manifest)
         if problem
     ]
     if problems:
+        unreadable = any(
+            problem.startswith("cannot be read") for _, problem in problems
+        )
         raise IntegrityError(
             "package integrity check failed, nothing was loaded: "
-            + "; ".join(problems)
-            + ". Re-download the package and run validate_model.py"
+            + "; ".join(f"{name}: {problem}" for name, problem in problems)
+            + (
+                ". Give the user running this read access to the package's "
+                "files, or re-download the package"
+                if unreadable
+                else ". Re-download the package and run validate_model.py"
+            )
         )
 
 
@@ -449,13 +476,29 @@ def _shown(value: Any) -> str:
     return f"{text[: _SHOWN_CHARACTERS - 3]}... ({len(text)} characters)"
 
 
-def _rows_text(rows: Sequence[int]) -> str:
-    """``row 3``, ``rows 0, 3, 7``, or the first _LOGGED_ROWS and how many more."""
+def _rows_text(rows: Sequence[int], word: str = "row") -> str:
+    """``row 3``, ``rows 0, 3, 7``, or the first _LOGGED_ROWS and how many more
+    (``word``: what the numbers count, such as ``line``)."""
     if len(rows) == 1:
-        return f"row {rows[0]}"
+        return f"{word} {rows[0]}"
     shown = ", ".join(str(row) for row in rows[:_LOGGED_ROWS])
     more = len(rows) - _LOGGED_ROWS
-    return f"rows {shown}" + (f" and {more} more" if more > 0 else "")
+    return f"{word}s {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+@dataclass
+class _Notes:
+    """The warnings of one preprocessing (features filled with 0.0, values
+    outside the reference range), kept in ``messages`` instead of logged,
+    with each row named by its entry in ``lines``: the batch command line
+    names a row by its input line."""
+
+    lines: Sequence[int]
+    messages: list[str] = field(default_factory=list)
+
+    def where(self, rows: Sequence[int]) -> str:
+        """``line 7``, ``lines 2, 5, 9``...: the lines of ``rows``."""
+        return _rows_text([self.lines[row] for row in rows], "line")
 
 
 def _is_number(value: Any) -> bool:
@@ -1063,7 +1106,8 @@ class ModelInference:
             scikit-learn alone and loads a large forest faster.
 
     Raises:
-        IntegrityError: a file is missing or altered; nothing was unpickled.
+        IntegrityError: a file is missing, altered or cannot be read; nothing
+            was unpickled.
         VersionMismatchError: see ``allow_version_mismatch``.
         ConfigurationError: an environment variable has an invalid value.
     """
@@ -1257,11 +1301,14 @@ class ModelInference:
         """
         return self._preprocess(features, None)
 
-    def _preprocess(self, features: Any, deadline: _Deadline | None) -> np.ndarray:
-        """preprocess_features, within a call's deadline (None: no limit)."""
-        X, filled = self._as_array(features, deadline)
+    def _preprocess(
+        self, features: Any, deadline: _Deadline | None, notes: _Notes | None = None
+    ) -> np.ndarray:
+        """preprocess_features, within a call's deadline (None: no limit).
+        Its warnings go to ``notes`` (None: they are logged)."""
+        X, filled = self._as_array(features, deadline, notes=notes)
         if self.out_of_range != "allow":
-            self._check_ranges(X, filled)
+            self._check_ranges(X, filled, notes=notes)
         return X
 
     def _record_problem(self, record: Any) -> str | None:
@@ -1278,12 +1325,17 @@ class ModelInference:
         return None
 
     def _check_ranges(
-        self, X: np.ndarray, filled: np.ndarray | None, probe: bool = False
+        self,
+        X: np.ndarray,
+        filled: np.ndarray | None,
+        probe: bool = False,
+        notes: _Notes | None = None,
     ) -> None:
         """Refuse (error) or log (warn) values outside the reference range:
         one WARNING per feature and call, however many rows. ``filled`` says
         where X holds 0.0 for a missing feature (None: nowhere); ``probe``, a
-        record checked on its own (its row is not named)."""
+        record checked on its own (its row is not named); ``notes``, where
+        the warnings go instead of the log."""
         outside = np.less(X, self._low) | np.greater(X, self._high)
         if not outside.any():
             return
@@ -1313,6 +1365,12 @@ class ModelInference:
                 else f"has {len(rows)} values from {float(values.min())!r} to "
                 f"{float(values.max())!r}"
             )
+            if notes is not None:
+                notes.messages.append(
+                    f"Feature '{name}' in {notes.where(rows)} {seen}, outside the "
+                    f"reference range [{low!r}, {high!r}]"
+                )
+                continue
             logger.warning(
                 "Feature '%s' in %s %s, outside the reference range [%r, %r]",
                 name,
@@ -1331,7 +1389,11 @@ class ModelInference:
             )
 
     def _as_array(
-        self, features: Any, deadline: _Deadline | None = None, probe: bool = False
+        self,
+        features: Any,
+        deadline: _Deadline | None = None,
+        probe: bool = False,
+        notes: _Notes | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """preprocess_features without the out_of_range policy.
 
@@ -1339,7 +1401,8 @@ class ModelInference:
         bool array of its shape; None when nothing was filled). Rows
         converted one by one look at ``deadline`` as they go. ``probe``: one
         record checked on its own (see _record_problem): its row is not
-        named, and nothing is logged.
+        named, and nothing is logged. ``notes``: where the warnings about
+        filled features of a list of records go instead of the log.
         """
         names = self._feature_names
         width = len(names)
@@ -1411,7 +1474,13 @@ class ModelInference:
                 if filled is not None:
                     for column in np.flatnonzero(filled.any(axis=0)):
                         rows = np.flatnonzero(filled[:, column])
-                        self._log_filled(names[column], _rows_text(rows))
+                        if notes is None:
+                            self._log_filled(names[column], _rows_text(rows))
+                        else:
+                            notes.messages.append(
+                                f"Feature '{names[column]}' not found in input "
+                                f"({notes.where(rows)}): filled with 0.0"
+                            )
             return X, filled
         hint = ": wrap one record in a list" if isinstance(features, Mapping) else ""
         raise ValueError(
@@ -2203,10 +2272,13 @@ class BatchScorer:
             # features it does have are numbers.
             chunk = self._drop_bad_rows(chunk)
         try:
-            X = inference.preprocess_features([row.record for row in chunk])
+            X, notes = self._preprocess(chunk)
         except ValueError:
             chunk = self._drop_bad_rows(chunk)
-            X = inference.preprocess_features([row.record for row in chunk])
+            X, notes = self._preprocess(chunk)
+        if self.progress is not None:
+            for message in notes.messages:
+                print(message, file=self.progress)
         scores = inference.score(X) if len(X) else np.empty(0)
         predictions = scores > inference.threshold
         if self.drift is not None:
@@ -2217,6 +2289,14 @@ class BatchScorer:
             write(row, score, prediction)
         self.rows += len(X)
         self.anomalies += int(np.count_nonzero(predictions))
+
+    def _preprocess(self, chunk: list[_Row]) -> tuple[np.ndarray, _Notes]:
+        """preprocess_features of the chunk's records, and its warnings
+        (a filled feature...) naming input lines, for the progress stream:
+        predict's log would name rows counted from the chunk's start."""
+        notes = _Notes([row.line for row in chunk])
+        X = self.inference._preprocess([row.record for row in chunk], None, notes)
+        return X, notes
 
     def _drop_bad_rows(self, chunk: list[_Row]) -> list[_Row]:
         good = []

@@ -204,21 +204,7 @@ def refuse_module(
 
 def check_integrity(report: Report, package_dir: Path, manifest: dict) -> None:
     report.line("📁 Checking file integrity...")
-    try:
-        results = integrity_report(package_dir, manifest)
-    except OSError as error:  # a file that exists but cannot be read
-        name = str(error.filename or "a package file")
-        if error.filename is not None:
-            path = Path(os.fsdecode(error.filename))
-            if path.is_relative_to(package_dir):
-                name = path.relative_to(package_dir).as_posix()
-        problem = unreadable(error)
-        report.line(f"❌ {name}: {problem}", failed=True)
-        report.check("integrity", passed=False, files={name: problem})
-        raise ValidationFailed(
-            f"file integrity check failed, no model was loaded: {name} {problem}: "
-            f"{NOT_READABLE_FIX}"
-        ) from None
+    results = integrity_report(package_dir, manifest)
     files: dict[str, str] = {}
     for name, problem in results:
         # A name can be reported twice (manifest, then SHA256SUMS): an OK from
@@ -249,9 +235,18 @@ def check_integrity(report: Report, package_dir: Path, manifest: dict) -> None:
         )
     report.check("integrity", passed=not failed, files=files, not_in_package=others)
     if failed:
+        unread = [
+            f"{name} {status}"
+            for name, status in files.items()
+            if status.startswith("cannot be read")
+        ]
         raise ValidationFailed(
             "file integrity check failed, no model was loaded: "
-            "re-download the package and verify it"
+            + (
+                f"{'; '.join(unread)}: {NOT_READABLE_FIX}"
+                if unread
+                else "re-download the package and verify it"
+            )
         )
 
 
