@@ -405,6 +405,33 @@ def test_non_finite_values_reaching_score_are_for_scikit_learn(
         inference.score(X)
 
 
+@pytest.mark.parametrize("package", ["demo", "scaled", "dataframe"])
+def test_values_too_large_to_scale_score_as_in_scikit_learn(
+    package: str, packages: dict[str, Path]
+) -> None:
+    """A finite value whose scaled size overflows (1e308, the largest float,
+    either sign) becomes +-inf in scikit-learn's scaler, and the package
+    scores it exactly as scikit-learn does, without a warning of its own."""
+    inference = load(packages[package])
+    assert inference._fast_scorer is not None
+    names = inference.feature_names
+    base = package_rows(inference, 1, seed=5)[0]
+    X = np.repeat(base[None, :], 4 * len(names), axis=0)
+    huge = [1e308, -1e308, np.finfo(np.float64).max, -np.finfo(np.float64).max]
+    for index, value in enumerate(huge):
+        X[index * len(names) + np.arange(len(names)), np.arange(len(names))] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's overflow
+        scores, predictions = expected_result(inference, X)
+    records = [dict(zip(names, row, strict=True)) for row in X.tolist()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = inference.predict(records)
+    assert result["scores"] == scores
+    assert result["predictions"] == predictions
+    assert all(np.isfinite(scores))
+
+
 def test_fast_scoring_off_scores_with_scikit_learn_alone(demo: Rendered) -> None:
     """fast_scoring=False builds no flattened forest, calls scikit-learn, and
     gives the same results; the property says which scores, and a pickled

@@ -607,10 +607,14 @@ class _StandardScaling:
                 raise ValueError("the scaler's statistics do not fit its features")
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        if self.mean is not None:
-            X = X - self.mean
-        if self.scale is not None:
-            X = X / self.scale if self.mean is None else np.divide(X, self.scale, X)
+        # A value too large to scale becomes +-inf, as in scikit-learn, and
+        # is scored as scikit-learn scores it: numpy's overflow warning would
+        # only alarm.
+        with np.errstate(over="ignore"):
+            if self.mean is not None:
+                X = X - self.mean
+            if self.scale is not None:
+                X = X / self.scale if self.mean is None else np.divide(X, self.scale, X)
         return X
 
     def agrees(self) -> bool:
