@@ -10,6 +10,7 @@ each test reads its own.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import re
 import subprocess
@@ -84,6 +85,24 @@ def corrupt_model(folder: Path) -> None:
     resign_package(folder)
 
 
+def plant_bytecode(folder: Path) -> None:
+    """Leave byte-code in __pycache__ that Python would take for the compiled
+    inference_example.py (its header holds the source's mtime and size), but
+    that prints PLANTED and exits 3."""
+    source = folder / MODULE_FILE
+    stat = source.stat()
+    code = compile(
+        "import sys\nprint('PLANTED')\nraise SystemExit(3)\n", str(source), "exec"
+    )
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    cached.parent.mkdir()
+    cached.write_bytes(
+        importlib._bootstrap_external._code_to_timestamp_pyc(
+            code, int(stat.st_mtime), stat.st_size
+        )
+    )
+
+
 VARIANTS: dict[str, Callable[[Path], None] | None] = {
     "intact": None,
     "sklearn-recorded-1.0.2": record_build_version("scikit-learn", "1.0.2"),
@@ -109,6 +128,7 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
         "from collections.abc import Iterator, Mapping, Sequence",
         "from collections.abc import Iterator, Mapping, Sequencf",
     ),
+    "planted-bytecode": plant_bytecode,
     "module-unlisted": lambda folder: (
         misspell_import(folder, "import numpy as np", "import numpx as np"),
         resign_package(
@@ -188,6 +208,7 @@ RUNS = {
     "module-numpx-quiet": Run("module-imports-numpx", ("--quiet",)),
     "module-sequencf": Run("module-imports-sequencf"),
     "module-unlisted": Run("module-unlisted"),
+    "planted-bytecode": Run("planted-bytecode"),
 }
 
 
@@ -650,6 +671,27 @@ def test_tampered_inference_module_is_refused_before_it_is_imported(
         MODULE_NOT_IMPORTED,
     ]
     assert result.stderr == ""
+
+
+def test_byte_code_in_pycache_is_not_what_runs(
+    runs: dict, packages: dict[str, Path]
+) -> None:
+    """Byte-code in __pycache__ that Python's import would take for
+    inference_example.py's is never run: validate_model.py runs the very
+    bytes it checked, and the package validates."""
+    folder = packages["planted-bytecode"]
+    planted = subprocess.run(
+        [sys.executable, "-c", "import inference_example"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (planted.returncode, planted.stdout) == (3, "PLANTED\n")  # it would run
+    result = runs["planted-bytecode"]
+    assert result.returncode == 0, explain(result)
+    assert "PLANTED" not in result.stdout
+    assert result.stdout.splitlines()[-1] == SUCCESS
 
 
 def test_tampered_inference_module_in_a_json_report(runs: dict) -> None:

@@ -7,7 +7,8 @@ Checks, in order, and stops at the first step that fails:
 1. file integrity: every file in deployment_manifest.json matches its
    SHA-256, before anything is unpickled (a joblib file runs code on load);
    inference_example.py, which this script imports, is checked with the
-   standard library alone before it is imported;
+   standard library alone before it is imported, and the bytes checked are
+   the ones run (not byte-code in __pycache__);
 2. environment: the versions recorded at build time (metadata.json,
    build_environment) beside the installed ones. A different scikit-learn
    fails, because pickled trees are not portable across versions, unless
@@ -39,6 +40,7 @@ import json
 import os
 import platform
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,6 @@ MODULE = "inference_example"
 MANIFEST_FILE = "deployment_manifest.json"
 SCORE_TOLERANCE = 1e-9
 EXIT_VALID, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2
-_HASH_CHUNK_BYTES = 1 << 20
 NOT_READABLE_FIX = (
     "give the user running this read access to the package's files, or "
     "re-download the package"
@@ -70,29 +71,31 @@ class EnvironmentProblem(ValidationFailed):
     exit_code = EXIT_ENVIRONMENT
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of ``path``, read in chunks (the standard library only:
-    used before inference_example is imported)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(_HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def unreadable(error: OSError) -> str:
     """The problem of a file that could not be read, as a report line says it."""
     return f"cannot be read ({error.strerror or type(error).__name__})"
 
 
-def module_integrity_problem() -> tuple[Path, str] | None:
-    """Check the inference_example.py that ``import`` would run against the
-    manifest beside it, before importing it: importing runs its code, and a
-    damaged one can fail like a missing library would (``import numpx``).
+class ModuleRefused(Exception):
+    """inference_example.py does not match the manifest beside it."""
 
-    Returns the file and its problem; None when it matches, or when there is
-    nothing to check it against (no such module, or no readable manifest
-    beside it: the import or validate() then reports that).
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def checked_module_source() -> tuple[Path, bytes] | None:
+    """Read the inference_example.py that ``import`` would run and check it
+    against the manifest beside it, with the standard library alone: its code
+    runs on import, and a damaged one can fail like a missing library would
+    (``import numpx``).
+
+    Returns the file and the bytes that match, for import_inference_module to
+    run those very bytes (not a byte-code file in __pycache__, which may be
+    stale or planted); None when there is nothing to check them against (no
+    such module, or no readable manifest beside it: the import or validate()
+    then reports that). Raises ModuleRefused when they do not match.
     """
     try:
         spec = importlib.util.find_spec(MODULE)
@@ -111,22 +114,31 @@ def module_integrity_problem() -> tuple[Path, str] | None:
     hashes = manifest.get("file_integrity")
     expected = hashes.get(path.name) if isinstance(hashes, dict) else None
     if not expected:
-        return path, "has no SHA-256 in the manifest"
+        raise ModuleRefused(path, "has no SHA-256 in the manifest")
     try:
-        digest = file_sha256(path)
+        source = path.read_bytes()
     except OSError as error:
-        return path, unreadable(error)
-    if digest != expected:
-        return path, "SHA-256 does not match the manifest"
-    return None
+        raise ModuleRefused(path, unreadable(error)) from None
+    if hashlib.sha256(source).hexdigest() != expected:
+        raise ModuleRefused(path, "SHA-256 does not match the manifest")
+    return path, source
 
 
-def import_inference_module() -> Exception | None:
-    """Import what this script uses from inference_example (into this
-    module's namespace); return the error if that fails."""
+def import_inference_module(
+    report: Report, package_dir: Path
+) -> ValidationFailed | None:
+    """Check inference_example.py, then import what this script uses from it
+    (into this module's namespace), running the very bytes checked; return
+    the failure if either step fails."""
     global ConfigurationError, IntegrityError, ModelInference, SUMS_FILE
     global VersionMismatchError, integrity_report, read_manifest, read_settings
     try:
+        checked = checked_module_source()
+    except ModuleRefused as refused:
+        return refuse_module(report, package_dir, refused.path, refused.problem)
+    try:
+        if checked is not None:
+            run_as_module(*checked)
         from inference_example import (
             SUMS_FILE,
             ConfigurationError,
@@ -137,9 +149,35 @@ def import_inference_module() -> Exception | None:
             read_manifest,
             read_settings,
         )
-    except Exception as error:  # ImportError: a library not installed, or
-        return error  # (name is MODULE) inference_example.py incomplete
+    except ImportError as error:
+        if error.name != MODULE:  # else inference_example.py is incomplete
+            return EnvironmentProblem(f"{error}: run pip install -r requirements.txt")
+        return damaged_module(error)
+    except Exception as error:
+        return damaged_module(error)
     return None
+
+
+def damaged_module(error: Exception) -> ValidationFailed:
+    """The failure of an inference_example.py that matches the manifest (or
+    has none to match) but does not import."""
+    return ValidationFailed(
+        "inference_example.py cannot be imported "
+        f"({type(error).__name__}: {error}): the file is damaged; "
+        "re-download the package and verify it (sha256sum -c SHA256SUMS)"
+    )
+
+
+def run_as_module(path: Path, source: bytes) -> None:
+    """Run ``source``, read from ``path``, as the module inference_example."""
+    module = types.ModuleType(MODULE)
+    module.__file__ = str(path)
+    sys.modules[MODULE] = module  # dataclasses and pickle look it up there
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)
+    except BaseException:
+        del sys.modules[MODULE]
+        raise
 
 
 class Report:
@@ -189,7 +227,7 @@ class Report:
 def refuse_module(
     report: Report, package_dir: Path, path: Path, problem: str
 ) -> ValidationFailed:
-    """Report inference_example.py, which failed module_integrity_problem, as
+    """Report inference_example.py, which failed checked_module_source, as
     check_integrity reports a file; return the failure."""
     name = path.name if path.parent == package_dir.resolve() else str(path)
     report.line("🔍 Validating model deployment...")
@@ -539,22 +577,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     report = Report("json" if args.json else "quiet" if args.quiet else "text")
-    failure: ValidationFailed | None = None
-    refused = module_integrity_problem()
-    import_error = None if refused else import_inference_module()
-    if refused is not None:
-        failure = refuse_module(report, args.package_dir, *refused)
-    elif isinstance(import_error, ImportError) and import_error.name != MODULE:
-        failure = EnvironmentProblem(
-            f"{import_error}: run pip install -r requirements.txt"
-        )
-    elif import_error is not None:
-        failure = ValidationFailed(
-            "inference_example.py cannot be imported "
-            f"({type(import_error).__name__}: {import_error}): the file is damaged; "
-            "re-download the package and verify it (sha256sum -c SHA256SUMS)"
-        )
-    else:
+    failure = import_inference_module(report, args.package_dir)
+    if failure is None:
         try:
             validate(report, args.package_dir, args.allow_version_mismatch)
         except ValidationFailed as error:
