@@ -135,6 +135,6 @@ def write_samples(directory: Path) -> dict[str, dict[str, str]]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python tests/sample_artifacts.py OUTPUT_DIR")
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        raise SystemExit(__doc__.strip())
     print(json.dumps(write_samples(Path(sys.argv[1])), indent=2))
