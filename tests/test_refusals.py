@@ -730,6 +730,20 @@ def test_self_test_slower_than_the_timeout_names_timeout_seconds(
     ) in rendered.stderr
 
 
+def built_metadata(tmp_path: Path, model: Path, given: dict) -> dict:
+    """Package ``model`` with ``given`` as the builder's metadata.json; check
+    that it builds and return the package's metadata.json."""
+    (tmp_path / "given.json").write_text(json.dumps(given), encoding="utf-8")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={model}",
+        f"metadata_path={tmp_path / 'given.json'}",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return json.loads((rendered.package_dir / "metadata.json").read_text())
+
+
 def test_metadata_may_record_parameters_as_strings(
     bad_artifacts: Path, tmp_path: Path
 ) -> None:
@@ -743,15 +757,7 @@ def test_metadata_may_record_parameters_as_strings(
         },
         "evaluation_info": {},
     }
-    (tmp_path / "strings.json").write_text(json.dumps(metadata), encoding="utf-8")
-    rendered = run_cookiecutter(
-        tmp_path / "out",
-        f"model_path={bad_artifacts / 'model4.joblib'}",
-        f"metadata_path={tmp_path / 'strings.json'}",
-        "create_zip=no",
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    built = json.loads((rendered.package_dir / "metadata.json").read_text())
+    built = built_metadata(tmp_path, bad_artifacts / "model4.joblib", metadata)
     assert built["training_info"]["model_parameters"]["n_estimators"] == "10"
 
 
@@ -766,15 +772,7 @@ def test_metadata_may_name_the_pipeline_as_model_type(
         "training_info": {"feature_names": ["a", "b", "c", "d"]},
         "evaluation_info": {},
     }
-    (tmp_path / "pipeline.json").write_text(json.dumps(metadata), encoding="utf-8")
-    rendered = run_cookiecutter(
-        tmp_path / "out",
-        f"model_path={bad_artifacts / 'pipeline4.joblib'}",
-        f"metadata_path={tmp_path / 'pipeline.json'}",
-        "create_zip=no",
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    built = json.loads((rendered.package_dir / "metadata.json").read_text())
+    built = built_metadata(tmp_path, bad_artifacts / "pipeline4.joblib", metadata)
     assert built["model_info"]["model_type"] == model_type
 
 
