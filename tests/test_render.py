@@ -203,6 +203,45 @@ def test_readme_shows_what_validate_model_prints(
 
 
 @pytest.mark.parametrize("package", ["demo", "scaled", "no_scaler", "dataframe"])
+def test_readme_configuration_table_is_the_manifests(
+    package: str, demo: Rendered, rendered_samples: dict[str, Rendered]
+) -> None:
+    """The README's table of deployment_manifest.json's inference_config
+    gives each key's value in the manifest (null as `null`)."""
+    package_dir = (demo if package == "demo" else rendered_samples[package]).package_dir
+    config = read_json(package_dir / "deployment_manifest.json")["inference_config"]
+    readme = (package_dir / "README.md").read_text(encoding="utf-8")
+    table = readme.split("→ `inference_config` of this package:", 1)[1]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", table.split("\n\n", 2)[1], re.M)
+    assert [key for key, _ in rows] == list(config)
+    for key, shown in rows:
+        value = config[key]
+        expected = "`null`" if value is None else str(value)
+        assert shown.strip("`") == expected.strip("`"), (key, shown, value)
+
+
+def test_pipeline_package_says_its_model_transforms_the_features(
+    rendered_samples: dict[str, Rendered],
+) -> None:
+    """A Pipeline model without a scaler file: validate_model.py and the
+    README say that the Pipeline transforms the features, not that they go
+    to the model unscaled."""
+    package_dir = rendered_samples["dataframe"].package_dir
+    result = run_validate_model(package_dir)
+    assert result.returncode == 0, result.stdout
+    assert (
+        "ℹ️  No scaler file: the model's Pipeline transforms the features in its "
+        "first steps"
+    ) in result.stdout.splitlines()
+    assert "unscaled" not in result.stdout
+    readme = (package_dir / "README.md").read_text(encoding="utf-8")
+    assert (
+        "| Scaler | none of its own: the model's Pipeline transforms the features "
+        "in its first steps |"
+    ) in readme.splitlines()
+
+
+@pytest.mark.parametrize("package", ["demo", "scaled", "no_scaler", "dataframe"])
 def test_metadata_and_manifest_have_every_key_with_its_type(
     package: str, demo: Rendered, rendered_samples: dict[str, Rendered]
 ) -> None:

@@ -387,6 +387,11 @@ def load(report: Report, package_dir: Path, allow_mismatch: bool) -> ModelInfere
         scaler_type = type(inference.scaler).__name__
         report.line("✅ Scaler loaded successfully")
         report.line(f"   Scaler type: {scaler_type}")
+    elif getattr(inference.model, "steps", None):
+        report.line(
+            "ℹ️  No scaler file: the model's Pipeline transforms the features "
+            "in its first steps"
+        )
     else:
         report.line("ℹ️  No scaler in this package: features go to the model unscaled")
     report.check("loading", passed=True, model=model_type, scaler=scaler_type)
