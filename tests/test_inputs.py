@@ -418,7 +418,8 @@ REFUSED_SHAPES = {
     ),
     "list-of-lists": (
         "rows",
-        "row 0 is a list, expected a dict of feature name -> number",
+        "row 0 is of type list, expected a dict (a JSON object) of feature name "
+        "-> number",
     ),
     "1-d-array": ("vector", "array input must have shape (n_rows, 17)"),
 }
@@ -777,6 +778,23 @@ def test_settings_come_from_inference_config_without_environment(
     assert inference.timeout_seconds == config["timeout_seconds"]
     assert inference.threshold == config["threshold"]
     assert inference.settings.overrides == ()
+
+
+def test_settings_are_the_values_in_effect_after_they_are_set(
+    module: Any, demo: Rendered
+) -> None:
+    """settings gives what is in effect: values set on the instance after
+    loading, and still the variables that set values when it loaded."""
+    inference = module.ModelInference(
+        demo.package_dir, environ={"MODEL_BATCH_SIZE": "7"}
+    )
+    inference.batch_size = 5
+    inference.timeout_seconds = 3
+    inference.missing_features = "zero"
+    settings = inference.settings
+    assert (settings.batch_size, settings.timeout_seconds) == (5, 3.0)
+    assert (settings.missing_features, settings.out_of_range) == ("zero", "allow")
+    assert settings.overrides == ("MODEL_BATCH_SIZE",)
 
 
 def test_model_threshold_changes_threshold_and_predictions(

@@ -44,7 +44,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import chain, compress, islice, pairwise, repeat
 from pathlib import Path
@@ -691,7 +691,7 @@ class FlatForest:
         n_features = int(forest.n_features_in_)
         depth = max((int(tree.max_depth) for tree in trees), default=-1)
         if not n_trees or depth < 0:
-            raise ValueError("the forest has no trees, or trees too deep to flatten")
+            raise ValueError("the forest has no trees")
         self.steps = steps
         self.n_inputs = steps[0].n_features if steps else n_features
         self.n_features = n_features
@@ -1152,7 +1152,7 @@ class ModelInference:
             if settings.threshold is None
             else settings.threshold
         )
-        self.settings = settings
+        self._settings = settings
         with open(self.model_dir / files["metadata_file"], encoding="utf-8") as stream:
             self._monitoring = json.load(stream).get("monitoring")
         self._low, self._high = _reference_bounds(self._monitoring, self._feature_names)
@@ -1246,6 +1246,18 @@ class ModelInference:
         self._out_of_range = policy
 
     @property
+    def settings(self) -> Settings:
+        """Every setting in effect (the settable ones as they are now), and in
+        ``overrides`` the environment variables that set them when loading."""
+        return replace(
+            self._settings,
+            batch_size=self._batch_size,
+            timeout_seconds=self._timeout_seconds,
+            missing_features=self._missing_features,
+            out_of_range=self._out_of_range,
+        )
+
+    @property
     def monitoring(self) -> dict[str, Any] | None:
         """metadata.json's reference statistics (None in a package without)."""
         return self._monitoring
@@ -1263,7 +1275,7 @@ class ModelInference:
         environment is not read, and nothing else of ``os.environ`` is
         pickled), and the current ``batch_size`` and ``timeout_seconds``.
         """
-        settings = self.settings
+        settings = self._settings
         values = {
             "MODEL_THRESHOLD": repr(self._threshold),
             "MODEL_BATCH_SIZE": str(settings.batch_size),
@@ -1275,7 +1287,7 @@ class ModelInference:
         arguments = (
             str(self._absolute_dir),
             True,
-            getattr(self, "_allow_version_mismatch", False),
+            self._allow_version_mismatch,
             environ,
             self.fast_scoring,
         )
@@ -1601,8 +1613,9 @@ class ModelInference:
             ]
         else:
             raise ValueError(
-                f"{_row_name(row) or 'the record'} is a {type(record).__name__}, "
-                "expected a dict of feature name -> number"
+                f"{_row_name(row) or 'the record'} is of type "
+                f"{type(record).__name__}, expected a dict (a JSON object) of "
+                "feature name -> number"
             )
         return self._checked_values(values, row)
 

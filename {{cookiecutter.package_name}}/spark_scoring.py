@@ -578,25 +578,17 @@ def partition_scorer(
     manifest_name = MANIFEST_FILE
     module_file = INFERENCE_MODULE
     cache_module = WORKER_CACHE_MODULE
-    chunk_bytes = _HASH_CHUNK_BYTES
 
     def load_package() -> Any:
         """Find the unpacked archive, check it, import it, construct
         ModelInference (which verifies every file before unpickling)."""
         import hashlib
-        import importlib.util
         import json
         import sys
+        import types
         from pathlib import Path
 
         from pyspark import SparkFiles
-
-        def sha256_file(path: Path) -> str:
-            digest = hashlib.sha256()
-            with open(path, "rb") as stream:
-                for chunk in iter(lambda: stream.read(chunk_bytes), b""):
-                    digest.update(chunk)
-            return digest.hexdigest()
 
         roots = [Path(SparkFiles.getRootDirectory()), Path.cwd()]
         candidates = [root / alias / folder for root in roots]
@@ -616,7 +608,10 @@ def partition_scorer(
                 "again under a new alias"
             )
         expected = (json.loads(data).get("file_integrity") or {}).get(module_file)
-        if expected is None or sha256_file(directory / module_file) != expected:
+        # Read once: the bytes checked are the bytes run (never byte-code
+        # from a __pycache__).
+        source = (directory / module_file).read_bytes()
+        if expected is None or hashlib.sha256(source).hexdigest() != expected:
             raise RuntimeError(
                 "package integrity check failed, nothing was loaded: "
                 f"{module_file}: SHA-256 does not match the manifest. "
@@ -625,11 +620,11 @@ def partition_scorer(
         name = f"_model_package_{manifest_sha256[:16]}_inference_example"
         module = sys.modules.get(name)
         if module is None:
-            spec = importlib.util.spec_from_file_location(name, directory / module_file)
-            module = importlib.util.module_from_spec(spec)
+            module = types.ModuleType(name)
+            module.__file__ = str(directory / module_file)
             sys.modules[name] = module  # dataclasses look their module up there
             try:
-                spec.loader.exec_module(module)
+                exec(compile(source, module.__file__, "exec"), module.__dict__)
             except BaseException:
                 del sys.modules[name]
                 raise
