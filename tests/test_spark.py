@@ -456,6 +456,36 @@ def test_tampered_zip_fails_the_job_before_unpickling(
     assert not marker.exists()
 
 
+def test_tampered_module_fails_the_job_before_it_runs(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """inference_example.py replaced inside the zip (by code that would
+    create a marker file when it runs), no .sha256 beside it: the executors
+    refuse it, naming the file, and never run it."""
+    marker = tmp_path / "imported"
+    tampered = tmp_path / demo.zip_path.name
+    module = (demo.package_dir / "inference_example.py").read_bytes()
+    rewrite_zip(
+        demo.zip_path,
+        tampered,
+        {
+            "inference_example.py": module
+            + f"\nimport pathlib\npathlib.Path({str(marker)!r}).touch()\n".encode()
+        },
+    )
+    df = generated(spark, inference, 100, partitions=2)
+    scored = scoring.score_dataframe(df, tampered, environ={})
+    with pytest.raises(
+        Exception,
+        match=re.escape(
+            "package integrity check failed, nothing was loaded: "
+            "inference_example.py: SHA-256 does not match the manifest"
+        ),
+    ):
+        scored.collect()
+    assert not marker.exists()
+
+
 def test_zip_that_does_not_match_its_sidecar_is_refused_on_the_driver(
     spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
 ) -> None:
