@@ -366,6 +366,48 @@ def test_quiet_prints_only_the_failure(runs: dict) -> None:
     ]
 
 
+@pytest.mark.parametrize(("variant", "code"), [("intact", 0), ("corrupt-model", 1)])
+def test_reader_that_stops_early_does_not_change_the_verdict(
+    packages: dict[str, Path], variant: str, code: int
+) -> None:
+    """``python validate_model.py | head -1``: the first line reaches the
+    reader, the rest is dropped without a traceback, and the exit status is
+    still the verdict (0 valid, 1 not)."""
+    process = subprocess.Popen(
+        [sys.executable, "validate_model.py"],
+        cwd=packages[variant],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=consumer_environment(),
+    )
+    first = process.stdout.readline().decode("utf-8")
+    process.stdout.close()  # the reader goes before the report ends
+    stderr = process.stderr.read().decode("utf-8")
+    assert process.wait() == code, stderr
+    assert first == "🔍 Validating model deployment...\n"
+    assert stderr == ""
+
+
+def test_output_that_cannot_encode_the_symbols_gets_escapes(
+    packages: dict[str, Path],
+) -> None:
+    """A stdout whose encoding has no emoji (PYTHONIOENCODING=ascii, as a
+    file on a Windows code page): the report's symbols are escaped, the
+    package still validates, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "validate_model.py"],
+        cwd=packages["intact"],
+        capture_output=True,
+        env=consumer_environment(PYTHONIOENCODING="ascii"),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode("ascii").splitlines()
+    assert lines[0] == "\\U0001f50d Validating model deployment..."
+    assert lines[-1] == "\\U0001f389 Model validation completed successfully!"
+    assert result.stderr == b""
+
+
 def test_bad_argument_exits_2_with_usage(runs: dict) -> None:
     """An unknown option: exit 2, argparse's usage and error on stderr."""
     result = runs["bad-argument"]

@@ -195,7 +195,16 @@ class Report:
     def line(self, text: str, failed: bool = False) -> None:
         self.lines.append(text)
         if self.mode == "text" or (self.mode == "quiet" and failed):
+            self.print(text)
+
+    @staticmethod
+    def print(text: str) -> None:
+        """Print ``text`` to stdout; once its reader has gone (``| head``),
+        print nothing more: the exit status still gives the verdict."""
+        try:
             print(text, flush=True)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def check(self, name: str, **details: Any) -> None:
         self.checks.setdefault(name, {}).update(details)
@@ -207,7 +216,7 @@ class Report:
         else:
             self.line(f"❌ Validation failed: {failure}", failed=True)
         if self.mode == "json":
-            print(
+            self.print(
                 json.dumps(
                     {
                         "valid": failure is None,
@@ -581,6 +590,11 @@ def main(argv: list[str] | None = None) -> int:
         help="check a package whose scikit-learn version differs from the build's",
     )
     args = parser.parse_args(argv)
+    # A stdout that cannot encode the report's symbols (a file on a Windows
+    # code page, PYTHONIOENCODING=ascii) gets them as escapes, not a crash.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     report = Report("json" if args.json else "quiet" if args.quiet else "text")
     failure = import_inference_module(report, args.package_dir)
     if failure is None:
