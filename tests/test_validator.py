@@ -388,6 +388,28 @@ def test_reader_that_stops_early_does_not_change_the_verdict(
     assert stderr == ""
 
 
+def test_output_that_cannot_be_written_is_said_and_the_verdict_stands(
+    packages: dict[str, Path],
+) -> None:
+    """stdout on a full disk (/dev/full): one line on stderr says the report
+    cannot be written, no traceback, and the exit status is the verdict."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "validate_model.py"],
+            cwd=packages["intact"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=consumer_environment(),
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "validate_model.py: the report cannot be written to standard output (No "
+        "space left on device); the exit status still gives the verdict\n"
+    )
+
+
 def test_output_that_cannot_encode_the_symbols_gets_escapes(
     packages: dict[str, Path],
 ) -> None:
@@ -733,6 +755,23 @@ def test_byte_code_in_pycache_is_not_what_runs(
     result = runs["planted-bytecode"]
     assert result.returncode == 0, explain(result)
     assert "PLANTED" not in result.stdout
+    assert result.stdout.splitlines()[-1] == SUCCESS
+
+
+def test_a_module_of_the_same_name_elsewhere_is_not_what_runs(
+    packages: dict[str, Path], tmp_path: Path
+) -> None:
+    """An inference_example.py on PYTHONPATH, which ``import`` would find
+    before the package's own (installed libraries come first for this
+    script): validate_model.py runs the package's file, and it validates."""
+    (tmp_path / "inference_example.py").write_text(
+        "print('SHADOW')\nraise SystemExit(3)\n", encoding="utf-8"
+    )
+    result = run_validate_model(
+        packages["intact"], env=consumer_environment(PYTHONPATH=str(tmp_path))
+    )
+    assert result.returncode == 0, explain(result)
+    assert "SHADOW" not in result.stdout
     assert result.stdout.splitlines()[-1] == SUCCESS
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -50,7 +49,11 @@ if __name__ == "__main__":
     sys.path.append(sys.path.pop(0))
 
 MODULE = "inference_example"
+MODULE_FILE = f"{MODULE}.py"
 MANIFEST_FILE = "deployment_manifest.json"
+SUMS_FILE = "SHA256SUMS"
+# This script's folder: the package whose inference_example.py it runs.
+SCRIPT_DIR = Path(os.path.abspath(__file__)).parent
 SCORE_TOLERANCE = 1e-9
 EXIT_VALID, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2
 NOT_READABLE_FIX = (
@@ -85,41 +88,37 @@ class ModuleRefused(Exception):
         self.problem = problem
 
 
-def checked_module_source() -> tuple[Path, bytes] | None:
-    """Read the inference_example.py that ``import`` would run and check it
-    against the manifest beside it, with the standard library alone: its code
-    runs on import, and a damaged one can fail like a missing library would
+def checked_module_source(folder: Path = SCRIPT_DIR) -> tuple[Path, bytes]:
+    """Read ``folder``'s inference_example.py and check it against the
+    manifest beside it, with the standard library alone: its code runs on
+    import, and a damaged one can fail like a missing library would
     (``import numpx``).
 
-    Returns the file and the bytes that match, for import_inference_module to
-    run those very bytes (not a byte-code file in __pycache__, which may be
-    stale or planted); None when there is nothing to check them against (no
-    such module, or no readable manifest beside it: the import or validate()
-    then reports that). Raises ModuleRefused when they do not match.
+    Returns the file and its bytes, to be run as they are (never a byte-code
+    file in __pycache__, which may be stale or planted, nor a module of that
+    name installed elsewhere). Raises ModuleRefused when they do not match
+    the manifest, or cannot be read. Without a readable manifest there is
+    nothing to check them against: validate() then reports the manifest.
     """
+    path = folder / MODULE_FILE
     try:
-        spec = importlib.util.find_spec(MODULE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
-        return None
-    path = Path(os.path.abspath(spec.origin))  # the file, even a link
-    try:
-        with open(path.parent / MANIFEST_FILE, encoding="utf-8") as stream:
+        with open(folder / MANIFEST_FILE, encoding="utf-8") as stream:
             manifest = json.load(stream)
     except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(manifest, dict):
-        return None
-    hashes = manifest.get("file_integrity")
-    expected = hashes.get(path.name) if isinstance(hashes, dict) else None
-    if not expected:
-        raise ModuleRefused(path, "has no SHA-256 in the manifest")
+        manifest = None
+    expected = None
+    if isinstance(manifest, dict):
+        hashes = manifest.get("file_integrity")
+        expected = hashes.get(MODULE_FILE) if isinstance(hashes, dict) else None
+        if not expected:
+            raise ModuleRefused(path, "has no SHA-256 in the manifest")
     try:
         source = path.read_bytes()
+    except FileNotFoundError:
+        raise ModuleRefused(path, "missing") from None
     except OSError as error:
         raise ModuleRefused(path, unreadable(error)) from None
-    if hashlib.sha256(source).hexdigest() != expected:
+    if expected is not None and hashlib.sha256(source).hexdigest() != expected:
         raise ModuleRefused(path, "SHA-256 does not match the manifest")
     return path, source
 
@@ -130,17 +129,15 @@ def import_inference_module(
     """Check inference_example.py, then import what this script uses from it
     (into this module's namespace), running the very bytes checked; return
     the failure if either step fails."""
-    global ConfigurationError, IntegrityError, ModelInference, SUMS_FILE
+    global ConfigurationError, IntegrityError, ModelInference
     global VersionMismatchError, integrity_report, read_manifest, read_settings
     try:
         checked = checked_module_source()
     except ModuleRefused as refused:
         return refuse_module(report, package_dir, refused.path, refused.problem)
     try:
-        if checked is not None:
-            run_as_module(*checked)
+        run_as_module(*checked)
         from inference_example import (
-            SUMS_FILE,
             ConfigurationError,
             IntegrityError,
             ModelInference,
@@ -199,11 +196,19 @@ class Report:
 
     @staticmethod
     def print(text: str) -> None:
-        """Print ``text`` to stdout; once its reader has gone (``| head``),
-        print nothing more: the exit status still gives the verdict."""
+        """Print ``text`` to stdout; once its reader has gone (``| head``) or
+        it cannot be written (a full disk: said on stderr), print nothing
+        more: the exit status still gives the verdict."""
         try:
             print(text, flush=True)
-        except BrokenPipeError:
+        except OSError as error:
+            if not isinstance(error, BrokenPipeError):
+                print(
+                    f"validate_model.py: the report cannot be written to standard "
+                    f"output ({error.strerror or error}); the exit status still "
+                    "gives the verdict",
+                    file=sys.stderr,
+                )
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     def check(self, name: str, **details: Any) -> None:
@@ -236,14 +241,15 @@ class Report:
 def refuse_module(
     report: Report, package_dir: Path, path: Path, problem: str
 ) -> ValidationFailed:
-    """Report inference_example.py, which failed checked_module_source, as
-    check_integrity reports a file; return the failure."""
+    """Report the file at fault in checked_module_source (inference_example.py,
+    the manifest or SHA256SUMS) as check_integrity reports a file; return the
+    failure."""
     name = path.name if path.parent == package_dir.resolve() else str(path)
     report.line("🔍 Validating model deployment...")
     report.line("📁 Checking file integrity...")
     report.line(f"❌ {name}: {problem}", failed=True)
     report.check("integrity", passed=False, files={name: problem})
-    message = f"file integrity check failed, {path.name} was not imported"
+    message = f"file integrity check failed, {MODULE_FILE} was not imported"
     if problem.startswith("cannot be read"):
         return ValidationFailed(f"{message}: {name} {problem}: {NOT_READABLE_FIX}")
     return ValidationFailed(f"{message}: re-download the package and verify it")
