@@ -8,14 +8,17 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +63,16 @@ def call(
     data: bytes | Iterable[bytes] | None = None,
     method: str | None = None,
     content_type: str = "application/json",
+    timeout: float = 30,
 ) -> Reply:
     """Send one HTTP request; return the status and the decoded JSON body.
-    ``data`` as an iterable of pieces is sent chunked, without Content-Length."""
+    ``data`` as an iterable of pieces is sent chunked, without Content-Length;
+    ``timeout``: seconds that any one wait for the server may last."""
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", content_type)
     try:
-        with OPENER.open(request, timeout=30) as response:
+        with OPENER.open(request, timeout=timeout) as response:
             return Reply(response.status, response.headers, json.load(response))
     except urllib.error.HTTPError as error:
         with error:
@@ -263,7 +268,7 @@ def test_body_not_a_json_object_is_400(
         (0, "features is a number, expected a list"),
         ("", "features is a string, expected a list"),
         (False, "features is a boolean, expected a list"),
-        ([[0.1, 0.2]], "row 0 is a list, expected a dict"),
+        ([[0.1, 0.2]], "row 0 is of type list, expected a dict"),
         ([{}, 5], "row 0"),
     ],
     ids=[
@@ -379,25 +384,27 @@ def test_max_content_length_option_sets_the_limit(
 @pytest.mark.parametrize(
     ("path", "methods"),
     [
-        ("/predict", {"OPTIONS", "POST"}),
-        ("/health", {"GET", "HEAD", "OPTIONS"}),
-        ("/metadata", {"GET", "HEAD", "OPTIONS"}),
+        ("/predict", ["OPTIONS", "POST"]),
+        ("/health", ["GET", "HEAD", "OPTIONS"]),
+        ("/metadata", ["GET", "HEAD", "OPTIONS"]),
     ],
 )
-def test_options_answers_json(server: str, path: str, methods: set[str]) -> None:
-    """OPTIONS: 200 with the Allow header, and the same methods as JSON."""
+def test_options_answers_json(server: str, path: str, methods: list[str]) -> None:
+    """OPTIONS: 200 with the Allow header, and the same methods as JSON, in
+    alphabetical order (as the README shows them), not in the order of a set,
+    which changes from one run of the service to the next."""
     reply = call(f"{server}{path}", method="OPTIONS")
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "application/json"
-    assert set(reply.body["allow"]) == methods
-    assert {m.strip() for m in reply.headers["Allow"].split(",")} == methods
+    assert reply.body == {"allow": methods}
+    assert reply.headers["Allow"] == ", ".join(methods)
 
 
 def test_unknown_route_and_wrong_method_answer_json(server: str) -> None:
     assert call(f"{server}/nothing").status == 404
     reply = call(f"{server}/predict")
     assert reply.status == 405
-    assert "POST" in reply.headers["Allow"]
+    assert reply.headers["Allow"] == "OPTIONS, POST"
     assert "error" in reply.body
 
 
@@ -578,6 +585,226 @@ def test_unexpected_error_is_500_with_an_id_only(
     output = log.read_text(encoding="utf-8")
     logged = output.index(f"error {error_id} in POST /predict")
     assert "RuntimeError: secret /srv/house/credentials.txt" in output[logged:]
+
+
+PAUSING_FOREST = """\
+import os
+import time
+from pathlib import Path
+
+from sklearn.ensemble import IsolationForest
+
+
+class PausingForest(IsolationForest):
+    def score_samples(self, X):
+        # With HOUSE_PAUSED set, the first call leaves that file, then waits
+        # for the file that HOUSE_RESUME names before it scores.
+        paused = os.environ.get("HOUSE_PAUSED")
+        if paused and not os.path.exists(paused):
+            Path(paused).touch()
+            while not os.path.exists(os.environ["HOUSE_RESUME"]):
+                time.sleep(0.01)
+        return super().score_samples(X)
+"""
+
+
+@dataclass
+class Pausing:
+    """A package whose model pauses in its first scoring, what to send it
+    and what that scores."""
+
+    package: Path
+    env: dict[str, str]
+    records: list[dict[str, Any]]
+    expected: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def pausing(
+    api_package: Rendered, inference: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Pausing:
+    """The API package with a detector of the builder's own (PausingForest,
+    found through PYTHONPATH) that pauses in its first scoring when
+    HOUSE_PAUSED is set; the self-test records and their result, computed
+    by ModelInference in a process of its own, without the pause."""
+    folder = tmp_path_factory.mktemp("pausing")
+    width = len(inference.feature_names)
+    env = builders_model(
+        folder,
+        PAUSING_FOREST,
+        "house_models.PausingForest(n_estimators=5, random_state=0)"
+        f".fit(numpy.random.default_rng(0).normal(size=(200, {width})))",
+    )
+    package = copy_package(api_package.package_dir, folder / "copy")
+    shutil.copyfile(folder / "house.joblib", package / "model.joblib")
+    resign_package(package)
+    records = inference.manifest["self_test"]["inputs"]
+    (folder / "records.json").write_text(json.dumps(records), encoding="utf-8")
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys; from inference_example import ModelInference; "
+            "records = json.load(open(sys.argv[1])); "
+            "json.dump(ModelInference().predict(records), open(sys.argv[2], 'w'))",
+            str(folder / "records.json"),
+            str(folder / "expected.json"),
+        ],
+        cwd=package,
+        env={**os.environ, **env},
+        check=True,
+        timeout=2 * STARTUP_SECONDS,
+    )
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    assert expected["total_samples"] == len(records)
+    return Pausing(package, env, records, expected)
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen, log: Path
+) -> None:
+    """Check ``condition`` until it holds; fail, naming ``what`` was awaited,
+    if serve.py exits first or it takes longer than STARTUP_SECONDS (a limit
+    for a broken test, not a margin that decides the outcome)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(
+                f"serve.py exited with {process.returncode} while waiting for "
+                f"{what}:\n{log.read_text()}"
+            )
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} in {STARTUP_SECONDS} s:\n{log.read_text()}")
+        time.sleep(0.01)
+
+
+def address(base: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(base)
+    assert parts.hostname and parts.port, base
+    return parts.hostname, parts.port
+
+
+def refuses_connections(base: str) -> bool:
+    """Whether a new connection to ``base`` is refused (nothing listens).
+    One reset, made while the server closed its socket, is not an answer."""
+    try:
+        socket.create_connection(address(base), timeout=STARTUP_SECONDS).close()
+    except ConnectionRefusedError:
+        return True
+    except ConnectionResetError:
+        pass
+    return False
+
+
+@dataclass
+class PausedRequest:
+    process: subprocess.Popen
+    base: str
+    log: Path
+    reply: Future[Reply]
+    resume: Path
+
+
+@contextmanager
+def paused_request(pausing: Pausing, tmp_path: Path) -> Iterator[PausedRequest]:
+    """Start serve.py for ``pausing``'s package and POST its records from
+    another thread; yield once the model has paused in the middle of scoring
+    them: the request is then being answered, and stays so until the file
+    ``resume`` exists. The server is stopped at the end if it still runs."""
+    paused, resume, log = tmp_path / "paused", tmp_path / "resume", tmp_path / "log"
+    env = {
+        **pausing.env,
+        "HOUSE_PAUSED": str(paused),
+        "HOUSE_RESUME": str(resume),
+        "MODEL_TIMEOUT": "3600",  # however long the pause lasts
+    }
+    body = json.dumps({"features": pausing.records}).encode()
+    process = start_server(pausing.package, log, env)
+    executor = ThreadPoolExecutor(1)
+    try:
+        base = wait_until_healthy(process, log)
+        reply = executor.submit(
+            call, f"{base}/predict", body, timeout=10 * STARTUP_SECONDS
+        )
+        wait_for(paused.exists, "pause in scoring", process, log)
+        assert not reply.done(), reply.result()
+        yield PausedRequest(process, base, log, reply, resume)
+    finally:
+        resume.touch()
+        stop(process)
+        executor.shutdown()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM stops a process at once")
+def test_sigterm_answers_the_requests_in_progress_then_exits_0(
+    pausing: Pausing, tmp_path: Path
+) -> None:
+    """SIGTERM (docker stop, Kubernetes) while a request is being answered:
+    serve.py refuses new connections at once, still answers that request in
+    full, every record scored, then exits 0. The model pauses in the middle
+    of the request until the test has seen the service refuse connections:
+    the signal is known to have arrived before the answer, whatever the
+    timing. A connection the server accepted, on which nothing was sent,
+    does not hold the stop up."""
+    with paused_request(pausing, tmp_path) as run:
+        idle = socket.create_connection(address(run.base), timeout=STARTUP_SECONDS)
+        with idle:
+            # Accepted in turn: a connection made after it is answered.
+            assert call(f"{run.base}/health").status == 200
+            run.process.send_signal(signal.SIGTERM)
+            wait_for(
+                lambda: refuses_connections(run.base),
+                "refused connection after SIGTERM",
+                run.process,
+                run.log,
+            )
+            assert run.process.poll() is None, "exited with a request unanswered"
+            assert not run.reply.done()
+            run.resume.touch()
+            reply = run.reply.result(timeout=10 * STARTUP_SECONDS)
+            assert reply.status == 200, reply.body
+            assert reply.body == pausing.expected
+            assert reply.body["total_samples"] == len(pausing.records)
+            assert len(reply.body["scores"]) == len(pausing.records)
+            assert run.process.wait(timeout=STARTUP_SECONDS) == 0, run.log.read_text()
+    output = run.log.read_text()
+    assert "serve.py: SIGTERM: refusing new connections; answering the " in output
+    assert "1 request in progress" in output
+    assert "not answered" not in output
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM stops a process at once")
+@pytest.mark.parametrize(
+    "signals",
+    [
+        (signal.SIGINT,),
+        (signal.SIGTERM, signal.SIGTERM),
+        (signal.SIGTERM, signal.SIGINT),
+    ],
+    ids=["ctrl-c", "sigterm-twice", "sigterm-then-ctrl-c"],
+)
+def test_ctrl_c_or_a_second_sigterm_stops_at_once(
+    pausing: Pausing, tmp_path: Path, signals: tuple[signal.Signals, ...]
+) -> None:
+    """Ctrl+C (SIGINT), or a second signal while serve.py waits for the
+    requests in progress after a SIGTERM, stops it at once: the request gets
+    no answer, and serve.py says so and exits 1."""
+    first, *then = signals
+    with paused_request(pausing, tmp_path) as run:
+        run.process.send_signal(first)
+        if first == signal.SIGTERM:  # taken: serve.py waits for the request
+            wait_for(
+                lambda: refuses_connections(run.base),
+                "refused connection after SIGTERM",
+                run.process,
+                run.log,
+            )
+        for number in then:
+            run.process.send_signal(number)
+        assert run.process.wait(timeout=STARTUP_SECONDS) == 1, run.log.read_text()
+        with pytest.raises(OSError):
+            run.reply.result(timeout=STARTUP_SECONDS)
+    assert "serve.py: stopped at once: 1 request not answered" in run.log.read_text()
 
 
 def test_invalid_environment_is_not_served(

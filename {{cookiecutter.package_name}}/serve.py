@@ -7,7 +7,9 @@ Endpoints (every response body is JSON):
     POST /predict    {"features": [{...}, ...]} -> the ModelInference.predict result
     GET  /health     {"status": "ok", "model_version": "..."}
     GET  /metadata   metadata.json, feature names, threshold, inference_config
-    OPTIONS  any     {"allow": ["OPTIONS", "POST"]}: the Allow header, as JSON
+    OPTIONS  any     the Allow header's methods as JSON, in alphabetical order:
+                     {"allow": ["OPTIONS", "POST"]} for /predict,
+                     {"allow": ["GET", "HEAD", "OPTIONS"]} for /health, /metadata
 
 Status codes of POST /predict: 200 scored; 400 bad request (not JSON, not an
 object, no features, features not a list, a missing feature, a value that is
@@ -18,6 +20,13 @@ exceeded the package's timeout_seconds (send fewer records); 500 anything else.
 The model is verified (every SHA-256 in the manifest, before anything is
 unpickled) and loaded once, at startup: a package that fails the check makes
 this script exit with status 1 and the name of the file, and serves nothing.
+
+Stopping: on SIGTERM (docker stop, Kubernetes) the service refuses new
+connections at once, answers every request it has started to receive, then
+exits with status 0; a connection on which nothing has arrived yet is closed
+unanswered. Ctrl+C (SIGINT), or a second SIGTERM while it finishes, stops it
+at once: exit status 1 if requests were left unanswered (it says how many),
+0 if none were.
 
 ``python serve.py`` runs Flask's built-in (Werkzeug) server. It is fine for
 a single host behind a firewall; for production traffic run the same app
@@ -39,6 +48,7 @@ import json
 import signal
 import socket
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -52,7 +62,13 @@ try:
     from flask import Flask, Response, jsonify, request
     from inference_example import ModelInference
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-    from werkzeug.serving import get_sockaddr, make_server, select_address_family
+    from werkzeug.serving import (
+        BaseWSGIServer,
+        WSGIRequestHandler,
+        get_sockaddr,
+        make_server,
+        select_address_family,
+    )
 except ImportError as error:  # flask, numpy, joblib or scikit-learn not installed
     raise SystemExit(
         f"serve.py: {error}: run pip install -r requirements.txt"
@@ -163,8 +179,13 @@ def create_app(
 
     @app.after_request
     def options_as_json(response: Response) -> Response:
-        # Flask answers OPTIONS itself, with an empty text/html body: give the
-        # Allow header's methods as JSON instead, like every other answer.
+        # Flask lists a route's methods (Allow, of OPTIONS and 405) in the
+        # order of a set, which changes from one run to the next: sorted, the
+        # answer is always the same. And Flask answers OPTIONS itself, with an
+        # empty text/html body: give the methods as JSON instead, like every
+        # other answer.
+        if response.allow:
+            response.allow = sorted(response.allow)
         if request.method == "OPTIONS" and response.mimetype != "application/json":
             response.set_data(json.dumps({"allow": list(response.allow)}))
             response.content_type = "application/json"
@@ -284,6 +305,123 @@ def _listen_fix(error: OSError, port: int) -> str:
     return "choose another --host or --port"
 
 
+class _Requests:
+    """The requests being answered, so that SIGTERM can wait for them.
+
+    A request counts from its first byte to the last byte of its answer. A
+    connection on which nothing has arrived (yet) is not counted: it may stay
+    idle for ever, and must not hold the service up when it stops.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+        self._stopped = False
+
+    def __len__(self) -> int:
+        return self._count  # read without the lock: a signal may hold it
+
+    def start(self) -> bool:
+        """Count one more request; False once ``wait_for_all`` has returned."""
+        with self._changed:
+            if self._stopped:
+                return False
+            self._count += 1
+            return True
+
+    def end(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait_for_all(self) -> None:
+        """Wait until no request is being answered, then start no more."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._count == 0)
+            self._stopped = True
+
+
+def _request_handler(requests: _Requests) -> type[WSGIRequestHandler]:
+    """Werkzeug's request handler, counting each request in ``requests``."""
+
+    class RequestHandler(WSGIRequestHandler):
+        def handle_one_request(self) -> None:
+            # Wait for the request's first byte before counting it; b"" when
+            # the client closes the connection without sending anything.
+            if not self.rfile.peek(1) or not requests.start():
+                self.close_connection = True
+                return
+            try:
+                super().handle_one_request()
+            finally:
+                requests.end()
+
+    return RequestHandler
+
+
+class _StopNow(BaseException):
+    """Raised by Ctrl+C, or a second SIGTERM: stop without waiting."""
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _serve(server: BaseWSGIServer, requests: _Requests, started: str) -> int:
+    """Print ``started`` and serve until SIGTERM, then answer the requests in
+    progress; or until Ctrl+C or a second SIGTERM, which stop at once.
+    Returns the exit status: 1 if requests were left unanswered, else 0."""
+    sigterm = threading.Event()
+
+    def shut_down_on_sigterm() -> None:
+        # shutdown() waits for serve_forever(), which runs in the main thread:
+        # it is called from this one. Not started in the signal handler, which
+        # could interrupt the main thread while it holds a lock of threading.
+        sigterm.wait()
+        server.shutdown()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if sigterm.is_set():
+            raise _StopNow
+        sigterm.set()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        raise _StopNow
+
+    threading.Thread(target=shut_down_on_sigterm, daemon=True).start()
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, on_sigterm),
+        signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
+    }
+    try:
+        print(started, flush=True)
+        try:
+            server.serve_forever()  # returns after shutdown()
+        finally:
+            server.server_close()  # stop listening: new connections are refused
+        if len(requests):
+            print(
+                "serve.py: SIGTERM: refusing new connections; answering the "
+                f"{_plural(len(requests), 'request')} in progress, then stopping "
+                "(Ctrl+C or SIGTERM again: stop at once)",
+                flush=True,
+            )
+        requests.wait_for_all()
+    except _StopNow:
+        if len(requests):
+            print(
+                "serve.py: stopped at once: "
+                f"{_plural(len(requests), 'request')} not answered",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Serve this model over HTTP with Flask's built-in server.",
@@ -328,25 +466,24 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    requests = _Requests()
     with listening:  # the server listens on its own copy of the socket
         server = make_server(
-            args.host, args.port, app, threaded=True, fd=listening.fileno()
+            args.host,
+            args.port,
+            app,
+            threaded=True,
+            request_handler=_request_handler(requests),
+            fd=listening.fileno(),
         )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly on SIGTERM
-    print(
+    started = (
         f"Serving model {app.config['MODEL_VERSION']} on "
         f"http://{host}:{server.port}/ with Flask's built-in server "
         "(for production, run it under a WSGI server: see the README). "
-        "Stop with Ctrl+C.",
-        flush=True,
+        "Stop with SIGTERM (after answering the requests in progress) "
+        "or Ctrl+C (at once)."
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return _serve(server, requests, started)
 
 
 if __name__ == "__main__":
