@@ -34,6 +34,7 @@ from conftest import (
     run_cookiecutter,
 )
 from package_builder.build import load_package_module
+from package_builder.demo import FEATURE_NAMES
 
 TEMPLATE_SERVE = (
     Path(__file__).resolve().parents[1] / "{{cookiecutter.package_name}}" / "serve.py"
@@ -93,11 +94,14 @@ def start_server(
     log: Path,
     env: dict[str, str] | None = None,
     options: tuple[str, ...] = (),
+    host: str | None = "127.0.0.1",
 ) -> subprocess.Popen:
-    """Start ``python serve.py`` on 127.0.0.1 with --port 0 (it picks a free
-    port itself: no port picked here that another program could take first),
-    its output going to ``log``."""
-    command = [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"]
+    """Start ``python serve.py`` on ``host`` (None: its default) with --port 0
+    (it picks a free port itself: no port picked here that another program
+    could take first), its output going to ``log``."""
+    command = [sys.executable, "serve.py", "--port", "0"]
+    if host is not None:
+        command += ["--host", host]
     with open(log, "wb") as stream:
         return subprocess.Popen(
             [*command, *options],
@@ -269,7 +273,11 @@ def test_body_not_a_json_object_is_400(
         ("", "features is a string, expected a list"),
         (False, "features is a boolean, expected a list"),
         ([[0.1, 0.2]], "row 0 is of type list, expected a dict"),
-        ([{}, 5], "row 0"),
+        (
+            [{name: 0.1 for name in FEATURE_NAMES}, 5],
+            "row 1 is of type int, expected a dict (a JSON object) of feature "
+            "name -> number",
+        ),
     ],
     ids=[
         "one-record",
@@ -289,6 +297,20 @@ def test_features_not_a_list_of_records_is_400(
     reply = post_json(f"{server}/predict", {"features": features})
     assert reply.status == 400
     assert message in reply.body["error"]
+
+
+def test_default_host_is_this_machine_only(
+    api_package: Rendered, tmp_path: Path
+) -> None:
+    """Without --host, serve.py listens on 127.0.0.1, where only this machine
+    can reach it."""
+    log = tmp_path / "serve.log"
+    process = start_server(api_package.package_dir, log, host=None)
+    try:
+        base = wait_until_healthy(process, log)
+    finally:
+        stop(process)
+    assert base.startswith("http://127.0.0.1:"), base
 
 
 def test_health(server: str) -> None:
@@ -484,11 +506,14 @@ class _WritesMarker:
         return (Path.touch, (Path(self.path),))
 
 
-@pytest.mark.parametrize("name", ["model.joblib", "metadata.json"])
+@pytest.mark.parametrize(
+    "name", ["model.joblib", "metadata.json", "inference_example.py"]
+)
 def test_tampered_package_is_not_served(
     api_package: Rendered, tmp_path: Path, name: str
 ) -> None:
-    """serve.py exits non-zero naming the changed file; no pickle code runs."""
+    """serve.py exits 1 naming the changed file, without a traceback; no
+    pickle code runs, and a cut inference_example.py is never run."""
     package = Path(
         shutil.copytree(
             api_package.package_dir, tmp_path / api_package.package_dir.name
@@ -497,6 +522,9 @@ def test_tampered_package_is_not_served(
     marker = tmp_path / "pickle-code-ran"
     if name == "model.joblib":
         (package / name).write_bytes(pickle.dumps(_WritesMarker(marker)))
+    elif name == "inference_example.py":  # cut: running it is a SyntaxError
+        text = (package / name).read_text()
+        (package / name).write_text(text[: len(text) // 2])
     else:
         (package / name).write_text((package / name).read_text() + " ")
     result = subprocess.run(
@@ -506,8 +534,9 @@ def test_tampered_package_is_not_served(
         text=True,
         timeout=STARTUP_SECONDS,
     )
-    assert result.returncode != 0
+    assert result.returncode == 1, result.stderr
     assert f"{name}: SHA-256 does not match the manifest" in result.stderr
+    assert "Traceback" not in result.stderr
     assert "Serving model" not in result.stdout
     assert not marker.exists()
 

@@ -58,7 +58,12 @@ if __name__ == "__main__":
     # them (joblib.py) must not stand in for it.
     sys.path.append(sys.path.pop(0))
 
+from validate_model import ModuleRefused, checked_module_source, run_as_module
+
 try:
+    # This folder's inference_example.py, checked against the manifest
+    # before it runs (validate_model.py's check): its bytes are what runs.
+    run_as_module(*checked_module_source(Path(__file__).resolve().parent))
     from flask import Flask, Response, jsonify, request
     from inference_example import ModelInference
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -69,6 +74,11 @@ try:
         make_server,
         select_address_family,
     )
+except ModuleRefused as refused:
+    raise SystemExit(
+        f"serve.py: {refused.path.name}: {refused.problem}: re-download the "
+        "package and run validate_model.py"
+    ) from None
 except ImportError as error:  # flask, numpy, joblib or scikit-learn not installed
     raise SystemExit(
         f"serve.py: {error}: run pip install -r requirements.txt"
