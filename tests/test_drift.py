@@ -19,6 +19,7 @@ from conftest import (
     consumer_environment,
     copy_package,
     resign_package,
+    run_concurrently,
     run_cookiecutter,
     run_validate_model,
 )
@@ -257,6 +258,33 @@ def test_feature_with_one_reference_bin_has_no_psi(
     assert report["status"] != "unknown"
 
 
+def test_values_below_and_above_the_reference_range_are_counted(
+    inference: Any, demo_rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Ten reference rows, one feature's value set 3 times under its reference
+    min, 2 times over its max and once at each bound: the report counts
+    exactly 3 below and 2 above (the bounds are inside), and none elsewhere."""
+    name = "mean_data_rate"
+    column = inference.feature_names.index(name)
+    low = inference.monitoring["features"][name]["min"]
+    high = inference.monitoring["features"][name]["max"]
+    rows = demo_rows[0][:10].copy()
+    below, above = [low - 1.0, low - 0.5, low - 1e-3], [high + 1.0, high + 7.0]
+    rows[:7, column] = [*below, *above, low, high]
+    report = inference.drift_report(rows)
+    assert report["features"][name]["out_of_range"] == {
+        "count": 5,
+        "share": 0.5,
+        "below": 3,
+        "above": 2,
+        "reference_min": low,
+        "reference_max": high,
+    }
+    for other, feature in report["features"].items():
+        if other != name:
+            assert feature["out_of_range"]["count"] == 0, other
+
+
 @pytest.fixture(scope="module")
 def policy_packages(demo: Rendered, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The demo package re-signed with out_of_range warn and error."""
@@ -332,6 +360,30 @@ def test_allow_is_the_default_and_scores_anything(inference: Any) -> None:
     assert inference.predict(records)["total_samples"] == 2
 
 
+def test_drift_report_counts_what_out_of_range_error_refuses(
+    rendered_samples: dict[str, Rendered],
+) -> None:
+    """With out_of_range=error, rows over a feature's reference max that
+    predict refuses are still taken by drift_report, which counts them as
+    out of range."""
+    package = rendered_samples["scaled"].package_dir
+    inference = load_package_module(package).ModelInference(package, environ={})
+    inference.out_of_range = "error"
+    records, name, high = _outlier(inference)
+    with pytest.raises(ValueError, match=f"Feature '{name}' in row 0"):
+        inference.predict(records)
+    report = inference.drift_report(records)
+    assert report["samples"] == 2
+    assert report["features"][name]["out_of_range"] == {
+        "count": 2,
+        "share": 1.0,
+        "below": 0,
+        "above": 2,
+        "reference_min": inference.monitoring["features"][name]["min"],
+        "reference_max": high,
+    }
+
+
 def test_cli_writes_a_drift_report(
     demo: Rendered, demo_rows: tuple[np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
@@ -374,6 +426,122 @@ def test_cli_writes_a_drift_report(
     for name, feature in expected["features"].items():
         assert report["features"][name]["psi"] == pytest.approx(feature["psi"])
     assert report["score"]["psi"] == pytest.approx(expected["score"]["psi"])
+
+
+def _score_file_with_drift(
+    package: Path, source: Path, folder: Path, *options: str
+) -> subprocess.CompletedProcess:
+    """Run the package's command line on ``source`` with ``--drift-report``
+    (written to ``folder``/drift.json, the scores to ``folder``/out.csv)."""
+    folder.mkdir()
+    return subprocess.run(
+        [
+            sys.executable,
+            str(package / "inference_example.py"),
+            str(source),
+            "-o",
+            str(folder / "out.csv"),
+            "--drift-report",
+            str(folder / "drift.json"),
+            "--quiet",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        env=consumer_environment(),
+    )
+
+
+def test_cli_psi_options_set_the_report_levels(
+    demo: Rendered,
+    inference: Any,
+    demo_rows: tuple[np.ndarray, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    """--psi-warn 0.02 --psi-alert 0.03 turn held-out rows whose every feature
+    is ok at the defaults (0.1, 0.25) into a report with features at warn and
+    at alert, each judged by the PSI it reaches, and an alert status."""
+    rows = demo_rows[1][:500]
+    source = tmp_path / "in.csv"
+    pd.DataFrame(rows, columns=inference.feature_names).to_csv(source, index=False)
+    defaults = inference.drift_report(rows)
+    assert defaults["status"] == "ok"
+    assert {f["status"] for f in defaults["features"].values()} == {"ok"}
+
+    result = _score_file_with_drift(
+        demo.package_dir,
+        source,
+        tmp_path / "run",
+        "--psi-warn",
+        "0.02",
+        "--psi-alert",
+        "0.03",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "drift.json").read_text())
+    assert report["thresholds"] == {"psi_warn": 0.02, "psi_alert": 0.03}
+    statuses = {name: f["status"] for name, f in report["features"].items()}
+    assert statuses == {
+        name: "alert" if f["psi"] >= 0.03 else "warn" if f["psi"] >= 0.02 else "ok"
+        for name, f in defaults["features"].items()
+    }
+    assert {"ok", "warn", "alert"} <= set(statuses.values())
+    assert report["status"] == "alert"
+    alerting = [name for name, status in statuses.items() if status == "alert"]
+    assert all(
+        any(
+            f"feature '{name}'" in reason and "(alert)" in reason
+            for reason in report["reasons"]
+        )
+        for name in alerting
+    ), report["reasons"]
+
+
+def test_cli_refuses_psi_options_out_of_order_or_not_numbers(
+    demo: Rendered,
+    inference: Any,
+    demo_rows: tuple[np.ndarray, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    """--psi-warn over --psi-alert, or either not a finite number, exits 2
+    naming the values and the fix before scoring rows it would score, and
+    writes no file."""
+    source = tmp_path / "in.csv"
+    frame = pd.DataFrame(demo_rows[1][:20], columns=inference.feature_names)
+    frame.to_csv(source, index=False)
+    refusals = {
+        "reversed": (
+            ("--psi-warn", "0.5", "--psi-alert", "0.1"),
+            "error: psi_warn=0.5 and psi_alert=0.1: give finite numbers, "
+            "0 < psi_warn <= psi_alert\n",
+        ),
+        "nan": (
+            ("--psi-warn", "nan"),
+            "error: psi_warn=nan and psi_alert=0.25: give finite numbers, "
+            "0 < psi_warn <= psi_alert\n",
+        ),
+        "text": (
+            ("--psi-alert", "high"),
+            "argument --psi-alert: invalid float value: 'high'",
+        ),
+    }
+    results = run_concurrently(
+        {
+            key: (
+                lambda key=key, options=options: _score_file_with_drift(
+                    demo.package_dir, source, tmp_path / key, *options
+                )
+            )
+            for key, (options, _) in refusals.items()
+        }
+    )
+    for key, (_, message) in refusals.items():
+        result = results[key]
+        assert result.returncode == 2, (key, result.stderr)
+        assert message in result.stderr, (key, result.stderr)
+        assert not any((tmp_path / key).iterdir()), key
+    assert results["reversed"].stderr == refusals["reversed"][1]
+    assert results["nan"].stderr == refusals["nan"][1]
 
 
 def test_huge_values_give_a_finite_report_and_no_warnings(

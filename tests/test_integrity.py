@@ -142,6 +142,44 @@ def unlist_manifest_from_sums(package: Path) -> None:
     edit_manifest_threshold(package)
 
 
+OUTSIDE = "is not a file name inside the package"
+
+
+def names_outside(package: Path) -> dict[str, str]:
+    """Two names of files beside the package folder, not in it: one relative
+    (``../outside.txt``), one absolute."""
+    return {
+        "relative": "../outside.txt",
+        "absolute": str(package.parent.resolve() / "absolute.txt"),
+    }
+
+
+def write_files_outside(package: Path) -> dict[str, str]:
+    """Write the files ``names_outside`` names; return their SHA-256s by name."""
+    digests = {}
+    for name in names_outside(package).values():
+        path = package / name  # an absolute name replaces the folder
+        path.write_text(f"not a file of the package: {name}\n", encoding="utf-8")
+        digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def list_outside_in_manifest(package: Path) -> None:
+    """Add the files outside the package to file_integrity, then re-sign: their
+    hashes, the other files' and SHA256SUMS all match."""
+    digests = write_files_outside(package)
+    resign_package(package, lambda manifest: manifest["file_integrity"].update(digests))
+
+
+def list_outside_in_sums(package: Path) -> None:
+    """Add a line for each file outside the package to SHA256SUMS, with the
+    file's right SHA-256."""
+    lines = [
+        f"{digest}  {name}\n" for name, digest in write_files_outside(package).items()
+    ]
+    append_bytes(package / "SHA256SUMS", "".join(lines).encode())
+
+
 EXTRA_CASES: dict[str, Callable[[Path], None]] = {
     # Two independent lines of the report: one copy for both.
     "manifest-and-sums": lambda package: (
@@ -149,6 +187,8 @@ EXTRA_CASES: dict[str, Callable[[Path], None]] = {
         contradict_sums(package),
     ),
     "model-hash-dropped": drop_model_hash,
+    "outside-in-manifest": list_outside_in_manifest,
+    "outside-in-sums": list_outside_in_sums,
     "sums-deleted": delete_sums_and_relax_manifest,
     "manifest-unlisted": unlist_manifest_from_sums,
     "manifest-not-json": lambda package: (package / MANIFEST_FILE).write_text("{"),
@@ -277,6 +317,37 @@ def test_file_listed_without_a_hash_is_refused(cases: dict[str, Case]) -> None:
         module.IntegrityError, match=re.escape(f"model.joblib: {problem}")
     ):
         module.ModelInference(case.package, environ={})
+
+
+@pytest.mark.parametrize("listed_in", ["manifest", "sums"])
+def test_file_name_outside_the_package_is_refused(
+    cases: dict[str, Case], listed_in: str
+) -> None:
+    """A file_integrity entry or a SHA256SUMS line naming a file outside the
+    package (``../outside.txt``, an absolute path), a real file with that very
+    SHA-256: validate_model.py exits 1 with ``❌ <name>: is not a file name
+    inside the package`` for each, the only problems, and loads nothing;
+    ModelInference raises IntegrityError naming them."""
+    case = cases[f"outside-in-{listed_in}"]
+    names = names_outside(case.package).values()
+    assert case.result.returncode == 1, case.result.stdout + case.result.stderr
+    problems = [
+        line
+        for line in case.lines
+        if line.startswith("❌ ") and not line.startswith("❌ Validation failed")
+    ]
+    assert sorted(problems) == sorted(f"❌ {name}: {OUTSIDE}" for name in names)
+    assert "✅ model.joblib: OK" in case.lines
+    assert LOADING not in case.lines
+    assert case.lines[-1] == (
+        "❌ Validation failed: file integrity check failed, no model was loaded: "
+        "re-download the package and verify it"
+    )
+    module = load_package_module(case.package)
+    with pytest.raises(module.IntegrityError) as raised:
+        module.ModelInference(case.package, environ={})
+    for name in names:
+        assert f"{name}: {OUTSIDE}" in str(raised.value)
 
 
 @pytest.mark.parametrize(

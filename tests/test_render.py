@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from conftest import (
     tree,
 )
 from package_builder.build import load_package_module
+from package_builder.demo import TEST_SIZE, make_dataset
 from sample_artifacts import (
     FEATURES,
     make_data,
@@ -36,6 +38,8 @@ from sample_artifacts import (
     write_reference_csv,
 )
 from sklearn.ensemble import IsolationForest
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import (
     PolynomialFeatures,
     PowerTransformer,
@@ -337,6 +341,16 @@ def test_zip_has_one_top_folder_and_passes_unzip_test(demo: Rendered) -> None:
     assert check.returncode == 0
 
 
+def test_rendered_zip_entries_carry_the_time_of_the_version(demo: Rendered) -> None:
+    """Every entry of a rendered package's zip is dated with the UTC time its
+    version names (YYYYMMDD_HHMMSS), as zipfile reads it."""
+    named = datetime.strptime(VERSION, "%Y%m%d_%H%M%S").timetuple()[:6]
+    with zipfile.ZipFile(demo.zip_path) as archive:
+        dates = {info.filename: info.date_time for info in archive.infolist()}
+    assert len(dates) == len(files_in(demo.package_dir)) + 1  # and the top folder
+    assert set(dates.values()) == {named}, dates
+
+
 def test_unzipped_package_validates_from_anywhere(
     demo: Rendered, tmp_path: Path
 ) -> None:
@@ -420,6 +434,37 @@ def test_demo_metrics_are_measured(demo: Rendered) -> None:
     assert evaluation["feature_importance_method"]
     assert metadata["training_info"]["training_duration"] > 0
     assert metadata["training_info"]["training_samples"] > 1000
+
+
+def test_demo_metrics_are_those_of_its_held_out_rows(demo: Rendered) -> None:
+    """The demo's basic_metrics are the rendered package's own predictions on
+    the held-out split of the dataset metadata.json names, scored against its
+    labels by scikit-learn, to the 6 decimals recorded."""
+    metadata = read_json(demo.package_dir / "metadata.json")
+    dataset = metadata["training_info"]["dataset"]
+    X, y, _ = make_dataset(
+        dataset["n_samples"], dataset["anomaly_fraction"], dataset["seed"]
+    )
+    X_train, X_test, _, y_test = train_test_split(
+        X, y, test_size=TEST_SIZE, random_state=dataset["seed"], stratify=y
+    )
+    assert len(X_train) == metadata["training_info"]["training_samples"]
+    inference = load_package_module(demo.package_dir).ModelInference(
+        demo.package_dir, environ={}
+    )
+    result = inference.predict(X_test)
+    predicted = result["predictions"]
+    measured = {
+        "accuracy": accuracy_score(y_test, predicted),
+        "precision": precision_score(y_test, predicted),
+        "recall": recall_score(y_test, predicted),
+        "f1_score": f1_score(y_test, predicted),
+        "threshold_value": result["threshold"],
+        "anomaly_ratio": result["anomaly_count"] / result["total_samples"],
+    }
+    assert metadata["evaluation_info"]["basic_metrics"] == {
+        name: round(float(value), 6) for name, value in measured.items()
+    }
 
 
 def test_requirements_pin_the_model_scikit_learn(demo: Rendered) -> None:
