@@ -243,6 +243,22 @@ def builders_model(folder: Path, module_source: str, model: str) -> dict[str, st
     return env
 
 
+def unreadable_file(path: Path) -> Path:
+    """Make ``path`` a file that exists but that no process can read, root
+    included (``chmod 000`` does not stop root): a link to a write-only
+    sysctl. Skips the test where there is none (not Linux)."""
+    for name in ("vm/compact_memory", "net/ipv4/route/flush"):
+        target = Path("/proc/sys", name)
+        try:
+            target.open("rb").close()
+        except PermissionError:
+            path.symlink_to(target)
+            return path
+        except OSError:
+            continue
+    pytest.skip("no write-only /proc/sys file to stand for an unreadable file")
+
+
 def answers_for(sample: dict[str, str]) -> list[str]:
     """Turn a sample's answers into ``key=value`` arguments."""
     return [f"{key}={value}" for key, value in sample.items()]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import unreadable_file
 from package_builder.answers import (
     RESULT_COLUMNS,
     AnswerError,
@@ -258,6 +259,34 @@ def test_missing_scaler_file_is_refused(
     message = refusal(context, model_path=str(model), scaler_path=missing)
 
     assert message.startswith(f"scaler_path ({missing!r}): no such file")
+
+
+UNREADABLE = (
+    "cannot be read (Permission denied); give the user running cookiecutter "
+    "read access to it, or give a copy it can read"
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("model_path", "model.joblib"),
+        ("scaler_path", "scaler.joblib"),
+        ("metadata_path", "metadata.json"),
+        ("reference_data_path", "reference.csv"),
+    ],
+)
+def test_unreadable_file_is_refused_under_its_name(
+    context: dict[str, Any], tmp_path: Path, key: str, name: str
+) -> None:
+    """A given file that exists but cannot be read (no permission) is refused
+    with the answers, under its own name, saying so and what to do."""
+    model = write_file(tmp_path / "readable.joblib")
+    given = str(unreadable_file(tmp_path / name))
+
+    message = refusal(context, **{"model_path": str(model), key: given})
+
+    assert message == f"{key} ({given!r}): {UNREADABLE}"
 
 
 @pytest.mark.parametrize("key", ["scaler_path", "metadata_path", "reference_data_path"])
@@ -583,6 +612,47 @@ def test_metadata_text_that_is_not_unicode_is_refused(
     assert f"): {where} is not valid Unicode text" in message
 
 
+def test_metadata_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
+    """A metadata file that exists but cannot be read (no permission) is
+    refused as such, not with a PermissionError."""
+    path = unreadable_file(tmp_path / "metadata.json")
+
+    assert metadata_refusal(path).endswith(f"): {UNREADABLE}")
+
+
+@pytest.mark.parametrize(
+    "monitoring",
+    [
+        pytest.param("x", id="text"),
+        pytest.param(7, id="number"),
+        pytest.param([1], id="list"),
+        pytest.param({"features": 1}, id="object"),
+    ],
+)
+def test_metadata_with_a_monitoring_section_is_refused(
+    tmp_path: Path, monitoring: Any
+) -> None:
+    """A top-level 'monitoring' key, whatever it holds, is refused naming it:
+    the package's monitoring section is the one the build computes."""
+    data = {**MINIMAL_METADATA, "monitoring": monitoring}
+
+    message = metadata_refusal(metadata_file(tmp_path, data))
+
+    assert f"): has a 'monitoring' key ({json.dumps(monitoring)}), but " in message
+    assert "; remove the key from the metadata" in message
+
+
+@pytest.mark.parametrize("monitoring", [None, "", {}])
+def test_metadata_with_an_empty_monitoring_section_is_accepted(
+    tmp_path: Path, monitoring: Any
+) -> None:
+    """A 'monitoring' key that says nothing (null, empty) is read back, as
+    other keys that say nothing are: the build fills it in."""
+    data = {**MINIMAL_METADATA, "monitoring": monitoring}
+
+    assert read_given_metadata(metadata_file(tmp_path, data)) == data
+
+
 def test_metadata_json_list_is_refused(tmp_path: Path) -> None:
     """A JSON list instead of an object is refused."""
     message = metadata_refusal(metadata_file(tmp_path, [MINIMAL_METADATA]))
@@ -790,6 +860,18 @@ BAD_REFERENCE_FILES = [
     ),
     pytest.param("r.csv", "a,b,c\n1,,3\n", "column 'b' is ''", id="empty-cell"),
     pytest.param("r.csv", "a,b,c\n1,nan,3\n", "column 'b' is 'nan'", id="nan"),
+    pytest.param(
+        "r.csv",
+        "a,b,c\n1_000,2,3\n",
+        "line 2, column 'a' is '1_000': every feature value must be a finite number",
+        id="digit-separator",
+    ),
+    pytest.param(
+        "r.csv",
+        "a,b,c\n1,2,\uff13\n",
+        "line 2, column 'c' is '\uff13': every feature value must be a finite number",
+        id="full-width-digit",
+    ),
     pytest.param("r.csv", "a,b,c\n1,2,-inf\n", "column 'c' is '-inf'", id="inf"),
     pytest.param(
         "r.csv",

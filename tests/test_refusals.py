@@ -24,11 +24,12 @@ from conftest import (
     run_cookiecutter,
     same_length_other_version,
     tree,
+    unreadable_file,
 )
 from sklearn.ensemble import IsolationForest
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity, LocalOutlierFactor
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 # (answers, the start of the ERROR line), checked before any file is written.
@@ -97,6 +98,15 @@ def assert_refused(rendered: Rendered, message: str) -> None:
     assert list(rendered.output_dir.iterdir()) == []
 
 
+def assert_refused_in_one_line(rendered: Rendered, line: str, hook: str) -> None:
+    """The ``hook`` (pre_gen_project, post_gen_project) refused the run with
+    ``line`` as the one line of its output and no traceback (cookiecutter's
+    own report goes to stdout), and nothing was left."""
+    assert_refused(rendered, line)
+    assert f"because {hook} hook script didn't exit" in rendered.stdout
+    assert rendered.stderr.splitlines() == [line]
+
+
 @pytest.mark.parametrize(
     ("answers", "message"), list(BAD_ANSWERS.values()), ids=list(BAD_ANSWERS)
 )
@@ -143,6 +153,18 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     joblib.dump(
         IsolationForest(n_estimators=10, random_state=0).fit(clashing),
         directory / "model_score.joblib",
+    )
+    for name, offset in {"nan": np.nan, "inf": np.inf, "minus5": -5.0}.items():
+        # A boundary no fit gives: a threshold (-offset_) of nan, -inf or 5.
+        broken = IsolationForest(n_estimators=10, random_state=0).fit(X)
+        broken.offset_ = offset
+        joblib.dump(broken, directory / f"offset_{name}.joblib")
+    for name, step in {"none": None, "passthrough": "passthrough"}.items():
+        first = Pipeline([("skip", step), ("forest", IsolationForest(n_estimators=10))])
+        joblib.dump(first.fit(X), directory / f"pipeline_{name}_first.joblib")
+    joblib.dump(
+        Pipeline([("scale", StandardScaler()), ("end", "passthrough")]).fit(X),
+        directory / "pipeline_passthrough_last.joblib",
     )
     (directory / "text.joblib").write_text("this is not a pickle\n")
     joblib.dump(IsolationForest(), directory / "unfitted.joblib")
@@ -369,6 +391,49 @@ BAD_ARTIFACTS = {
         "ERROR: metadata_path ('{folder}/no_names.json'): ",
         "training_info.feature_names names 0 features, the model takes 4",
     ),
+    "offset-nan": (
+        ["model_path=offset_nan.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/offset_nan.joblib'): its offset_ is nan, so "
+        "its own threshold (-offset_) would be nan: not a finite number; refit "
+        "the model, or give a threshold answer between 0 and 1",
+        "",
+    ),
+    "offset-inf": (
+        ["model_path=offset_inf.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/offset_inf.joblib'): its offset_ is inf, so "
+        "its own threshold (-offset_) would be -inf: not a finite number;",
+        "",
+    ),
+    "offset-beyond-every-score": (
+        ["model_path=offset_minus5.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/offset_minus5.joblib'): its offset_ is -5.0, "
+        "so its own threshold (-offset_) would be 5.0: an IsolationForest's scores "
+        "lie between 0 and 1, so every record would be normal; refit the model, "
+        "or give a threshold answer between 0 and 1",
+        "",
+    ),
+    "pipeline-starting-with-none": (
+        ["model_path=pipeline_none_first.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/pipeline_none_first.joblib'): the Pipeline "
+        "starts with 'skip' (it is None), passing records on unchanged, so "
+        "scikit-learn cannot tell how many features the model takes "
+        "(n_features_in_); drop that step: joblib.dump(Pipeline(model.steps[1:]), "
+        "path) keeps the fitted steps, no refit needed",
+        "",
+    ),
+    "pipeline-starting-with-passthrough": (
+        ["model_path=pipeline_passthrough_first.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/pipeline_passthrough_first.joblib'): the "
+        "Pipeline starts with 'skip' (it is 'passthrough'), passing records on "
+        "unchanged, so scikit-learn cannot tell",
+        "drop that step: joblib.dump(Pipeline(model.steps[1:]), path)",
+    ),
+    "pipeline-ending-in-passthrough": (
+        ["model_path=pipeline_passthrough_last.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/pipeline_passthrough_last.joblib'): holds a "
+        "Pipeline(StandardScaler, passthrough), not a fitted outlier detector",
+        "",
+    ),
 }
 
 
@@ -386,6 +451,104 @@ def test_bad_artifact_is_refused_and_nothing_is_left(
     rendered = run_cookiecutter(tmp_path, *answers, cwd=bad_artifacts)
     assert_refused(rendered, message.format(folder=bad_artifacts))
     assert reason in rendered.stderr
+
+
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [
+        ("model_path", "model.joblib"),
+        ("scaler_path", "scaler.joblib"),
+        ("metadata_path", "metadata.json"),
+        ("reference_data_path", "reference.csv"),
+    ],
+)
+def test_unreadable_file_is_refused_before_anything_is_written(
+    answer: str, name: str, bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """A given file that exists but cannot be read (no permission; here a
+    link to a write-only sysctl, which root cannot read either) is refused by
+    the pre-generation hook in one line naming its answer, not with a
+    traceback, nor later as a package file that could not be written."""
+    unreadable = unreadable_file(tmp_path / name)
+    answers = {
+        "model_path": "model4.joblib",
+        "feature_names": "a,b,c,d",
+        answer: str(unreadable),
+    }
+    rendered = run_cookiecutter(
+        tmp_path / "out", *answers_for(answers), cwd=bad_artifacts
+    )
+    assert_refused_in_one_line(
+        rendered,
+        f"ERROR: {answer} ({str(unreadable)!r}): cannot be read (Permission "
+        "denied); give the user running cookiecutter read access to it, or give "
+        "a copy it can read",
+        "pre_gen_project",
+    )
+
+
+def test_model_with_an_unusable_offset_builds_with_a_threshold_answer(
+    bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """The fix that a refused offset_ names works: with a threshold answer,
+    the model's own boundary is not used, and the package builds with it."""
+    rendered = run_cookiecutter(
+        tmp_path,
+        "model_path=offset_nan.joblib",
+        "feature_names=a,b,c,d",
+        "threshold=0.6",
+        "create_zip=no",
+        cwd=bad_artifacts,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    manifest = json.loads(
+        (rendered.package_dir / "deployment_manifest.json").read_text()
+    )
+    assert manifest["inference_config"]["threshold"] == 0.6
+
+
+def test_pipeline_without_its_leading_none_step_builds(
+    bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """The fix that a refused Pipeline starting with a None step names works:
+    the same fitted steps without it make a package."""
+    model = joblib.load(bad_artifacts / "pipeline_none_first.joblib")
+    joblib.dump(Pipeline(model.steps[1:]), tmp_path / "dropped.joblib")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'dropped.joblib'}",
+        "feature_names=a,b,c,d",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+
+
+def test_pipeline_with_a_passthrough_step_is_named_with_it(
+    bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """A Pipeline with a None or 'passthrough' step between others builds,
+    and its model_type names that step 'passthrough' (not its class, str)."""
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("skip", "passthrough"),
+            ("forest", IsolationForest(n_estimators=10, random_state=0)),
+        ]
+    )
+    joblib.dump(model.fit(X), tmp_path / "model.joblib")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        "feature_names=a,b,c,d",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    metadata = json.loads((rendered.package_dir / "metadata.json").read_text())
+    assert (
+        metadata["model_info"]["model_type"]
+        == "Pipeline(StandardScaler, passthrough, IsolationForest)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -445,6 +608,8 @@ def bad_references(bad_artifacts: Path) -> Path:
         "latin1.csv": "a,b,c,d\n1,2,3,4 \u00e9\n".encode("latin-1"),
         "reference.xlsx": b"a,b,c,d\n1,2,3,4\n",
         "reference.parquet": b"PAR1",
+        "separator.csv": b"a,b,c,d\n1,2,3,4\n1_000,2,3,4\n",
+        "full_width.csv": "a,b,c,d\n1,2,\uff13,4\n".encode(),
     }
     for name, content in files.items():
         (bad_artifacts / name).write_bytes(content)
@@ -504,6 +669,18 @@ BAD_REFERENCES = {
         ["model_path=model_wxyz.joblib", "reference_data_path=abc.csv"],
         "ERROR: reference_data_path (",
         "has no column for the features ['w', 'x', 'y', 'z']",
+    ),
+    "digit-separator": (
+        [*ABCD, "reference_data_path=separator.csv"],
+        "ERROR: reference_data_path (",
+        "separator.csv'): line 3, column 'a' is '1_000': every feature value must "
+        "be a finite number",
+    ),
+    "full-width-digit": (
+        [*ABCD, "reference_data_path=full_width.csv"],
+        "ERROR: reference_data_path (",
+        "full_width.csv'): line 2, column 'c' is '\uff13': every feature value "
+        "must be a finite number",
     ),
     "with-the-demo": (
         ["reference_data_path=abc.csv"],
@@ -759,6 +936,64 @@ def test_metadata_may_record_parameters_as_strings(
     }
     built = built_metadata(tmp_path, bad_artifacts / "model4.joblib", metadata)
     assert built["training_info"]["model_parameters"]["n_estimators"] == "10"
+
+
+@pytest.mark.parametrize(
+    "monitoring",
+    [
+        pytest.param("x", id="text"),
+        pytest.param(7, id="number"),
+        pytest.param([1], id="list"),
+        pytest.param({"features": 1}, id="object"),
+    ],
+)
+def test_metadata_with_its_own_monitoring_section_is_refused(
+    bad_artifacts: Path, tmp_path: Path, monitoring: object
+) -> None:
+    """A builder's metadata.json with a top-level 'monitoring' key is refused
+    by the pre-generation hook, naming the key and its value: the package's
+    monitoring section is the one the build computes."""
+    given = tmp_path / "given.json"
+    metadata = {
+        "model_info": {},
+        "training_info": {"feature_names": ["a", "b", "c", "d"]},
+        "evaluation_info": {},
+        "monitoring": monitoring,
+    }
+    given.write_text(json.dumps(metadata), encoding="utf-8")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={bad_artifacts / 'model4.joblib'}",
+        f"metadata_path={given}",
+    )
+    assert_refused_in_one_line(
+        rendered,
+        f"ERROR: metadata_path ({str(given)!r}): has a 'monitoring' key "
+        f"({json.dumps(monitoring)}), but the package's monitoring section is "
+        "the build's own (reference statistics computed from "
+        "reference_data_path, else from the scaler); remove the key from the "
+        "metadata (and give reference_data_path for statistics of your data)",
+        "pre_gen_project",
+    )
+
+
+def test_metadata_keys_beyond_the_schema_are_kept(
+    bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """A builder's keys beyond the schema, at the top level and in a section,
+    are kept; a null 'monitoring' says nothing, and the package's monitoring
+    section is the build's own."""
+    metadata = {
+        "model_info": {"team": "netops"},
+        "training_info": {"feature_names": ["a", "b", "c", "d"]},
+        "evaluation_info": {},
+        "notes": {"ticket": "OPS-1"},
+        "monitoring": None,
+    }
+    built = built_metadata(tmp_path, bad_artifacts / "model4.joblib", metadata)
+    assert built["notes"] == {"ticket": "OPS-1"}
+    assert built["model_info"]["team"] == "netops"
+    assert built["monitoring"]["source"] == "none"
 
 
 @pytest.mark.parametrize("model_type", ["Pipeline", "sklearn.pipeline.Pipeline"])

@@ -153,13 +153,35 @@ def _file(
         raise AnswerError(key, typed, f"no such file ({path}); check the path")
     if not path.is_file():
         raise AnswerError(key, typed, f"{path} is not a regular file; give a file")
+    try:
+        path.open("rb").close()
+    except OSError as error:
+        raise unreadable(key, typed, error) from None
     return path
+
+
+def unreadable(key: str, value: Any, error: OSError) -> AnswerError:
+    """The error for the file of answer ``key`` that exists but cannot be
+    read (no permission, an I/O error), worded as validate_model.py words it."""
+    return AnswerError(
+        key,
+        value,
+        f"cannot be read ({error.strerror or type(error).__name__}); give the "
+        "user running cookiecutter read access to it, or give a copy it can read",
+    )
+
+
+def written_plainly(text: str) -> bool:
+    """Whether ``text`` may write a number as the package reads one: ASCII
+    only, without '_' (int() and float() also take 1_000 and the digits of
+    other scripts, which pandas and Spark read as text)."""
+    return text.isascii() and "_" not in text
 
 
 def _written_number(key: str, value: Any, text: str, fix: str) -> None:
     """Refuse the forms of a number that only Python reads (int() and float()
     take 1_000 and the digits of other scripts), not a builder's intent."""
-    if not text.isascii() or "_" in text:
+    if not written_plainly(text):
         raise AnswerError(
             key, value, f"not a number (use the digits 0-9, without '_'); {fix}"
         )

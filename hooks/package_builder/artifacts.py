@@ -95,11 +95,21 @@ def _missing_module(name: str) -> str:
 
 
 def describe(model: Any) -> str:
-    """Name the model: its class, or the classes of a Pipeline's steps."""
+    """Name the model: its class, or the classes of a Pipeline's steps (a
+    step that is None or "passthrough" named passthrough)."""
     steps = getattr(model, "steps", None)
     if steps:
-        return "Pipeline(" + ", ".join(type(step).__name__ for _, step in steps) + ")"
+        return "Pipeline(" + ", ".join(_step_name(step) for _, step in steps) + ")"
     return type(model).__name__
+
+
+def _is_passthrough(step: Any) -> bool:
+    """Whether a Pipeline step passes records on unchanged: None or "passthrough"."""
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
+def _step_name(step: Any) -> str:
+    return "passthrough" if _is_passthrough(step) else type(step).__name__
 
 
 def json_safe(value: Any) -> Any:
@@ -168,12 +178,42 @@ def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
             "it with joblib.dump",
         )
     if getattr(model, "n_features_in_", None) is None:
+        # A Pipeline's n_features_in_ is its first step's.
+        leading = []
+        for name, step in getattr(model, "steps", None) or []:
+            if not _is_passthrough(step):
+                break
+            leading.append(f"{name!r} (it is {step!r})")
+        if leading:
+            raise AnswerError(
+                "model_path",
+                str(path),
+                f"the Pipeline starts with {', '.join(leading)}, passing records "
+                "on unchanged, so scikit-learn cannot tell how many features the "
+                "model takes (n_features_in_); drop "
+                f"{'that step' if len(leading) == 1 else 'those steps'}: "
+                f"joblib.dump(Pipeline(model.steps[{len(leading)}:]), path) keeps "
+                "the fitted steps, no refit needed",
+            )
         raise AnswerError(
             "model_path",
             str(path),
             "the model does not record n_features_in_; refit it",
         )
     return detector
+
+
+def _threshold_problem(detector_type: str, threshold: float) -> str | None:
+    """Why ``threshold`` cannot tell a detector's anomalies from its normal
+    records, or None if it can."""
+    if not math.isfinite(threshold):
+        return "not a finite number"
+    if detector_type == "IsolationForest" and not 0 < threshold < 1:
+        return (
+            "an IsolationForest's scores lie between 0 and 1, so every record "
+            f"would be {'normal' if threshold >= 1 else 'an anomaly'}"
+        )
+    return None
 
 
 def _is_fitted(estimator: Any) -> bool:
@@ -328,18 +368,28 @@ def inspect_artifacts(
             # columns, one for each input: the model's names name the features.
             fitted_names = {"model_path": model_names}
     detector_type = type(detector).__name__
-    if (
-        detector_type == "IsolationForest"
-        and threshold is not None
-        and not 0 < threshold < 1
-    ):
-        raise AnswerError(
-            "threshold",
-            getattr(threshold, "typed", threshold),  # as the builder typed it
-            "an IsolationForest's scores lie between 0 and 1, so every record "
-            f"would be {'normal' if threshold >= 1 else 'an anomaly'}; give a "
-            "threshold between 0 and 1, or leave it empty for the model's own",
-        )
+    between = " between 0 and 1" if detector_type == "IsolationForest" else ""
+    if threshold is not None:
+        problem = _threshold_problem(detector_type, threshold)
+        if problem:
+            raise AnswerError(
+                "threshold",
+                getattr(threshold, "typed", threshold),  # as the builder typed it
+                f"{problem}; give a threshold{between}, or leave it empty for "
+                "the model's own",
+            )
+        boundary = float(threshold)
+    else:
+        boundary = package.model_threshold(model)
+        problem = _threshold_problem(detector_type, boundary)
+        if problem:
+            raise AnswerError(
+                "model_path",
+                str(model_path),
+                f"its offset_ is {-boundary}, so its own threshold (-offset_) "
+                f"would be {boundary}: {problem}; refit the model, or give a "
+                f"threshold answer{between}",
+            )
     names = resolve_feature_names(
         width, {**fitted_names, **declared_names}, sources.get("metadata_path")
     )
@@ -348,9 +398,7 @@ def inspect_artifacts(
         model_type=describe(model),
         model_parameters=json_safe(detector.get_params(deep=False)),
         feature_names=names,
-        threshold=package.model_threshold(model)
-        if threshold is None
-        else float(threshold),
+        threshold=boundary,
         # The share of training rows beyond the model's own boundary: the
         # ratio at that threshold only.
         anomaly_ratio=float(contamination)

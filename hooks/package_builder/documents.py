@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .answers import AnswerError, Answers, feature_names_problem
+from .answers import AnswerError, Answers, feature_names_problem, unreadable
 from .archive import SUMS_FILE, file_hashes, package_files
 
 PACKAGE_FORMAT_VERSION = "1.0"
@@ -207,6 +207,8 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as stream:
             data = json.load(stream, parse_constant=_refuse_constant)
+    except OSError as error:
+        raise unreadable("metadata_path", str(path), error) from None
     except (UnicodeDecodeError, ValueError) as error:
         raise AnswerError(
             "metadata_path",
@@ -239,6 +241,17 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
                 f"has no '{section}' object; it must have the specification's "
                 f"sections {', '.join(REQUIRED_GIVEN_SECTIONS)}",
             )
+    # The build computes the package's monitoring section (monitoring.py).
+    if not is_unknown(data.get("monitoring")):
+        raise AnswerError(
+            "metadata_path",
+            str(path),
+            f"has a 'monitoring' key ({json.dumps(data['monitoring'])[:80]}), but "
+            "the package's monitoring section is the build's own (reference "
+            "statistics computed from reference_data_path, else from the "
+            "scaler); remove the key from the metadata (and give "
+            "reference_data_path for statistics of your data)",
+        )
     names = data["training_info"].get("feature_names")
     if names is not None and (
         not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .answers import AnswerError
+from .answers import AnswerError, unreadable, written_plainly
 from .archive import sha256_file
 
 ANSWER = "reference_data_path"
@@ -93,9 +93,7 @@ def read_reference_data(
     try:
         size = path.stat().st_size
     except OSError as error:
-        raise _refuse(
-            path, f"cannot be read ({type(error).__name__}: {error})"
-        ) from None
+        raise unreadable(ANSWER, str(path), error) from None
     if size == 0:
         raise _refuse(
             path,
@@ -108,9 +106,7 @@ def read_reference_data(
     try:
         digest = sha256_file(path)
     except OSError as error:
-        raise _refuse(
-            path, f"cannot be read ({type(error).__name__}: {error})"
-        ) from None
+        raise unreadable(ANSWER, str(path), error) from None
     return ReferenceData(path.name, file_format, digest, rows, columns)
 
 
@@ -164,9 +160,7 @@ def _read_csv(
     try:
         stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
     except OSError as error:
-        raise _refuse(
-            path, f"cannot be read ({type(error).__name__}: {error})"
-        ) from None
+        raise unreadable(ANSWER, str(path), error) from None
     reader = csv.reader(stream)
     rows = 0
     try:
@@ -199,7 +193,8 @@ def _read_csv(
                 for index, name in wanted:
                     text = cells[index]
                     try:
-                        value = float(text)
+                        # As the package's CSV reader reads numbers.
+                        value = float(text) if written_plainly(text) else math.nan
                     except ValueError:
                         value = math.nan
                     if not math.isfinite(value):
