@@ -19,12 +19,30 @@ from package_builder.build import load_package_module
 from package_builder.demo import FEATURE_NAMES, make_dataset
 
 
+def plain_user() -> list[str]:
+    """The command prefix that runs a command with file permissions applying
+    to it as to any user: as root, ``setpriv`` without the capabilities that
+    let root read and write any file (its uid and everything else stay);
+    nothing for another user."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "running as root: install util-linux's setpriv"
+    dropped = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={dropped}", f"--bounding-set={dropped}"]
+
+
 def run_cli(
-    package_dir: Path, *args: str, stdin: str | None = None
+    package_dir: Path,
+    *args: str,
+    stdin: str | None = None,
+    as_plain_user: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run the package's inference_example.py as a consumer would."""
+    """Run the package's inference_example.py as a consumer would
+    (``as_plain_user``: subject to file permissions, even as root)."""
+    prefix = plain_user() if as_plain_user else []
     return subprocess.run(
-        [sys.executable, str(package_dir / "inference_example.py"), *args],
+        [*prefix, sys.executable, str(package_dir / "inference_example.py"), *args],
         cwd=package_dir,
         input=stdin,
         capture_output=True,
@@ -266,13 +284,14 @@ def zero_error_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return rendered.package_dir
 
 
-def test_a_missing_feature_filled_outside_the_range_is_a_bad_line(
+def test_a_missing_feature_filled_outside_the_range_is_scored(
     zero_error_package: Path, tmp_path: Path
 ) -> None:
     """missing_features=zero with out_of_range=error: a feature missing where
-    0.0 is outside its reference range is refused as predict refuses it, by
-    line and saying that it is missing; --skip-bad-rows leaves those lines
-    out and scores the rest, without a traceback."""
+    0.0 is outside its reference range is filled and scored (the package
+    filled that value, the input did not send it), with the fill's warning
+    naming its lines and no range error; a 0.0 sent for it is still a bad
+    line."""
     package = zero_error_package
     manifest = json.loads((package / "deployment_manifest.json").read_text())
     inputs = manifest["self_test"]["inputs"]
@@ -281,33 +300,35 @@ def test_a_missing_feature_filled_outside_the_range_is_a_bad_line(
     ]
     name = next(n for n in inputs[0] if statistics[n]["min"] > 0)
     low, high = statistics[name]["min"], statistics[name]["max"]
-    problem = (
-        f"Feature '{name}' is missing, and 0.0, the value it would be filled "
-        f"with, is outside the reference range [{low!r}, {high!r}]"
-    )
     records = [dict(record) for record in inputs[:3]]
     del records[1][name]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(record) + "\n" for record in records))
-    refused = run_cli(package, str(source))
-    assert refused.returncode == 1
-    error = refused.stderr.splitlines()[-1]
-    assert error.startswith(f"error: {source}: 1 bad row(s): line 2: {problem}")
-    assert "row 0" not in error
-    skipped = run_cli(package, str(source), "--skip-bad-rows")
-    assert skipped.returncode == 0, skipped.stderr
-    assert f"skipped line 2: {problem}" in skipped.stderr
-    assert "scored 2 rows" in skipped.stderr
-    assert len(skipped.stdout.splitlines()) == 2
+    filled = run_cli(package, str(source))
+    assert filled.returncode == 0, filled.stderr
+    assert filled.stderr.splitlines()[0] == (
+        f"Feature '{name}' not found in input (line 2): filled with 0.0"
+    )
+    assert "outside the reference range" not in filled.stderr
+    assert len(filled.stdout.splitlines()) == 3
     without_column = write_csv(
         tmp_path / "in.csv", [{k: v for k, v in r.items() if k != name} for r in inputs]
     )
-    for args in ([], ["--skip-bad-rows"]):
-        result = run_cli(package, str(without_column), *args)
-        assert result.returncode == 1
-        assert "Traceback" not in result.stderr
-        assert f"line 2: {problem}" in result.stderr
-        assert f"line {len(inputs) + 1}: {problem}" in result.stderr
+    result = run_cli(package, str(without_column))
+    assert result.returncode == 0, result.stderr
+    lines = ", ".join(str(line) for line in range(2, len(inputs) + 2))
+    assert result.stderr.splitlines()[0] == (
+        f"Feature '{name}' not found in input (lines {lines}): filled with 0.0"
+    )
+    assert len(result.stdout.splitlines()) == len(inputs) + 1
+    records[1][name] = 0.0
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    sent = run_cli(package, str(source))
+    assert sent.returncode == 1
+    assert (
+        f"line 2: Feature '{name}' is 0.0, outside the reference range "
+        f"[{low!r}, {high!r}]" in sent.stderr
+    )
 
 
 @pytest.fixture(scope="module")
@@ -388,6 +409,61 @@ def test_a_field_named_like_an_internal_marker_is_scored(
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["__problem__"] for line in lines] == markers * 2
     assert [line["score"] for line in lines] == expected["scores"][:4]
+
+
+def test_json_lines_are_written_back_as_they_came(
+    zero_warn_package: Path, records: list[dict], tmp_path: Path
+) -> None:
+    """Each output line is its input line as it was (number spellings such as
+    1e400 and 1.50, escapes, spacing), with "score" and "prediction" added
+    before its closing brace, whatever the line's ending (\\r\\n) or spacing
+    around the braces: valid JSON when the input was. An object with the
+    features alone, and under missing_features=zero an empty one, get
+    them too. A line that already has one of them is refused."""
+    package = zero_warn_package
+    features = [json.dumps(record)[1:-1] for record in records[:4]]
+    compact = json.dumps(records[4], separators=(",", ":"))[1:-1]
+    lines = [
+        '{"id": 1, "big": 1e400, ' + features[0] + "}\n",
+        '{"price": 1.50, "name": "caf\\u00e9 \\ud83d\\ude00", ' + features[1] + "}\r\n",
+        "{" + features[2] + "}\n",
+        "  {\t" + features[3] + " }  \n",
+        "{}\n",
+        "{ \t}\r\n",
+        "{" + compact + "}",  # the last line, without a line break
+    ]
+    kept = [
+        '{"id": 1, "big": 1e400, ' + features[0] + ", ",
+        '{"price": 1.50, "name": "caf\\u00e9 \\ud83d\\ude00", ' + features[1] + ", ",
+        "{" + features[2] + ", ",
+        "  {\t" + features[3] + ", ",
+        "{",
+        "{",
+        "{" + compact + ", ",
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes("".join(lines).encode())
+    result = run_cli(package, str(source), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "Infinity" not in result.stdout
+    module = load_package_module(package)
+    want = module.ModelInference(package, environ={}).predict(
+        [json.loads(line) for line in lines]
+    )
+    out = result.stdout.split("\n")
+    assert out.pop() == ""
+    assert out == [
+        f'{start}"score": {score!r}, "prediction": {prediction}}}'
+        for start, score, prediction in zip(
+            kept, want["scores"], want["predictions"], strict=True
+        )
+    ]
+    assert json.loads(out[1])["name"] == "caf\u00e9 \U0001f600"
+    taken = tmp_path / "taken.jsonl"
+    taken.write_text(lines[2] + '{"prediction": 1, ' + features[0] + "}\n")
+    refused = run_cli(package, str(taken), "--quiet")
+    assert refused.returncode == 1
+    assert "already has a 'prediction' column" in refused.stderr
 
 
 def test_json_lines_past_the_readers_limits_are_named(
@@ -475,6 +551,33 @@ def test_tampered_package_is_refused(
     assert result.returncode == 1
     assert "model.joblib: SHA-256 does not match the manifest" in result.stderr
     assert result.stdout == ""
+
+
+def test_an_unreadable_manifest_is_named_with_the_fix(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A deployment_manifest.json the user may not read (0o000; run subject
+    to file permissions, also as root): exit 1 and one error line that says
+    so and what to do, as for any other package file, no traceback. A
+    --model-dir without a manifest is not told to pass "model_dir"."""
+    package = Path(shutil.copytree(demo.package_dir, tmp_path / "package"))
+    manifest = package / "deployment_manifest.json"
+    manifest.chmod(0)
+    source = write_csv(tmp_path / "in.csv", records[:3])
+    result = run_cli(package, str(source), as_plain_user=True)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {manifest} cannot be read (Permission denied): give the user "
+        "running this read access to the package's files, or re-download the "
+        "package\n"
+    )
+    assert result.stdout == ""
+    elsewhere = run_cli(package, str(source), "--model-dir", str(tmp_path))
+    assert elsewhere.returncode == 1
+    assert elsewhere.stderr == (
+        f"error: {tmp_path / 'deployment_manifest.json'} not found: pass the "
+        "extracted package folder\n"
+    )
 
 
 def test_csv_with_a_byte_order_mark_is_read(
@@ -575,6 +678,56 @@ def test_output_files_get_the_umask_permissions(
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664], ids=["600", "640", "664"])
+def test_existing_outputs_keep_their_permissions(
+    demo: Rendered, records: list[dict], tmp_path: Path, mode: int
+) -> None:
+    """An existing result or drift report that is replaced keeps its
+    permission bits (a private 0o600 stays private), whatever the umask."""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    output, report = tmp_path / "out.csv", tmp_path / "drift.json"
+    for path in (output, report):
+        path.write_text("old\n")
+        path.chmod(mode)
+    result = run_cli(
+        demo.package_dir, str(source), "-o", str(output), "--drift-report", str(report)
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(output.read_text().splitlines()) == 6
+    assert json.loads(report.read_text())["samples"] == 5
+    for path in (output, report):
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "drift.json",
+        "in.csv",
+        "out.csv",
+    ]
+
+
+def test_existing_outputs_that_may_not_be_written_are_refused(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """An existing result or drift report that the user may not write (0o444)
+    in a folder the user may write: exit 2 naming it and what to do, before
+    any row is scored; it is left as it was, and nothing else is left
+    behind. (Run subject to file permissions, also as root.)"""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    locked = tmp_path / "locked.csv"
+    locked.write_text("kept\n")
+    locked.chmod(0o444)
+    fix = "it is read-only for this user: make it writable, or give another file name"
+    for args in (
+        ["-o", str(locked)],
+        ["-o", str(tmp_path / "out.csv"), "--drift-report", str(locked)],
+    ):
+        result = run_cli(demo.package_dir, str(source), *args, as_plain_user=True)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"error: cannot write {locked}: {fix}\n"
+        assert locked.read_text() == "kept\n"
+        assert stat.S_IMODE(locked.stat().st_mode) == 0o444
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "locked.csv"]
+
+
 def test_unwritable_outputs_are_refused_before_scoring(
     demo: Rendered, records: list[dict], tmp_path: Path
 ) -> None:
@@ -672,6 +825,54 @@ def test_a_full_disk_names_the_output(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
+def test_a_closed_stdout_is_an_error_line(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """Started with standard output closed (``>&-``), when what it writes
+    goes there (the rows, the drift report, the self-test): exit 2 and one
+    error line saying so and what to pass instead, no traceback; with -o
+    and --drift-report files it scores as usual."""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    closed = "error: standard output is closed"
+    cases = {
+        (str(source),): f"{closed}, and the scored rows go there: pass -o FILE",
+        (str(source), "-o", str(tmp_path / "out.csv"), "--drift-report", "-"): (
+            f"{closed}, and --drift-report - writes there: pass --drift-report FILE"
+        ),
+        (): (
+            f"{closed}, and without INPUT the self-test's result goes there: "
+            "run it with standard output open, or redirected to a file (> FILE)"
+        ),
+    }
+    for args, message in cases.items():
+        result = subprocess.run(
+            [sys.executable, "inference_example.py", *args],
+            cwd=demo.package_dir,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: os.close(1),
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"{message}\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    to_files = subprocess.run(
+        [
+            sys.executable,
+            "inference_example.py",
+            str(source),
+            "-o",
+            str(tmp_path / "out.csv"),
+            "--quiet",
+        ],
+        cwd=demo.package_dir,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert to_files.returncode == 0, to_files.stderr
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 6
+
+
 def test_outputs_are_written_through_links_devices_and_pipes(
     demo: Rendered, records: list[dict], tmp_path: Path
 ) -> None:
@@ -711,6 +912,38 @@ def test_a_device_output_is_not_said_to_be_unwritten(
     assert result.returncode == 1
     assert "line 3: " in result.stderr
     assert "was not written" not in result.stderr
+
+
+def test_bad_rows_after_rows_written_to_stdout_say_how_many(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A bad row that stops a run streaming to stdout (or to a device) after
+    earlier chunks were written there: the error says how many scored rows
+    were already written; with -o FILE nothing was, and it says so."""
+    bad = {**records[12], "auth_failure_ratio": "abc"}
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps(row) + "\n" for row in [*records[:12], bad, records[13]])
+    )
+    problem = (
+        f"error: {source}: 1 bad row(s): line 13: Feature 'auth_failure_ratio' is "
+        "'abc': every value must be a finite number (fix them, or pass "
+        "--skip-bad-rows to leave them out)"
+    )
+    output = tmp_path / "out.jsonl"
+    cases = {
+        (): "; 10 scored rows were already written to stdout",
+        ("-o", "-"): "; 10 scored rows were already written to stdout",
+        ("-o", "/dev/stdout"): "; 10 scored rows were already written to /dev/stdout",
+        ("-o", str(output)): f"; {output} was not written",
+    }
+    for args, said in cases.items():
+        result = run_cli(demo.package_dir, str(source), "--chunk-size", "5", *args)
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == problem + said
+        written = 0 if args[-1:] == (str(output),) else 10
+        assert len(result.stdout.splitlines()) == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
 @pytest.mark.parametrize(
@@ -757,12 +990,17 @@ def test_outputs_that_are_the_same_file_are_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize(
+    "stop",
+    [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT],
+    ids=["TERM", "INT", "HUP", "QUIT"],
+)
 def test_a_stop_signal_removes_the_unfinished_output(
     demo: Rendered, records: list[dict], tmp_path: Path, stop: signal.Signals
 ) -> None:
-    """Stopped by SIGTERM (docker stop, Kubernetes) or Ctrl-C while its input
-    is still open, after it has written part of the output: exit 128 + the
+    """Stopped by SIGTERM (docker stop, Kubernetes), Ctrl-C, SIGHUP (its
+    terminal or ssh session closed) or SIGQUIT (Ctrl-\\) while its input is
+    still open, after it has written part of the output: exit 128 + the
     signal, no traceback, and no output, finished or temporary, is left."""
     # Rows enough for more output than a file buffer holds (8 KiB): some of
     # it reaches the temporary file while the input stays open.
@@ -785,9 +1023,10 @@ def test_a_stop_signal_removes_the_unfinished_output(
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # Ctrl-C's default, also when the tests run with SIGINT ignored (in
-        # the background of a shell script), which Python would keep.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # The signal's default, also when the tests run with it ignored
+        # (SIGINT in the background of a shell script, SIGHUP under nohup),
+        # which Python would keep.
+        preexec_fn=lambda: signal.signal(stop, signal.SIG_DFL),
     )
     process.stdin.write(text)
     process.stdin.flush()

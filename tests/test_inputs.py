@@ -111,8 +111,8 @@ def write_large_dataset(package_dir: Path) -> None:
 def background(
     demo: Rendered, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    """The module's slow work, all at once: the missing_features=zero render
-    and the subprocess runs."""
+    """The module's slow work, all at once: the missing_features=zero renders
+    (one of them with out_of_range=error) and the subprocess runs."""
     batch_dir = copy_package(demo.package_dir, tmp_path_factory.mktemp("pattern3"))
     write_large_dataset(batch_dir)
     return run_concurrently(
@@ -120,6 +120,12 @@ def background(
             "zero": lambda: run_cookiecutter(
                 tmp_path_factory.mktemp("zero"),
                 "missing_features=zero",
+                "create_zip=no",
+            ),
+            "zero-error": lambda: run_cookiecutter(
+                tmp_path_factory.mktemp("zero_error"),
+                "missing_features=zero",
+                "out_of_range=error",
                 "create_zip=no",
             ),
             "os-environ": lambda: run_python(
@@ -184,6 +190,14 @@ def records(self_test: dict[str, Any]) -> list[dict[str, Any]]:
 def zero_package(background: dict[str, Any]) -> Path:
     """The demo model built with missing_features=zero."""
     rendered = background["zero"]
+    assert rendered.returncode == 0, rendered.stderr
+    return rendered.package_dir
+
+
+@pytest.fixture(scope="module")
+def zero_error_package(background: dict[str, Any]) -> Path:
+    """The demo model built with missing_features=zero and out_of_range=error."""
+    rendered = background["zero-error"]
     assert rendered.returncode == 0, rendered.stderr
     return rendered.package_dir
 
@@ -443,6 +457,24 @@ def test_wrong_container_is_refused_with_a_hint(
         inference.predict(features)
 
 
+@pytest.mark.parametrize("column", [list, tuple, np.array])
+def test_a_dict_of_columns_is_refused_with_the_dataframe_hint(
+    inference: Any, records: list[dict], column: Any
+) -> None:
+    """A dict of columns (feature name -> list, tuple or array of values):
+    a ValueError whose hint is to pass pandas.DataFrame(features), which
+    then scores as the records do; not to wrap it in a list."""
+    columns = {name: column([r[name] for r in records]) for name in records[0]}
+    with pytest.raises(ValueError) as refused:
+        inference.predict(columns)
+    assert str(refused.value) == (
+        "features must be a list of dicts, a DataFrame or a 2-D array, got dict: "
+        "its values are columns, so pass pandas.DataFrame(features) (or a list "
+        "of dicts, one per record)"
+    )
+    assert inference.predict(pd.DataFrame(columns)) == inference.predict(records)
+
+
 # missing_features=zero and extra keys: what the log says
 
 
@@ -491,34 +523,50 @@ def test_zero_policy_logs_one_warning_per_feature_and_call(
     ]
 
 
-def test_zero_policy_refuses_a_fill_outside_the_range_as_missing(
-    zero_inference: Any,
+@pytest.mark.parametrize("form", ["records", "dataframe"])
+def test_zero_policy_fills_are_exempt_from_the_range_check(
+    zero_error_package: Path, caplog: pytest.LogCaptureFixture, form: str
 ) -> None:
-    """missing_features=zero with out_of_range=error: a missing feature
-    whose 0.0 is outside the reference range is refused saying that it is
-    missing and that 0.0, its fill, is outside the range (the caller never
-    sent 0.0); a 0.0 sent is refused as the value it is."""
-    zero_inference.out_of_range = "error"
-    statistics = zero_inference.monitoring["features"]
-    records = [
-        dict(record) for record in self_test_of(zero_inference.model_dir)["inputs"]
-    ]
-    name = next(n for n in zero_inference.feature_names if statistics[n]["min"] > 0)
+    """Built with missing_features=zero and out_of_range=error: a missing
+    feature whose 0.0 is outside the reference range is filled and scored as
+    a 0.0 would be without the range check, with the fill's WARNING alone
+    (the caller never sent that 0.0); so under warn, with no range warning.
+    A 0.0 the caller sends is refused as the value it is."""
+    module = load_package_module(zero_error_package)
+    inference = module.ModelInference(zero_error_package, environ={})
+    assert (inference.missing_features, inference.out_of_range) == ("zero", "error")
+    statistics = inference.monitoring["features"]
+    records = [dict(record) for record in self_test_of(zero_error_package)["inputs"]]
+    name = next(n for n in inference.feature_names if statistics[n]["min"] > 0)
     low, high = statistics[name]["min"], statistics[name]["max"]
     del records[1][name]
-    with pytest.raises(ValueError) as missing:
-        zero_inference.predict(records)
-    assert str(missing.value) == (
-        f"Feature '{name}' in row 1 is missing, and 0.0, the value it would be "
-        f"filled with, is outside the reference range [{low!r}, {high!r}]: this "
-        "package refuses such values (inference_config.out_of_range is error); "
-        "send the feature in every record"
-    )
-    records[1][name] = 0.0
+    sent = [{name: 0.0, **record} for record in records]  # 0.0 where it is missing
+    features: Any = records
+    explicit = sent
+    where = "row 1"
+    if form == "dataframe":  # the column missing from every row
+        features = pd.DataFrame(records).drop(columns=name)
+        explicit = [{**record, name: 0.0} for record in records]
+        where = f"all {len(records)} rows"
+    allowed = module.ModelInference(zero_error_package, environ={})
+    allowed.out_of_range = "allow"
+    fill = f"Feature '{name}' not found in input ({where}): filled with 0.0"
+    for policy in ("error", "warn"):
+        inference.out_of_range = policy
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            result = inference.predict(features)
+        assert [r.getMessage() for r in caplog.records] == [fill]
+        assert result == allowed.predict(explicit)
+    inference.out_of_range = "error"
     with pytest.raises(
-        ValueError, match=re.escape(f"Feature '{name}' in row 1 is 0.0, outside")
+        ValueError,
+        match=re.escape(
+            f"Feature '{name}' in row 1 is 0.0, outside the reference range "
+            f"[{low!r}, {high!r}]"
+        ),
     ):
-        zero_inference.predict(records)
+        inference.predict(sent)
 
 
 def test_zero_policy_fills_a_missing_dataframe_column(
@@ -650,13 +698,34 @@ def test_zip_or_file_instead_of_folder_is_a_file_not_found_error(
     ):
         module.ModelInference(archive)
     manifest = demo.package_dir / MANIFEST_FILE
-    with pytest.raises(FileNotFoundError, match=re.escape(f"{manifest} is not a")):
+    with pytest.raises(FileNotFoundError) as not_a_folder:
         module.ModelInference(manifest)
-    with pytest.raises(
-        FileNotFoundError,
-        match=re.escape(f"{tmp_path / MANIFEST_FILE} not found: pass the extracted"),
-    ):
+    assert str(not_a_folder.value) == (
+        f"{manifest} is not a folder: pass the extracted package folder"
+    )
+    with pytest.raises(FileNotFoundError) as no_manifest:
         module.ModelInference(tmp_path)
+    assert str(no_manifest.value) == (
+        f"{tmp_path / MANIFEST_FILE} not found: pass the extracted package folder"
+    )
+
+
+def test_unreadable_manifest_is_an_os_error_naming_the_fix(
+    module: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """A deployment_manifest.json that exists but cannot be read (here a
+    folder: permissions do not stop root) raises the OSError subclass that
+    reading it raised, saying so and what to do as for any package file."""
+    package = copy_package(demo.package_dir, tmp_path)
+    manifest = package / MANIFEST_FILE
+    manifest.unlink()
+    manifest.mkdir()
+    with pytest.raises(IsADirectoryError) as unreadable:
+        module.ModelInference(package)
+    assert str(unreadable.value) == (
+        f"{manifest} cannot be read (Is a directory): give the user running this "
+        "read access to the package's files, or re-download the package"
+    )
 
 
 # Batches and time limits

@@ -139,6 +139,8 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a folder, or holds no manifest.
+        OSError: the manifest cannot be read (the subclass that reading it
+            raised: PermissionError...).
         IntegrityError: the manifest is not a JSON object.
     """
     folder = Path(os.path.abspath(model_dir))
@@ -146,7 +148,7 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         unzip = (
             "unzip it and pass the extracted folder"
             if folder.suffix.lower() == ".zip"
-            else "pass the extracted package folder as model_dir"
+            else "pass the extracted package folder"
         )
         raise FileNotFoundError(f"{folder} is not a folder: {unzip}")
     path = folder / MANIFEST_FILE
@@ -155,7 +157,12 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
             manifest = json.load(stream)
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"{path} not found: pass the extracted package folder as model_dir"
+            f"{path} not found: pass the extracted package folder"
+        ) from None
+    except OSError as error:
+        raise type(error)(
+            f"{path} {_unreadable(error)}: give the user running this read access "
+            "to the package's files, or re-download the package"
         ) from None
     except (ValueError, RecursionError) as error:  # also not UTF-8
         reason = "nested too deeply" if isinstance(error, RecursionError) else error
@@ -1308,7 +1315,8 @@ class ModelInference:
         once each at DEBUG). A missing feature is an error, or, when the
         package was built with ``missing_features=zero``, filled with 0.0
         and logged at WARNING. A value outside the reference range is scored
-        (``out_of_range=allow``), logged (``warn``) or refused (``error``).
+        (``out_of_range=allow``), logged (``warn``) or refused (``error``);
+        a 0.0 filled in for a missing feature is not input, and not checked.
 
         Raises:
             ValueError: a feature is missing, a value is not a finite number,
@@ -1349,10 +1357,13 @@ class ModelInference:
     ) -> None:
         """Refuse (error) or log (warn) values outside the reference range:
         one WARNING per feature and call, however many rows. ``filled`` says
-        where X holds 0.0 for a missing feature (None: nowhere); ``probe``, a
-        record checked on its own (its row is not named); ``notes``, where
-        the warnings go instead of the log."""
+        where X holds 0.0 for a missing feature (None: nowhere): the package
+        put those there, the input did not, so they are not checked.
+        ``probe``: a record checked on its own (its row is not named);
+        ``notes``: where the warnings go instead of the log."""
         outside = np.less(X, self._low) | np.greater(X, self._high)
+        if filled is not None:
+            outside &= ~filled
         if not outside.any():
             return
         for column in np.flatnonzero(outside.any(axis=0)):
@@ -1362,18 +1373,11 @@ class ModelInference:
             values = X[rows, column]
             if self.out_of_range == "error":
                 first = int(rows[0])
-                missing = filled is not None and bool(filled[first, column])
-                seen = (
-                    f"is missing, and {float(values[0])!r}, the value it would be "
-                    "filled with, is"
-                    if missing
-                    else f"is {float(values[0])!r},"
-                )
                 raise ValueError(
-                    f"Feature '{name}'{_in_row(None if probe else first)} {seen} "
-                    f"outside the reference range [{low!r}, {high!r}]: this package "
-                    "refuses such values (inference_config.out_of_range is error)"
-                    + ("; send the feature in every record" if missing else "")
+                    f"Feature '{name}'{_in_row(None if probe else first)} is "
+                    f"{float(values[0])!r}, outside the reference range "
+                    f"[{low!r}, {high!r}]: this package refuses such values "
+                    "(inference_config.out_of_range is error)"
                 )
             seen = (
                 f"is {float(values[0])!r}"
@@ -1498,7 +1502,18 @@ class ModelInference:
                                 f"({notes.where(rows)}): filled with 0.0"
                             )
             return X, filled
-        hint = ": wrap one record in a list" if isinstance(features, Mapping) else ""
+        hint = ""
+        if isinstance(features, Mapping):
+            columns = any(
+                isinstance(value, (list, tuple, np.ndarray))
+                for value in features.values()
+            )
+            hint = (
+                ": its values are columns, so pass pandas.DataFrame(features) (or "
+                "a list of dicts, one per record)"
+                if columns
+                else ": wrap one record in a list"
+            )
         raise ValueError(
             "features must be a list of dicts, a DataFrame or a 2-D array, "
             f"got {type(features).__name__}{hint}"
@@ -2097,6 +2112,8 @@ CLI_FORMATS = ("csv", "jsonl")
 # An output named "-" is standard output (as an input named "-" is stdin).
 STANDARD_OUTPUT = "-"
 RESULT_COLUMNS = ("score", "prediction")
+# What JSON allows around its values (str.strip() would take more).
+JSON_WHITESPACE = " \t\n\r"
 MAX_REPORTED_ROWS = 20
 PROGRESS_SECONDS = 2.0
 
@@ -2107,8 +2124,9 @@ class InputError(ValueError):
 
 @dataclass
 class _Row:
-    """One input row: its line number, its values by name, how to write it,
-    and why it could not be read (None: it was)."""
+    """One input row: its line number, its values by name, how to write it
+    (its CSV cells, or its JSON line's text), and why it could not be read
+    (None: it was)."""
 
     line: int
     record: dict[str, Any]
@@ -2174,7 +2192,7 @@ def _jsonl_rows(stream: Any) -> Any:
             problem = f"is a JSON {type(record).__name__}, not an object"
             yield _Row(line, {}, None, problem)
             continue
-        yield _Row(line, record, record)
+        yield _Row(line, record, text)
 
 
 class BatchScorer:
@@ -2250,9 +2268,12 @@ class BatchScorer:
             rows = _jsonl_rows(source)
 
             def write(row: _Row, score: float, prediction: int) -> None:
-                self._check_columns(row.original)
-                out = {**row.original, "score": score, "prediction": prediction}
-                sink.write(json.dumps(out) + "\n")
+                # The line as it came (json.dumps would respell its numbers,
+                # 1e400 as Infinity), the results added before its last "}".
+                self._check_columns(row.record)
+                text = row.original.rstrip(JSON_WHITESPACE)[:-1]
+                text = text.rstrip(JSON_WHITESPACE) + (", " if row.record else "")
+                sink.write(f'{text}"score": {score!r}, "prediction": {prediction}}}\n')
 
         chunk: list[_Row] = []
         for row in rows:
@@ -2425,8 +2446,9 @@ class _Output:
 def _replaced_when_done(path: Path) -> Iterator[_Output]:
     """A text stream to a temporary file next to ``path``, renamed to it when
     the block ends without an error and removed otherwise. The file gets the
-    permissions a new file gets (the umask's), not the temporary file's.
-    Its errors name ``path``.
+    permissions of the file it replaces, or those a new file gets (the
+    umask's), not the temporary file's; an existing file that the user may
+    not write is refused at once. Its errors name ``path``.
 
     A symbolic link is written through: its target is replaced. A device or
     a pipe (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly.
@@ -2444,16 +2466,29 @@ def _replaced_when_done(path: Path) -> Iterator[_Output]:
         return
     path = Path(os.path.realpath(path))
     try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    except OSError as error:
+        raise _cannot_write(name, error) from None
+    else:
+        # Renaming over it needs the folder's permission alone: ask the file's.
+        if not os.access(path, os.W_OK):
+            raise OSError(
+                f"cannot write {name}: it is read-only for this user: make it "
+                "writable, or give another file name"
+            )
+    try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as error:
         raise _cannot_write(name, error) from None
     try:
         with _Output(open(handle, "w", encoding="utf-8", newline=""), name) as output:
             yield output
-        umask = os.umask(0)
-        os.umask(umask)
         try:
-            os.chmod(temporary, 0o666 & ~umask)
+            os.chmod(temporary, mode)
             os.replace(temporary, path)
         except OSError as error:
             raise _cannot_write(name, error) from None
@@ -2481,7 +2516,16 @@ def _same_file(paths: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
+# Signals that stop the command line as SIGTERM does (those the platform has:
+# Windows has no SIGHUP or SIGQUIT).
+STOP_SIGNALS = [
+    getattr(signal, name)
+    for name in ("SIGTERM", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+]
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
     """Stop like Ctrl-C does, so that unfinished output files are removed."""
     raise SystemExit(128 + signum)
 
@@ -2574,6 +2618,22 @@ def main(argv: list[str] | None = None) -> int:
             "--drift-report -: the scored rows go to stdout already; give -o a "
             "file, or --drift-report a file"
         )
+    if sys.stdout is None:  # started with it closed (>&-)
+        stdout_for = None
+        if args.input is None:
+            stdout_for = (
+                "without INPUT the self-test's result goes there: run it with "
+                "standard output open, or redirected to a file (> FILE)"
+            )
+        elif output is None:
+            stdout_for = "the scored rows go there: pass -o FILE"
+        elif args.drift_report == STANDARD_OUTPUT:
+            stdout_for = "--drift-report - writes there: pass --drift-report FILE"
+        if stdout_for:
+            print(
+                f"error: standard output is closed, and {stdout_for}", file=sys.stderr
+            )
+            return 2
     try:
         inference = ModelInference(args.model_dir)
     except (ConfigurationError, VersionMismatchError) as error:
@@ -2639,10 +2699,20 @@ def main(argv: list[str] | None = None) -> int:
             if report is not None:
                 report.flush()
     except InputError as error:
-        # A device or a pipe has had the rows up to the error.
-        replaced = output is not None and not _written_in_place(output)
-        unwritten = f"; {output} was not written" if replaced else ""
-        print(f"error: {args.input}: {error}{unwritten}", file=sys.stderr)
+        # Stdout, a device or a pipe has had the rows up to the error.
+        if output is not None and not _written_in_place(output):
+            said = f"; {output} was not written"
+        elif scorer.rows:
+            rows = (
+                f"{scorer.rows} scored rows were"
+                if scorer.rows > 1
+                else "1 scored row was"
+            )
+            where = "stdout" if output is None else output
+            said = f"; {rows} already written to {where}"
+        else:
+            said = ""
+        print(f"error: {args.input}: {error}{said}", file=sys.stderr)
         return 1
     except UnicodeDecodeError as error:
         print(
@@ -2664,9 +2734,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_command_line() -> int:
-    """main(), with Ctrl-C and a reader that goes away (``| head``) ending
-    the run quietly; unfinished output files are removed on the way out."""
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    """main(), with Ctrl-C, SIGTERM, SIGHUP (its terminal closed), SIGQUIT
+    and a reader that goes away (``| head``) ending the run quietly;
+    unfinished output files are removed on the way out. A signal already
+    ignored (SIGHUP under nohup) stays ignored."""
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _exit_on_signal)
     try:
         return main()
     except KeyboardInterrupt:
