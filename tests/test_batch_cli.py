@@ -37,9 +37,11 @@ def run_cli(
     *args: str,
     stdin: str | None = None,
     as_plain_user: bool = False,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run the package's inference_example.py as a consumer would
-    (``as_plain_user``: subject to file permissions, even as root)."""
+    (``as_plain_user``: subject to file permissions, even as root), with
+    the consumer settings in ``env`` alone (MODEL_*, LOG_*)."""
     prefix = plain_user() if as_plain_user else []
     return subprocess.run(
         [*prefix, sys.executable, str(package_dir / "inference_example.py"), *args],
@@ -48,6 +50,7 @@ def run_cli(
         capture_output=True,
         text=True,
         encoding="utf-8",
+        env=consumer_environment(**(env or {})),
     )
 
 
@@ -123,6 +126,30 @@ def test_jsonl_file_is_scored_to_stdout_in_small_chunks(
     assert [line["id"] for line in lines] == list(range(60))
     assert [line["score"] for line in lines] == expected["scores"]
     assert [line["prediction"] for line in lines] == expected["predictions"]
+
+
+def test_model_threshold_sets_the_predictions(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """MODEL_THRESHOLD applies to the command line as to predict: set to the
+    median score, it flags exactly the rows scoring above it, which the
+    package's own threshold does not."""
+    source = write_csv(tmp_path / "in.csv", records)
+    plain = run_cli(demo.package_dir, str(source))
+    assert plain.returncode == 0, plain.stderr
+    rows = list(csv.DictReader(plain.stdout.splitlines()))
+    scores = sorted(float(row["score"]) for row in rows)
+    median = scores[len(scores) // 2]
+    tuned = run_cli(
+        demo.package_dir, str(source), env={"MODEL_THRESHOLD": repr(median)}
+    )
+    assert tuned.returncode == 0, tuned.stderr
+    flagged = [
+        int(row["prediction"]) for row in csv.DictReader(tuned.stdout.splitlines())
+    ]
+    assert flagged == [int(float(row["score"]) > median) for row in rows]
+    assert sum(flagged) == len(rows) // 2 - 1 + len(rows) % 2
+    assert flagged != [int(row["prediction"]) for row in rows]
 
 
 def test_stdin_is_read_with_an_explicit_format(

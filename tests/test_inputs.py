@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pandas as pd
 import pytest
 from conftest import (
     MANIFEST_FILE,
+    VERSION,
     Rendered,
     consumer_environment,
     copy_package,
@@ -1028,10 +1030,29 @@ def test_json_log_format_writes_one_record_per_predict(
         (2, sum(predictions[:2])),
     ]
     for entry in entries:
+        assert list(entry) == [
+            "time",
+            "level",
+            "logger",
+            "message",
+            "event",
+            "samples",
+            "anomalies",
+            "latency_ms",
+            "model_version",
+        ]
         assert entry["level"] == "INFO"
         assert entry["logger"] == LOGGER
         assert entry["event"] == "predict"
+        assert entry["model_version"] == VERSION
         assert isinstance(entry["latency_ms"], float) and entry["latency_ms"] >= 0
+        assert entry["message"] == (
+            f"predict: {entry['samples']} samples, {entry['anomalies']} anomalies, "
+            f"{entry['latency_ms']:.3f} ms"
+        )
+        stamp = datetime.fromisoformat(entry["time"])
+        assert stamp.utcoffset() == timedelta(0)
+        assert abs(datetime.now(timezone.utc) - stamp) < timedelta(hours=1)
 
 
 def test_log_level_warning_silences_info_and_debug(background: dict) -> None:
