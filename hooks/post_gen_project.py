@@ -9,6 +9,18 @@ SIGTERM, or cookiecutter killed), it cleans up the same way, and removes the
 folder itself once cookiecutter has gone (see package_builder/stopping.py).
 """
 
+import signal
+
+# First: hold the stop signals (package_builder.stopping.STOP_SIGNALS, not
+# importable yet) back until main() handles them, so that Ctrl-C while this
+# loads is cleaned up too, not a KeyboardInterrupt traceback. Only Python's
+# own start-up, before this line, is left unguarded.
+if hasattr(signal, "pthread_sigmask"):
+    signal.pthread_sigmask(
+        signal.SIG_BLOCK,
+        [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)],
+    )
+
 import json
 import os
 import sys
@@ -25,28 +37,27 @@ COOKIECUTTER_PID = int("{{ '' | process_id }}")
 
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
-    # First, so that a stop while the rest loads is cleaned up too.
     from package_builder.stopping import (
         Interrupted,
         abandon,
         follow_cookiecutter,
         raise_on_stop_signals,
-        signals_held,
         take_over,
+        watch_cookiecutter,
     )
 
     follow_cookiecutter(COOKIECUTTER_PID)
     owner = False  # of the clean-up, once taken over from the guard
     try:
-        with signals_held():
-            raise_on_stop_signals()
-            try:
-                folder = Path.cwd()
-                owner = take_over(folder)
-            except FileNotFoundError:  # the guard has removed the folder
-                pass
+        try:  # the stop signals still held: not left halfway
+            folder = Path.cwd()
+            owner = take_over(folder)
+        except FileNotFoundError:  # the guard has removed the folder
+            pass
+        raise_on_stop_signals()  # one that came meanwhile is raised here
         if not owner:  # the guard has cleaned up: cookiecutter ended first
             raise Interrupted(None)
+        watch_cookiecutter()
         return build(folder)
     except Interrupted as stop:
         print(f"ERROR: the build was {stop}; nothing was published", file=sys.stderr)
@@ -66,11 +77,10 @@ def build(folder: Path) -> int:
         answers = parse_answers(CONTEXT, TEMPLATE_DIR)
         zip_path = build_package(answers, folder)
     except (AnswerError, BuildError, OSError) as error:
-        reason = (
-            f"the package could not be written: {error}"  # disk full, a folder...
-            if isinstance(error, OSError)
-            else error
-        )
+        # An OSError of reading or writing the package is a BuildError that
+        # says which (package_builder.build.writing); one left here comes
+        # from starting its validation run (a process, a temporary file).
+        reason = f"the build failed: {error}" if isinstance(error, OSError) else error
         print(f"ERROR: {reason}", file=sys.stderr)
         abandon(folder)
         return 1

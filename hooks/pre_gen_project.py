@@ -7,6 +7,19 @@ put it back should cookiecutter end before the post-generation hook takes
 over (see package_builder/stopping.py).
 """
 
+import signal
+
+# First: hold the stop signals (package_builder.stopping.STOP_SIGNALS, not
+# importable yet) back until main() handles them, so that Ctrl-C while this
+# loads ends the run as any other stop does, not with a KeyboardInterrupt
+# traceback and cookiecutter's new folder left behind. Only Python's own
+# start-up, before this line, is left unguarded.
+if hasattr(signal, "pthread_sigmask"):
+    signal.pthread_sigmask(
+        signal.SIG_BLOCK,
+        [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)],
+    )
+
 import json
 import sys
 from pathlib import Path
@@ -21,7 +34,6 @@ COOKIECUTTER_PID = int("{{ '' | process_id }}")
 
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
-    # First, so that a stop while the rest loads is handled too.
     from package_builder.stopping import (
         Interrupted,
         follow_cookiecutter,
@@ -31,10 +43,10 @@ def main() -> int:
     )
 
     follow_cookiecutter(COOKIECUTTER_PID)
-    raise_on_stop_signals()
     folder = Path.cwd()
     guarded: list[bool] = []  # filled once the guard watches the folder
     try:
+        raise_on_stop_signals()  # one that came while this loaded is raised here
         return check(folder, guarded)
     except Interrupted as stop:
         print(f"ERROR: the build was {stop} before it began", file=sys.stderr)
@@ -50,7 +62,11 @@ def check(folder: Path, guarded: list[bool]) -> int:
     post-generation hook takes over (and say so in ``guarded``). On a bad
     answer, one ERROR line and 1."""
     from package_builder.answers import AnswerError, parse_answers
-    from package_builder.archive import set_aside_previous, sidecar_path
+    from package_builder.archive import (
+        restore_previous,
+        set_aside_previous,
+        sidecar_path,
+    )
     from package_builder.build import BuildError, require_scikit_learn, zip_path_for
     from package_builder.documents import MANIFEST_FILE, read_given_metadata
     from package_builder.reference_data import (
@@ -111,6 +127,14 @@ def check(folder: Path, guarded: list[bool]) -> int:
                 start_guard(folder)
             except ValueError as error:
                 raise AnswerError("package_name", folder.name, str(error)) from None
+            except OSError as error:  # no guard: nothing may stay set aside
+                restore_previous(folder)
+                raise AnswerError(
+                    "package_name",
+                    folder.name,
+                    f"the build cannot begin ({error}): make {folder} and "
+                    f"{folder.parent} readable and writable, then render again",
+                ) from None
             guarded.append(True)
     except (AnswerError, BuildError) as error:
         print(f"ERROR: {error}", file=sys.stderr)

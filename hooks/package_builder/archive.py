@@ -19,6 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no lock tells a running build (build_running)
+    fcntl = None
+
 CHUNK_BYTES = 1 << 20
 # zlib level of every zip entry. On a pickled 52 MB IsolationForest, level 3
 # deflates 2.1 times as fast as zlib's default (6) for a zip 4% larger; level 1
@@ -68,10 +73,19 @@ def copy_file(source: Path, destination: Path) -> str:
     """
     digest = hashlib.sha256()
     with open(source, "rb") as stream, atomic_write(destination) as target:
-        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+        for chunk in iter(lambda: _read(stream, source), b""):
             digest.update(chunk)
             target.write(chunk)
     return digest.hexdigest()
+
+
+def _read(stream: IO[bytes], path: Path) -> bytes:
+    """The next chunk of ``stream``; a failure names ``path``, the file read
+    (a failed write names none), so that the error can say which failed."""
+    try:
+        return stream.read(CHUNK_BYTES)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, os.fspath(path)) from error
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -150,16 +164,58 @@ def guard_token(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.guard")
 
 
+def hold_folder(folder: Path) -> int | None:
+    """Lock ``folder`` while the descriptor returned stays open (until the
+    process ends, at the latest), so that another render can tell that a
+    build still runs there (``build_running``). None where no lock is
+    taken: no fcntl, or another process holds one."""
+    if fcntl is None:
+        return None
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def build_running(folder: Path) -> bool:
+    """Whether a build that still runs holds ``folder`` (``hold_folder``)."""
+    if fcntl is None:
+        return False
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+    return False
+
+
 def set_aside_previous(folder: Path, manifest_name: str) -> None:
     """Move an earlier build's files out of ``folder`` (rendering again over
     it), so that a failed build can put them back: see ``restore_previous``.
 
     Raises ValueError, moving nothing, when ``folder`` holds a file that is
     not the earlier package's own (named in its manifest ``manifest_name``),
-    or when an interrupted build left its previous files or its guard's
-    token behind.
+    when a build still runs there, when an interrupted build left its
+    previous files or its guard's token behind, or when the files cannot be
+    moved (a folder that is not writable).
     """
     kept = previous_dir(folder)
+    if build_running(folder):
+        raise ValueError(
+            f"another build still runs in {folder} (if its cookiecutter was "
+            "stopped, it is putting the folder back): wait for it to end, then "
+            "render again"
+        )
     if kept.exists():  # even before an empty folder: it would be put back there
         raise ValueError(
             f"{kept} holds the files of an earlier build that was interrupted: "
@@ -188,9 +244,27 @@ def set_aside_previous(folder: Path, manifest_name: str) -> None:
             "built there; a rebuild would package it: move it out, or give "
             "another version"
         )
-    kept.mkdir()
-    for entry in folder.iterdir():
-        os.replace(entry, kept / entry.name)
+    try:
+        kept.mkdir()
+    except OSError as error:
+        raise ValueError(
+            f"the earlier build in {folder} cannot be set aside in {kept} "
+            f"({error.strerror}): make {folder.parent} writable, then render again"
+        ) from None
+    moved: list[str] = []
+    try:
+        for entry in sorted(folder.iterdir()):
+            os.replace(entry, kept / entry.name)
+            moved.append(entry.name)
+    except OSError as error:
+        for name in moved:  # nothing moved after all
+            os.replace(kept / name, folder / name)
+        kept.rmdir()
+        raise ValueError(
+            f"the earlier build in {folder} cannot be set aside ({error.strerror}: "
+            f"{error.filename}): make {folder} and what it holds writable "
+            "(chmod -R u+w), then render again"
+        ) from None
 
 
 def restore_previous(folder: Path) -> None:
@@ -205,14 +279,22 @@ def restore_previous(folder: Path) -> None:
     kept.rmdir()
 
 
-def discard_build(folder: Path) -> None:
+def discard_build(folder: Path, set_aside: bool) -> bool:
     """Remove what a stopped build wrote in ``folder``: the earlier build set
     aside comes back (``restore_previous``); without one, ``folder`` is left
-    empty."""
+    empty.
+
+    ``set_aside`` says whether the build had set an earlier one aside. If it
+    had and that is gone, someone else has put it back (or removed it): the
+    folder is no longer the build's, and is left alone (False).
+    """
     if previous_dir(folder).is_dir():
         restore_previous(folder)
+    elif set_aside:
+        return False
     else:
         _empty(folder)
+    return True
 
 
 def _empty(folder: Path) -> None:

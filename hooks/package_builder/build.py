@@ -14,11 +14,13 @@ script runs, and the zip is published only if it passes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -43,7 +45,7 @@ from .documents import (
     expected_anomaly_ratio,
     read_given_metadata,
 )
-from .stopping import check_cookiecutter_running
+from .stopping import check_before_publishing
 
 RENDERED_BY_BUILD = [README_FILE, REQUIREMENTS_FILE]
 # Variables a consumer sets to tune the package.
@@ -60,8 +62,50 @@ CONSUMER_SETTINGS = {
 NOT_INHERITED = CONSUMER_SETTINGS | {"PYTHONPATH"}
 
 
+# What a disk that has no room left (for this user) makes writes fail with.
+DISK_FULL = {errno.ENOSPC, *([errno.EDQUOT] if hasattr(errno, "EDQUOT") else [])}
+
+
 class BuildError(RuntimeError):
     """The package could not be built; the message says why and what to do."""
+
+
+@contextlib.contextmanager
+def writing(what: str, place: Path) -> Iterator[None]:
+    """Turn an OSError that ends the build while it writes ``what`` into the
+    folder ``place`` into a BuildError that says what failed and what to do.
+
+    An error that names a file outside ``place`` failed to read it (an
+    input: the files written are in ``place``); any other, to write there.
+    """
+    try:
+        yield
+    except OSError as error:
+        raise BuildError(os_error_reason(error, what, place)) from None
+
+
+def os_error_reason(error: OSError, what: str, place: Path) -> str:
+    """The sentence for ``error``, raised while writing ``what`` in ``place``
+    (see ``writing``)."""
+    if error.errno is None:  # raised here, with its own sentence
+        return f"the package could not be written: {error}"
+    reason = f"{error.strerror} [Errno {error.errno}]"
+    name = error.filename if isinstance(error.filename, str) else None
+    if name is not None and Path(name).parent != place:
+        return (
+            f"{name} could not be read ({reason}): check that it is there and "
+            "readable, then render again"
+        )
+    if error.errno in DISK_FULL:
+        fix = "free space on the disk that holds it, or"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make it writable, or"
+    else:
+        fix = "check its disk, or"
+    return (
+        f"{what} could not be written in {place} ({reason}): {fix} render the "
+        "package elsewhere with --output-dir"
+    )
 
 
 def require_scikit_learn() -> None:
@@ -270,7 +314,7 @@ def zip_path_for(answers: Answers, folder: Path) -> Path:
 def build_package(answers: Answers, folder: Path) -> Path | None:
     """Build the package in ``folder``; return the zip's path (None if not zipped)."""
     require_scikit_learn()
-    with Validation(folder) as validation:
+    with Validation(folder) as validation, writing("the package", folder):
         return _build(answers, folder, validation)
 
 
@@ -418,12 +462,13 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
 
     def passed() -> None:
         validation.wait()
-        check_cookiecutter_running()  # killed meanwhile: publish nothing
+        check_before_publishing()  # cookiecutter killed meanwhile: publish nothing
 
     if not answers.create_zip:
         passed()
         return None
     zip_path = zip_path_for(answers, folder)
     # Zipped while validate_model.py runs; published only if it passes.
-    write_zip(folder, zip_path, answers.build_time, before_publish=passed)
+    with writing("the zip", zip_path.parent):
+        write_zip(folder, zip_path, answers.build_time, before_publish=passed)
     return zip_path
