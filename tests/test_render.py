@@ -123,6 +123,18 @@ def test_demo_package_has_exactly_the_specified_files(demo: Rendered) -> None:
     ]
 
 
+def test_byte_code_left_in_the_template_is_not_packaged(tmp_path: Path) -> None:
+    """A __pycache__ that a Python left in the template's package folder is
+    not in the rendered package: the package holds its own files alone."""
+    template = template_copy(tmp_path)
+    cache = template / "{{cookiecutter.package_name}}" / "__pycache__"
+    cache.mkdir()
+    (cache / "inference_example.cpython-311.pyc").write_bytes(b"stale")
+    rendered = run_cookiecutter(tmp_path / "out", "create_zip=no", template=template)
+    assert rendered.returncode == 0, rendered.stderr
+    assert files_in(rendered.package_dir) == PACKAGE_FILES | {"scaler.joblib"}
+
+
 def test_render_says_where_the_package_is(demo: Rendered) -> None:
     """The build's last lines name the folder, the zip and its SHA-256 file."""
     assert demo.stdout.splitlines()[-3:] == [

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -329,6 +330,9 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
     demo, digests = place_artifacts(answers, folder)
     # A SHA256SUMS from an earlier build would not match the new manifest.
     (folder / SUMS_FILE).unlink(missing_ok=True)
+    # Byte-code is no part of a package: cookiecutter copies any that a
+    # Python left in the template's folder.
+    shutil.rmtree(folder / "__pycache__", ignore_errors=True)
     if not answers.include_api_service:
         (folder / API_SERVICE).unlink(missing_ok=True)
     scaler_path = folder / SCALER_FILE
