@@ -313,6 +313,22 @@ def test_default_host_is_this_machine_only(
     assert base.startswith("http://127.0.0.1:"), base
 
 
+def test_a_validate_model_elsewhere_on_the_path_is_not_what_checks(
+    api_package: Rendered, tmp_path: Path
+) -> None:
+    """A validate_model.py on PYTHONPATH, which ``import`` would find before
+    the package's own: serve.py checks with its folder's file and serves."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "validate_model.py").write_text(
+        "print('SHADOW')\nraise SystemExit(3)\n", encoding="utf-8"
+    )
+    log = tmp_path / "serve.log"
+    with serving(api_package.package_dir, log, env={"PYTHONPATH": str(shadow)}):
+        pass
+    assert "SHADOW" not in log.read_text()
+
+
 def test_health(server: str) -> None:
     reply = call(f"{server}/health")
     assert reply.status == 200

@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import errno
 import hashlib
+import importlib.util
 import json
 import signal
 import socket
@@ -58,12 +59,26 @@ if __name__ == "__main__":
     # them (joblib.py) must not stand in for it.
     sys.path.append(sys.path.pop(0))
 
-from validate_model import ModuleRefused, checked_module_source, run_as_module
+PACKAGE_DIR = Path(__file__).resolve().parent
 
+
+def _validate_model() -> Any:
+    """This folder's validate_model.py, loaded from its path (never a module
+    of that name found first on sys.path), for its check of
+    inference_example.py."""
+    spec = importlib.util.spec_from_file_location(
+        "_package_validate_model", PACKAGE_DIR / "validate_model.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_checker = _validate_model()
 try:
     # This folder's inference_example.py, checked against the manifest
     # before it runs (validate_model.py's check): its bytes are what runs.
-    run_as_module(*checked_module_source(Path(__file__).resolve().parent))
+    _checker.run_as_module(*_checker.checked_module_source(PACKAGE_DIR))
     from flask import Flask, Response, jsonify, request
     from inference_example import ModelInference
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -74,17 +89,20 @@ try:
         make_server,
         select_address_family,
     )
-except ModuleRefused as refused:
+except _checker.ModuleRefused as refused:
+    fix = (
+        _checker.NOT_READABLE_FIX
+        if refused.problem.startswith("cannot be read")
+        else "re-download the package and run validate_model.py"
+    )
     raise SystemExit(
-        f"serve.py: {refused.path.name}: {refused.problem}: re-download the "
-        "package and run validate_model.py"
+        f"serve.py: {refused.path.name}: {refused.problem}: {fix}"
     ) from None
 except ImportError as error:  # flask, numpy, joblib or scikit-learn not installed
     raise SystemExit(
         f"serve.py: {error}: run pip install -r requirements.txt"
     ) from None
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024

@@ -209,7 +209,9 @@ class Report:
                     "gives the verdict",
                     file=sys.stderr,
                 )
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
     def check(self, name: str, **details: Any) -> None:
         self.checks.setdefault(name, {}).update(details)
@@ -241,9 +243,8 @@ class Report:
 def refuse_module(
     report: Report, package_dir: Path, path: Path, problem: str
 ) -> ValidationFailed:
-    """Report the file at fault in checked_module_source (inference_example.py,
-    the manifest or SHA256SUMS) as check_integrity reports a file; return the
-    failure."""
+    """Report inference_example.py, which failed checked_module_source, as
+    check_integrity reports a file; return the failure."""
     name = path.name if path.parent == package_dir.resolve() else str(path)
     report.line("🔍 Validating model deployment...")
     report.line("📁 Checking file integrity...")
