@@ -973,6 +973,26 @@ def test_bad_rows_after_rows_written_to_stdout_say_how_many(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
 
 
+def test_a_score_field_inside_a_chunk_counts_the_rows_before_it(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A JSON line with its own "score" field in the middle of a chunk stops
+    the run after the rows before it reached stdout: the error counts every
+    one of them, those of its own chunk too."""
+    lines = [json.dumps(row) for row in records[:8]]
+    lines[7] = json.dumps({**records[7], "score": 1})
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(line + "\n" for line in lines))
+    result = run_cli(demo.package_dir, str(source), "--chunk-size", "5")
+    assert result.returncode == 1
+    assert len(result.stdout.splitlines()) == 7
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {source}: the input already has a 'score' column, which the "
+        "output adds: rename or drop it; 7 scored rows were already written to "
+        "stdout"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -2325,7 +2325,7 @@ class BatchScorer:
             chunk, scores.tolist(), predictions.astype(int).tolist(), strict=True
         ):
             write(row, score, prediction)
-        self.rows += len(X)
+            self.rows += 1  # counted as written: a later row may stop the run
         self.anomalies += int(np.count_nonzero(predictions))
 
     def _preprocess(self, chunk: list[_Row]) -> tuple[np.ndarray, _Notes]:
