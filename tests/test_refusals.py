@@ -761,7 +761,7 @@ def test_output_that_cannot_be_written_is_an_error_line(tmp_path: Path) -> None:
     rendered = run_cookiecutter(tmp_path)
     assert rendered.returncode != 0
     assert (
-        f"ERROR: the package could not be written: {blocked} is a folder: move it "
+        f"ERROR: the zip could not be written: {blocked} is a folder: move it "
         "away and build again"
     ) in rendered.stderr
     assert [p.name for p in tmp_path.iterdir()] == [blocked.name]

@@ -357,7 +357,9 @@ def write_zip(
                     open(folder / name, "rb") as source,
                     archive.open(entry, "w") as target,
                 ):
-                    shutil.copyfileobj(source, target, CHUNK_BYTES)
+                    path = folder / name
+                    while chunk := _read(source, path):
+                        target.write(chunk)
         stream.seek(0)
         digest = sha256_stream(stream)
         if before_publish is not None:

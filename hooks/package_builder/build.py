@@ -30,7 +30,15 @@ from typing import Any
 import jinja2
 
 from .answers import AnswerError, Answers
-from .archive import SUMS_FILE, copy_file, write_json, write_sha256sums, write_zip
+from .archive import (
+    SKIPPED_DIRS,
+    SKIPPED_SUFFIXES,
+    SUMS_FILE,
+    copy_file,
+    write_json,
+    write_sha256sums,
+    write_zip,
+)
 from .documents import (
     API_SERVICE,
     INFERENCE_EXAMPLE,
@@ -89,7 +97,7 @@ def os_error_reason(error: OSError, what: str, place: Path) -> str:
     """The sentence for ``error``, raised while writing ``what`` in ``place``
     (see ``writing``)."""
     if error.errno is None:  # raised here, with its own sentence
-        return f"the package could not be written: {error}"
+        return f"{what} could not be written: {error}"
     reason = f"{error.strerror} [Errno {error.errno}]"
     name = error.filename if isinstance(error.filename, str) else None
     if name is not None and Path(name).parent != place:
@@ -332,7 +340,11 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
     (folder / SUMS_FILE).unlink(missing_ok=True)
     # Byte-code is no part of a package: cookiecutter copies any that a
     # Python left in the template's folder.
-    shutil.rmtree(folder / "__pycache__", ignore_errors=True)
+    for name in SKIPPED_DIRS:
+        shutil.rmtree(folder / name, ignore_errors=True)
+    for suffix in SKIPPED_SUFFIXES:
+        for path in folder.glob(f"*{suffix}"):
+            path.unlink()
     if not answers.include_api_service:
         (folder / API_SERVICE).unlink(missing_ok=True)
     scaler_path = folder / SCALER_FILE
