@@ -419,7 +419,8 @@ def test_bad_value_fails_the_job_with_predicts_message(
     spark: Any, scoring: ModuleType, inference: Any, bad: str
 ) -> None:
     """A null or NaN feature value fails the job; the error carries predict's
-    message, naming the feature."""
+    message, naming the feature, and says that a null arrives as nan and
+    what to do about it."""
     from pyspark.sql import functions as F
 
     name = inference.feature_names[5]
@@ -429,8 +430,12 @@ def test_bad_value_fails_the_job_with_predicts_message(
     scored = scoring.score_dataframe(df, environ={})
     with pytest.raises(
         Exception, match=f"Feature '{name}' in row \\d+ is nan: {FINITE}"
-    ):
+    ) as raised:
         scored.collect()
+    assert (
+        "a null arrives here as nan: drop or fill such rows first, for example "
+        "df.dropna(subset=[...the features])"
+    ) in str(raised.value)
 
 
 def test_tampered_zip_fails_the_job_before_unpickling(

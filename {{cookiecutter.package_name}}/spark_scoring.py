@@ -661,9 +661,16 @@ def partition_scorer(
             except ValueError as error:
                 context = TaskContext.get()
                 partition = context.partitionId() if context else "?"
+                # A SQL NULL reaches pandas as NaN: say so, and what to do.
+                null = (
+                    "; a null arrives here as nan: drop or fill such rows "
+                    "first, for example df.dropna(subset=[...the features])"
+                    if " is nan: " in str(error)
+                    else ""
+                )
                 raise ValueError(
                     f"{error} (Spark partition {partition}: row numbers count "
-                    f"from 0 within one batch of {len(batch)} rows)"
+                    f"from 0 within one batch of {len(batch)} rows{null})"
                 ) from None
             yield batch.assign(
                 score=np.asarray(result["scores"], dtype="float64"),
