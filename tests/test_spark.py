@@ -301,6 +301,58 @@ def test_result_column_in_another_case_is_kept_when_case_sensitive(
     assert all(isinstance(row["score"], float) for row in rows)
 
 
+def test_feature_columns_in_another_case_are_found_unless_case_sensitive(
+    spark: Any, scoring: ModuleType, inference: Any
+) -> None:
+    """With spark.sql.caseSensitive false, Spark's default, feature columns
+    named in another case (AUTH_FAILURE_RATIO) hold the features, as Spark
+    itself resolves them: the scores are predict's. With it true, they are
+    missing."""
+    df = generated(spark, inference, 100, partitions=2)
+    features = inference.feature_names
+    upper = df.toDF(*[c.upper() if c in features else c for c in df.columns])
+    scored = scoring.score_dataframe(upper, environ={})
+    assert scored.columns == [*upper.columns, "score", "prediction"]
+    result = scored.toPandas().sort_values("id", ignore_index=True)
+    want = expected(inference, result.rename(columns={n.upper(): n for n in features}))
+    np.testing.assert_array_equal(result["score"].to_numpy(), want["scores"])
+    np.testing.assert_array_equal(result["prediction"].to_numpy(), want["predictions"])
+    spark.conf.set("spark.sql.caseSensitive", "true")
+    try:
+        with pytest.raises(
+            ValueError, match=re.escape(f"Feature '{features[0]}' not found in input")
+        ):
+            scoring.score_dataframe(upper, environ={})
+    finally:
+        spark.conf.unset("spark.sql.caseSensitive")
+
+
+def test_feature_in_two_cases_is_refused(
+    spark: Any, scoring: ModuleType, inference: Any
+) -> None:
+    """Two columns that differ only in case from a feature, with Spark not
+    telling them apart: refused at once, naming both."""
+    from pyspark.sql import functions as F
+
+    name = inference.feature_names[0]
+    df = generated(spark, inference, 10, partitions=1)
+    spark.conf.set("spark.sql.caseSensitive", "true")  # to make such a frame
+    try:
+        df = df.withColumn(name.upper(), F.col(name)).withColumnRenamed(
+            name, name.capitalize()
+        )
+    finally:
+        spark.conf.unset("spark.sql.caseSensitive")
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"Feature '{name}' matches the columns '{name.capitalize()}', "
+            f"'{name.upper()}', which Spark does not tell apart"
+        ),
+    ):
+        scoring.score_dataframe(df, environ={})
+
+
 def test_columns_named_with_dots_come_back_unchanged(
     spark: Any, scoring: ModuleType, inference: Any
 ) -> None:

@@ -368,18 +368,21 @@ def _case_sensitive(session: Any) -> bool:
 
 def check_columns(
     schema: Any, archive: PackageArchive, *, case_sensitive: bool = False
-) -> list[str]:
+) -> dict[str, str]:
     """Check a Spark schema against the model's features, as ``predict``
-    checks a pandas DataFrame; return the feature columns present.
+    checks a pandas DataFrame; return the column of each feature present.
 
     ``case_sensitive``: whether Spark tells column names apart by case (the
     session's spark.sql.caseSensitive); if not, a ``Score`` column clashes
-    with the ``score`` column the output adds.
+    with the ``score`` column the output adds, and a feature is found in a
+    column named like it in another case (``BYTES_IN`` for ``bytes_in``), as
+    Spark itself would resolve it.
 
     Raises:
         ValueError: a feature column is missing (unless the package fills
-            missing features with 0.0) or not numeric, two columns share a
-            name, or a result column (score, prediction) exists already.
+            missing features with 0.0), not numeric or, in another case, not
+            one; two columns share a name, or a result column (score,
+            prediction) exists already.
     """
     from pyspark.sql.types import NumericType
 
@@ -403,9 +406,21 @@ def check_columns(
                     f"tell apart from the {name!r} column the output adds "
                     "(spark.sql.caseSensitive is false): rename or drop it"
                 )
-    present = []
+    present = {}
     for name in archive.feature_names:
         field = fields.get(name)
+        if field is None and not case_sensitive:
+            alike = [
+                f for column, f in fields.items() if column.lower() == name.lower()
+            ]
+            if len(alike) > 1:
+                raise ValueError(
+                    f"Feature '{name}' matches the columns "
+                    f"{', '.join(repr(f.name) for f in alike)}, which Spark does not "
+                    "tell apart (spark.sql.caseSensitive is false): rename or drop "
+                    "all but one"
+                )
+            field = alike[0] if alike else None
         if field is None:
             shown = ", ".join(list(fields)[:_SHOWN_COLUMNS])
             more = len(fields) - _SHOWN_COLUMNS
@@ -429,7 +444,7 @@ def check_columns(
                 f"{field.dataType.simpleString()} in the Spark DataFrame: every "
                 "value must be a finite number (cast the column to double)"
             )
-        present.append(name)
+        present[name] = field.name
     return present
 
 
@@ -515,7 +530,9 @@ def score_dataframe(
     )
 
     decimals = [
-        name for name in features if isinstance(df.schema[name].dataType, DecimalType)
+        column
+        for column in features.values()
+        if isinstance(df.schema[column].dataType, DecimalType)
     ]
     if shipped_as is None:
         shipped_as = alias or archive.default_alias()
@@ -542,8 +559,8 @@ def score_dataframe(
         manifest_sha256=archive.manifest_sha256,
         settings=_settings_from(environ),
         allow_version_mismatch=allow_version_mismatch,
-        features={name: column_of[name] for name in features},
-        decimals=[column_of[name] for name in decimals],
+        features={name: column_of[column] for name, column in features.items()},
+        decimals=[column_of[column] for column in decimals],
     )
     scored = df.toDF(*positional).mapInPandas(scorer, schema)
     return scored.toDF(*names, *RESULT_COLUMNS)
