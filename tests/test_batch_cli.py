@@ -298,17 +298,21 @@ def test_bad_json_lines_are_named(
     assert "line 4: is a JSON list, not an object" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def zero_error_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo built with missing_features=zero and out_of_range=error."""
+def zero_fill_package(factory: pytest.TempPathFactory, out_of_range: str) -> Path:
+    """The demo built with missing_features=zero and ``out_of_range``."""
     rendered = run_cookiecutter(
-        tmp_path_factory.mktemp("zero_error"),
+        factory.mktemp(f"zero_{out_of_range}"),
         "missing_features=zero",
-        "out_of_range=error",
+        f"out_of_range={out_of_range}",
         "create_zip=no",
     )
     assert rendered.returncode == 0, rendered.stderr
     return rendered.package_dir
+
+
+@pytest.fixture(scope="module")
+def zero_error_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return zero_fill_package(tmp_path_factory, "error")
 
 
 def test_a_missing_feature_filled_outside_the_range_is_scored(
@@ -360,15 +364,7 @@ def test_a_missing_feature_filled_outside_the_range_is_scored(
 
 @pytest.fixture(scope="module")
 def zero_warn_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo built with missing_features=zero and out_of_range=warn."""
-    rendered = run_cookiecutter(
-        tmp_path_factory.mktemp("zero_warn"),
-        "missing_features=zero",
-        "out_of_range=warn",
-        "create_zip=no",
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    return rendered.package_dir
+    return zero_fill_package(tmp_path_factory, "warn")
 
 
 def test_row_warnings_name_input_lines_and_quiet_silences_them(
