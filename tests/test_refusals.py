@@ -996,6 +996,34 @@ def test_metadata_keys_beyond_the_schema_are_kept(
     assert built["monitoring"]["source"] == "none"
 
 
+def test_metadata_deployment_info_and_build_environment_are_the_builds(
+    bad_artifacts: Path, tmp_path: Path
+) -> None:
+    """A given deployment_info and build_environment (a training service's,
+    or an earlier package's metadata.json) describe another build: the
+    package's are this build's, as the README says."""
+    import sklearn
+
+    metadata = {
+        "model_info": {},
+        "training_info": {"feature_names": ["a", "b", "c", "d"]},
+        "evaluation_info": {},
+        "deployment_info": {
+            "status": "staging",
+            "deployed_at": "2020-01-01T00:00:00Z",
+            "deployed_by": "training-service",
+        },
+        "build_environment": {"scikit-learn": "0.24.2", "python": "3.6.0"},
+    }
+    built = built_metadata(tmp_path, bad_artifacts / "model4.joblib", metadata)
+    deployment = built["deployment_info"]
+    assert deployment["status"] == "deployed"
+    assert deployment["deployed_at"] != "2020-01-01T00:00:00Z"
+    assert deployment["deployed_by"] != "training-service"
+    assert built["build_environment"]["scikit-learn"] == sklearn.__version__
+    assert built["build_environment"]["python"] != "3.6.0"
+
+
 @pytest.mark.parametrize("model_type", ["Pipeline", "sklearn.pipeline.Pipeline"])
 def test_metadata_may_name_the_pipeline_as_model_type(
     bad_artifacts: Path, tmp_path: Path, model_type: str
