@@ -203,6 +203,21 @@ def test_predict_scores_equal_in_process(server: str, inference: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", ""]
+)
+def test_json_body_is_scored_whatever_its_content_type(
+    server: str, inference: Any, content_type: str
+) -> None:
+    """The body is read as JSON whatever its Content-Type says, as the README
+    says: `curl -d` without `-H` sends application/x-www-form-urlencoded."""
+    records = inference.manifest["self_test"]["inputs"][:2]
+    body = json.dumps({"features": records}).encode()
+    reply = call(f"{server}/predict", body, content_type=content_type)
+    assert reply.status == 200, reply.body
+    assert reply.body == inference.predict(records)
+
+
+@pytest.mark.parametrize(
     "payload",
     [{}, {"features": []}, {"features": None}, {"records": [{"a": 1}]}],
     ids=["no-key", "empty", "null", "other-key"],
