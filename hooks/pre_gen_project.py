@@ -1,7 +1,9 @@
 """Refuse bad answers before cookiecutter writes any package file.
 
 Every answer is checked here, on cookiecutter's own interpreter, so that a
-typo ends the run with one ``ERROR:`` line instead of a half-built package.
+typo ends the run with one ``ERROR:`` line instead of a half-built package;
+only what the model must tell (a threshold against its scores, the width of
+its features...) waits for the post-generation hook, which loads it.
 Last, an earlier build in the folder is moved aside, and a guard is left to
 put it back should cookiecutter end before the post-generation hook takes
 over (see package_builder/stopping.py).

@@ -549,6 +549,28 @@ def test_metadata_minimal_file_is_accepted(tmp_path: Path) -> None:
     assert read_given_metadata(path) == MINIMAL_METADATA
 
 
+def test_metadata_empty_values_say_nothing_whatever_the_kind(tmp_path: Path) -> None:
+    """An empty string ("") and {} say nothing, as null does, also where the
+    schema wants a number or a time: they are read as null (the build fills
+    in what the model knows), while "" for a string and {} for an object
+    stay."""
+    data = {
+        "model_info": {"created_at": "", "training_source": ""},
+        "training_info": {"training_samples": "", "feature_count": {}},
+        "evaluation_info": {
+            "basic_metrics": {"accuracy": "", "threshold_value": {}},
+            "feature_importance": {},
+        },
+    }
+    read = read_given_metadata(metadata_file(tmp_path, data))
+    assert read["model_info"] == {"created_at": None, "training_source": ""}
+    assert read["training_info"] == {"training_samples": None, "feature_count": None}
+    assert read["evaluation_info"] == {
+        "basic_metrics": {"accuracy": None, "threshold_value": None},
+        "feature_importance": {},
+    }
+
+
 def test_metadata_nested_too_deeply_is_refused(tmp_path: Path) -> None:
     """A file nesting lists deeper than the JSON reader goes is refused."""
     path = tmp_path / "deep.json"

@@ -202,6 +202,7 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
             {"model_parameters": {"n_estimators": 5}},
         ),
         "vague_time.json": ("model_info", {"created_at": "yesterday"}),
+        "five_features.json": ("training_info", {"feature_count": 5}),
     }
     for name, (section, values) in lies.items():
         told = {
@@ -287,7 +288,14 @@ BAD_ARTIFACTS = {
     "names-count-differs": (
         ["model_path=model4.joblib", "feature_names=a,b,c"],
         "ERROR: feature_names ('a,b,c')",
-        "names 3 features, the model takes 4",
+        "names 3 features, the model takes 4; give its 4 names, in the order it "
+        "was trained on",
+    ),
+    "names-differ-from-the-models": (
+        ["model_path=model_wxyz.joblib", "feature_names=a,b,c,d"],
+        "ERROR: feature_names ('a,b,c,d')",
+        "differ from the names in model_path: ['w', 'x', 'y', 'z']; give those "
+        "names, in that order, or leave feature_names empty",
     ),
     "no-names-anywhere": (
         ["model_path=model4.joblib"],
@@ -379,12 +387,19 @@ BAD_ARTIFACTS = {
         ],
         "ERROR: metadata_path ('{folder}/other_names.json'): ",
         "training_info.feature_names differ from the names in feature_names: "
-        "['a', 'b', 'c', 'd']",
+        "['a', 'b', 'c', 'd']; fix them in the metadata, or set them to null",
     ),
     "metadata-names-too-few": (
         ["model_path=model4.joblib", "metadata_path=abc_names.json"],
         "ERROR: metadata_path ('{folder}/abc_names.json'): ",
-        "training_info.feature_names names 3 features, the model takes 4",
+        "training_info.feature_names names 3 features, the model takes 4; fix "
+        "them in the metadata, or set them to null",
+    ),
+    "metadata-feature-count-differs": (
+        ["model_path=model4.joblib", "metadata_path=five_features.json"],
+        "ERROR: metadata_path ('{folder}/five_features.json'): ",
+        "training_info.feature_count is 5, the model has 4 features; give the "
+        "metadata of this model, or set feature_count to null",
     ),
     "metadata-names-none": (
         ["model_path=model4.joblib", "metadata_path=no_names.json"],

@@ -280,6 +280,47 @@ def test_an_earlier_package_put_back_by_hand_is_left_alone(
     assert tree(output) == before
 
 
+@needs_proc
+def test_the_fix_for_a_killed_rebuild_works_as_its_refusal_says(
+    artifacts: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Everything killed midway through a rebuild (cookiecutter, its hook and
+    the validation run: SIGKILL): the next render is refused, naming the
+    set-aside files and how to put them back; done as it says, the earlier
+    package is back as it was, and the render after that builds."""
+    process, hook, output, before = freeze_killed_rebuild(artifacts, tmp_path)
+    os.kill(hook, signal.SIGKILL)
+    end_group(process)
+    folder = output / PACKAGE
+    kept = output / f".{PACKAGE}.previous"
+    directory, samples = artifacts
+    answers = answers_for(samples["no_scaler"])
+    extra = ("--overwrite-if-exists",)
+    deadline = time.monotonic() + 30
+    while True:  # the killed hook's lock goes with its last process
+        refused = run_cookiecutter(output, *answers, cwd=directory, extra_args=extra)
+        if "another build still runs" not in refused.stderr:
+            break
+        assert time.monotonic() < deadline, refused.stderr
+        time.sleep(0.2)
+    assert refused.returncode != 0
+    assert refused.stderr.splitlines()[0] == (
+        f"ERROR: package_name ({PACKAGE!r}): {kept} holds the files of an "
+        f"earlier build that was interrupted: to put them back, empty {folder} "
+        "(the interrupted build's own files), move them into it and remove "
+        f".{PACKAGE}.previous; to drop them, remove .{PACKAGE}.previous"
+    )
+    for entry in folder.iterdir():
+        entry.unlink()
+    for entry in kept.iterdir():
+        entry.rename(folder / entry.name)
+    kept.rmdir()
+    assert tree(output) == before
+    again = run_cookiecutter(output, *answers, cwd=directory, extra_args=extra)
+    assert again.returncode == 0, again.stderr
+    assert tree(output) == before  # the same answers build the same files
+
+
 def children_of(pid: int) -> list[int]:
     """The ids of the processes whose parent is ``pid`` (Linux /proc)."""
     found = []

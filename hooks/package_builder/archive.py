@@ -219,7 +219,9 @@ def set_aside_previous(folder: Path, manifest_name: str) -> None:
     if kept.exists():  # even before an empty folder: it would be put back there
         raise ValueError(
             f"{kept} holds the files of an earlier build that was interrupted: "
-            f"move them back into {folder}, or remove it"
+            f"to put them back, empty {folder} (the interrupted build's own "
+            f"files), move them into it and remove {kept.name}; to drop them, "
+            f"remove {kept.name}"
         )
     if guard_token(folder).exists():
         raise ValueError(

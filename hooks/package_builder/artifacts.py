@@ -278,12 +278,15 @@ def resolve_feature_names(
     ``metadata_file`` (source ``metadata_path``), the file and the key.
     """
 
-    def refuse(source: str, problem: str) -> AnswerError:
+    def refuse(source: str, problem: str, fix: str | None = None) -> AnswerError:
+        """``fix``: what to do, unless ``problem`` says it already."""
         if source == "metadata_path" and metadata_file is not None:
-            return AnswerError(
-                source, str(metadata_file), f"training_info.feature_names {problem}"
-            )
-        return AnswerError(source, ",".join(sources[source]), problem)
+            value = str(metadata_file)
+            problem = f"training_info.feature_names {problem}"
+            fix = fix and "fix them in the metadata, or set them to null"
+        else:
+            value = ",".join(sources[source])
+        return AnswerError(source, value, f"{problem}; {fix}" if fix else problem)
 
     given = {
         source: list(names) for source, names in sources.items() if names is not None
@@ -294,7 +297,9 @@ def resolve_feature_names(
             raise refuse(source, problem)
         if len(names) != width:
             raise refuse(
-                source, f"names {len(names)} features, the model takes {width}"
+                source,
+                f"names {len(names)} features, the model takes {width}",
+                f"give its {width} names, in the order it was trained on",
             )
     if not given:
         raise AnswerError(
@@ -306,7 +311,11 @@ def resolve_feature_names(
     (first_source, first), *others = given.items()
     for source, names in others:
         if names != first:
-            raise refuse(source, f"differ from the names in {first_source}: {first}")
+            raise refuse(
+                source,
+                f"differ from the names in {first_source}: {first}",
+                f"give those names, in that order, or leave {source} empty",
+            )
     return first
 
 

@@ -273,7 +273,12 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
         for key, kind in kinds.items():
             value = section.get(key) if isinstance(section, dict) else None
             accepts, meaning = KIND_RULES[kind]
-            if value is not None and not accepts(value):
+            if is_unknown(value) and not accepts(value):
+                # "" or {} where another kind belongs says nothing, as null.
+                if value is not None:
+                    section[key] = None
+                continue
+            if not accepts(value):
                 raise AnswerError(
                     "metadata_path",
                     str(path),
@@ -402,7 +407,8 @@ def build_metadata(
             "metadata_path",
             str(answers.metadata_file),
             f"training_info.feature_count is {given_count}, the model has "
-            f"{len(facts.feature_names)} features",
+            f"{len(facts.feature_names)} features; give the metadata of this "
+            "model, or set feature_count to null",
         )
     training["feature_names"] = list(facts.feature_names)
     training["feature_count"] = len(facts.feature_names)
