@@ -909,6 +909,19 @@ BAD_REFERENCE_FILES = [
         id="huge-field",
     ),
     pytest.param(
+        "r.csv",
+        'a,b,c\n1,2,3\n"1,2,3\n4,5,6\n',
+        "is not valid CSV at line 3 (a cell's opening quote (\") is never closed); "
+        "fix that line",
+        id="quote-never-closed",
+    ),
+    pytest.param(
+        "r.csv",
+        'a,b,c,note\n1,2,3,"two\nlines"\n1,x,3,"two\nlines"\n',
+        "line 4, column 'b' is 'x'",
+        id="bad-row-of-two-lines",
+    ),
+    pytest.param(
         "r.xlsx", "a,b,c\n1,2,3\n", "cannot tell the format", id="unknown-suffix"
     ),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -203,6 +204,63 @@ def test_skip_bad_rows_scores_the_rest(demo: Rendered, bad_csv: Path) -> None:
         assert f"skipped line {line}: " in result.stderr
     assert "scored 2 rows" in result.stderr
     assert len(list(csv.DictReader(result.stdout.splitlines()))) == 2
+
+
+def test_quiet_still_reports_the_rows_it_skips(demo: Rendered, bad_csv: Path) -> None:
+    """--quiet turns off progress and the summary, not the report of the rows
+    left out of the output: those lines alone go to stderr."""
+    result = run_cli(demo.package_dir, str(bad_csv), "--skip-bad-rows", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [line.partition(":")[0] for line in result.stderr.splitlines()] == [
+        "skipped line 3",
+        "skipped line 4",
+        "skipped line 5",
+    ]
+    assert len(list(csv.DictReader(result.stdout.splitlines()))) == 2
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["stop", "skip-bad-rows"])
+@pytest.mark.parametrize("where", ["midway", "last-line"])
+def test_a_quote_never_closed_stops_the_run_at_its_line(
+    demo: Rendered, records: list[dict], tmp_path: Path, skip: bool, where: str
+) -> None:
+    """A cell that opens a quote and never closes it would make the rest of
+    the file one cell: the run stops (also with --skip-bad-rows, since no
+    later row can be read for sure), naming the line the quote opens on,
+    and writes no output."""
+    source = write_csv(tmp_path / "in.csv", records[:10])
+    lines = source.read_text(encoding="utf-8").splitlines()
+    broken = 4 if where == "midway" else len(lines)
+    lines[broken - 1] = lines[broken - 1].replace(",", ',"', 1)
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "out.csv"
+    args = ["--skip-bad-rows"] if skip else []
+    result = run_cli(demo.package_dir, str(source), "-o", str(output), *args)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {source}: line {broken} is not CSV (a cell's opening quote (\") "
+        f"is never closed); {output} was not written"
+    )
+    assert not output.exists()
+
+
+def test_a_row_spanning_lines_is_named_by_its_first_line(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A quoted cell may hold a line break (a comment column): such a row is
+    scored, and a bad one is named by the line it starts on, as an editor
+    shows it."""
+    source = write_csv(tmp_path / "in.csv", records[:4], extra={"note": "x"})
+    lines = source.read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1].removesuffix(",x") + ',"two\nlines"'  # line 2 and 3
+    lines[2] = lines[2].replace(",", ",abc,", 1).removesuffix(",x")  # line 4
+    lines[2] += ',"two\nlines"'
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_cli(demo.package_dir, str(source), "--skip-bad-rows")
+    assert result.returncode == 0, result.stderr
+    assert "skipped line 4: has 20 fields, the header has 19" in result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert [row["note"] for row in rows] == ["two\nlines", "x", "x"]
 
 
 def test_lines_of_another_width_are_bad_even_with_every_feature(

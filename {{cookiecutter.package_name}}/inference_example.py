@@ -2135,30 +2135,36 @@ class _Row:
 
 
 def _csv_rows(reader: Any, header: list[str], names: list[str]) -> Any:
-    """Yield the rows of a CSV reader; feature cells become floats where they
-    parse (the rest stay text, and the row is refused when scored)."""
+    """Yield the rows of a strict CSV reader, each numbered by the line it
+    starts on (a quoted cell may span lines); feature cells become floats
+    where they parse (the rest stay text, and the row is refused when
+    scored)."""
     wanted = [(index, name) for index, name in enumerate(header) if name in names]
+    start = reader.line_num + 1
     try:
-        yield from _csv_records(reader, header, wanted)
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not cells:
+                continue
+            problem = (
+                f"has {len(cells)} fields, the header has {len(header)}"
+                if len(cells) != len(header)
+                else None
+            )
+            record = {
+                name: _csv_number(cells[index])
+                for index, name in wanted
+                if index < len(cells)
+            }
+            yield _Row(line, record, cells, problem)
     except csv.Error as error:
-        raise InputError(f"line {reader.line_num} is not CSV ({error})") from None
-
-
-def _csv_records(reader: Any, header: list[str], wanted: list[tuple[int, str]]) -> Any:
-    for cells in reader:
-        if not cells:
-            continue
-        problem = (
-            f"has {len(cells)} fields, the header has {len(header)}"
-            if len(cells) != len(header)
-            else None
+        # Nothing after a broken quote can be read for sure: the run stops.
+        reason = (
+            "a cell's opening quote (\") is never closed"
+            if "unexpected end of data" in str(error)
+            else error
         )
-        record = {
-            name: _csv_number(cells[index])
-            for index, name in wanted
-            if index < len(cells)
-        }
-        yield _Row(reader.line_num, record, cells, problem)
+        raise InputError(f"line {start} is not CSV ({reason})") from None
 
 
 def _csv_number(text: str) -> float | str:
@@ -2202,8 +2208,11 @@ class BatchScorer:
         inference: the loaded package.
         input_format: "csv" or "jsonl".
         chunk_size: rows read and scored at once (default: batch_size).
-        skip_bad_rows: report bad rows and go on, instead of stopping.
-        progress: where to report progress (None: silent).
+        skip_bad_rows: leave bad rows out and go on, instead of stopping.
+        progress: where to report progress and warnings (None: silent).
+        skipped: where to report each row left out (None: the progress
+            stream): rows missing from the output are never silent on the
+            command line, --quiet or not.
         drift: a DriftMonitor that sees every scored row (None: no drift).
     """
 
@@ -2215,12 +2224,14 @@ class BatchScorer:
         skip_bad_rows: bool = False,
         progress: Any = None,
         drift: DriftMonitor | None = None,
+        skipped: Any = None,
     ) -> None:
         self.inference = inference
         self.input_format = input_format
         self.chunk_size = chunk_size or inference.batch_size
         self.skip_bad_rows = skip_bad_rows
         self.progress = progress
+        self.skipped = progress if skipped is None else skipped
         self.drift = drift
         self.rows = 0
         self.anomalies = 0
@@ -2237,7 +2248,9 @@ class BatchScorer:
         self.started = time.monotonic()
         last_report = self.started
         if self.input_format == "csv":
-            reader = csv.reader(source)
+            # Strict: a stray quote is an error, not the rest of the file
+            # read as one cell.
+            reader = csv.reader(source, strict=True)
             try:
                 header = next(reader, None)
             except csv.Error as error:
@@ -2345,8 +2358,8 @@ class BatchScorer:
                 good.append(row)
                 continue
             self.bad_rows.append((row.line, problem))
-            if self.skip_bad_rows and self.progress is not None:
-                print(f"skipped line {row.line}: {problem}", file=self.progress)
+            if self.skip_bad_rows and self.skipped is not None:
+                print(f"skipped line {row.line}: {problem}", file=self.skipped)
         if not self.skip_bad_rows:
             raise InputError(self.bad_rows_text())
         return good
@@ -2606,7 +2619,12 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).resolve().parent,
         help="the package folder (default: the folder of this script)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress, summary or warnings on stderr (skipped rows and "
+        "errors are still reported)",
+    )
     args = parser.parse_args(argv)
     if args.chunk_size is not None and args.chunk_size < 1:
         parser.error(f"--chunk-size {args.chunk_size}: give 1 or more rows")
@@ -2672,7 +2690,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     scorer = BatchScorer(
-        inference, input_format, args.chunk_size, args.skip_bad_rows, progress, drift
+        inference,
+        input_format,
+        args.chunk_size,
+        args.skip_bad_rows,
+        progress,
+        drift,
+        skipped=sys.stderr,
     )
     stdout = _Output(sys.stdout, "standard output")
     try:

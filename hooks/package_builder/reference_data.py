@@ -161,11 +161,16 @@ def _read_csv(
         stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
     except OSError as error:
         raise unreadable(ANSWER, str(path), error) from None
-    reader = csv.reader(stream)
+    # Strict: a stray quote is an error, not the rest of the file read as
+    # one cell. A row is named by the line it starts on (a quoted cell may
+    # span lines).
+    reader = csv.reader(stream, strict=True)
     rows = 0
+    start = 1
     try:
         with stream:
             header = next((cells for cells in reader if cells), None)
+            start = reader.line_num + 1
             if header is None:
                 raise _refuse(
                     path,
@@ -181,13 +186,14 @@ def _read_csv(
             first_bad: tuple[int, str, str] | None = None
             bad = 0
             for cells in reader:
+                line, start = start, reader.line_num + 1
                 if not cells:
                     continue
                 rows += 1
                 if len(cells) != len(header):
                     raise _refuse(
                         path,
-                        f"line {reader.line_num} has {len(cells)} fields, the header "
+                        f"line {line} has {len(cells)} fields, the header "
                         f"has {len(header)}; give every row a value for each column",
                     )
                 for index, name in wanted:
@@ -200,7 +206,7 @@ def _read_csv(
                     if not math.isfinite(value):
                         bad += 1
                         if first_bad is None:
-                            first_bad = (reader.line_num, name, text)
+                            first_bad = (line, name, text)
                     elif keep:
                         columns[name].append(value)
     except UnicodeDecodeError as error:
@@ -210,8 +216,13 @@ def _read_csv(
             "file saved as UTF-8",
         ) from None
     except csv.Error as error:
+        reason = (
+            "a cell's opening quote (\") is never closed"
+            if "unexpected end of data" in str(error)
+            else error
+        )
         raise _refuse(
-            path, f"is not valid CSV at line {reader.line_num} ({error})"
+            path, f"is not valid CSV at line {start} ({reason}); fix that line"
         ) from None
     if first_bad is not None:
         line, name, text = first_bad
