@@ -20,9 +20,11 @@ from conftest import (
     Rendered,
     answers_for,
     builders_model,
+    cookiecutter_command,
     repickle_version,
     run_cookiecutter,
     same_length_other_version,
+    template_copy,
     tree,
     unreadable_file,
 )
@@ -782,30 +784,114 @@ def test_output_that_cannot_be_written_is_an_error_line(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [blocked.name]
 
 
-def test_model_that_needs_a_module_of_the_builders_fails_validation(
+HOUSE_FOREST = (
+    "from sklearn.ensemble import IsolationForest\n\n\n"
+    "class HouseForest(IsolationForest):\n    pass\n"
+)
+HOUSE_MODEL = "house_models.HouseForest(n_estimators=10, random_state=0).fit(X)"
+
+
+def refused_for_its_module(rendered: Rendered, model: Path, provided: str) -> None:
+    assert_refused_in_one_line(
+        rendered,
+        f"ERROR: model_path ({str(model)!r}): needs the module 'house_models' "
+        f"({provided}), which the package's requirements.txt does not install, "
+        "so a consumer's Python could not load it; save a model made of "
+        "scikit-learn's own classes, or list the distribution that provides the "
+        "module in the template's {{cookiecutter.package_name}}/requirements.txt",
+        "post_gen_project",
+    )
+
+
+def test_model_that_needs_a_module_of_the_builders_is_refused(
     tmp_path: Path,
 ) -> None:
     """A model pickled from a class in the builder's own module (found through
-    PYTHONPATH) loads in the hook, but the package cannot load it anywhere
-    else: its self-validation, which does not see PYTHONPATH, fails naming the
-    module, and nothing is left."""
-    env = builders_model(
-        tmp_path,
-        "from sklearn.ensemble import IsolationForest\n\n\n"
-        "class HouseForest(IsolationForest):\n    pass\n",
-        "house_models.HouseForest(n_estimators=10, random_state=0).fit(X)",
-    )
+    PYTHONPATH) loads in the hook, but no consumer's Python could load it: it
+    is refused, naming the module, and nothing is left."""
+    env = builders_model(tmp_path, HOUSE_FOREST, HOUSE_MODEL)
     rendered = run_cookiecutter(
         tmp_path / "out",
         f"model_path={tmp_path / 'house.joblib'}",
         "feature_names=a,b,c",
         env=env,
     )
-    assert_refused(rendered, "ERROR: the package failed its own validation")
+    refused_for_its_module(
+        rendered, tmp_path / "house.joblib", "that no installed distribution provides"
+    )
+
+
+def python_with_house_models(folder: Path) -> Path:
+    """A Python (a virtual environment) where the builder's module
+    house_models (in folder/code, from builders_model) is installed as the
+    distribution house-models 1.0 would install it, beside everything this
+    Python has; return its interpreter."""
+    info = folder / "code" / "house_models-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: house-models\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "top_level.txt").write_text("house_models\n", encoding="utf-8")
+    venv = folder / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    here = [path for path in sys.path if path.endswith("site-packages")]
+    (Path(site) / "builder.pth").write_text(
+        "\n".join([str(folder / "code"), *here]) + "\n", encoding="utf-8"
+    )
+    return python
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["not-listed", "listed"])
+def test_model_that_needs_an_installed_distribution_needs_it_listed(
+    tmp_path: Path, listed: bool
+) -> None:
+    """A model whose class comes from a distribution installed in the
+    builder's Python loads there, and would pass the build's validation run
+    too: it is refused unless the template's requirements.txt lists that
+    distribution, so that installing the package's requirements installs it;
+    listed, the package builds and its requirements.txt names it."""
+    builders_model(tmp_path, HOUSE_FOREST, HOUSE_MODEL)
+    python = python_with_house_models(tmp_path)
+    template = template_copy(tmp_path)
+    if listed:
+        requirements = template / "{{cookiecutter.package_name}}" / "requirements.txt"
+        with requirements.open("a", encoding="utf-8") as stream:
+            stream.write("\nHouse_Models>=1.0  # the builder's own estimators\n")
+    command = cookiecutter_command(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'house.joblib'}",
+        "feature_names=a,b,c",
+        template=template,
+    )
+    result = subprocess.run(
+        [str(python), *command[1:]], capture_output=True, text=True, encoding="utf-8"
+    )
+    name = f"model_{VERSION}_deployment"
+    rendered = Rendered(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        tmp_path / "out",
+        tmp_path / "out" / name,
+        tmp_path / "out" / f"{name}.zip",
+    )
+    if not listed:
+        refused_for_its_module(
+            rendered, tmp_path / "house.joblib", "of the distribution house-models"
+        )
+        return
+    assert rendered.returncode == 0, rendered.stderr
     assert (
-        "model.joblib needs the module 'house_models', which this Python cannot "
-        "import: pip install -r requirements.txt"
-    ) in rendered.stderr
+        "House_Models>=1.0" in (rendered.package_dir / "requirements.txt").read_text()
+    )
+    assert rendered.zip_path.is_file()
 
 
 def test_model_that_needs_a_module_cookiecutter_cannot_import_is_refused(
@@ -814,12 +900,7 @@ def test_model_that_needs_a_module_cookiecutter_cannot_import_is_refused(
     """A model pickled from a class in a module that the Python running
     cookiecutter cannot import is refused naming the module, and saying that
     consumers would need it too (not "give a file written by joblib.dump")."""
-    builders_model(
-        tmp_path,
-        "from sklearn.ensemble import IsolationForest\n\n\n"
-        "class HouseForest(IsolationForest):\n    pass\n",
-        "house_models.HouseForest(n_estimators=10, random_state=0).fit(X)",
-    )
+    builders_model(tmp_path, HOUSE_FOREST, HOUSE_MODEL)
     rendered = run_cookiecutter(
         tmp_path / "out",
         f"model_path={tmp_path / 'house.joblib'}",

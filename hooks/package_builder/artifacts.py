@@ -8,8 +8,11 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import math
+import pickle
 import platform
+import re
 import sys
+import types
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -88,10 +91,135 @@ def _missing_module(name: str) -> str:
     return (
         f"needs the module {name!r}, which the Python running cookiecutter "
         f"({sys.executable}) cannot import, and the package's consumers would "
-        "need it too: install it there (a PYTHONPATH entry is not enough, the "
-        "package is validated without it), or save a model made of "
-        "scikit-learn's own classes"
+        "need it too: install its distribution there and list it in the "
+        "template's {{cookiecutter.package_name}}/requirements.txt, or save a "
+        "model made of scikit-learn's own classes"
     )
+
+
+class _ModuleRecorder(pickle.Pickler):
+    """Pickles an object into nothing, recording the modules of the classes
+    and functions that the pickle would name: those a Python that loads it
+    must import. Arrays of numbers are not gone through (only numpy)."""
+
+    class _Discard:
+        def write(self, data: bytes) -> None:
+            pass
+
+    def __init__(self) -> None:
+        super().__init__(self._Discard(), protocol=pickle.HIGHEST_PROTOCOL)
+        self.modules: set[str] = set()
+
+    def persistent_id(self, obj: Any) -> Any:
+        self.modules.add(type(obj).__module__)
+        if isinstance(
+            obj, (type, types.FunctionType, types.BuiltinFunctionType, np.ufunc)
+        ):
+            self.modules.add(getattr(obj, "__module__", None) or "builtins")
+        if isinstance(obj, np.ndarray) and not obj.dtype.hasobject:
+            return "array"  # stands for it: numbers only, numpy's
+        return None
+
+
+def modules_needed(artifact: Any) -> set[str]:
+    """The top-level modules that unpickling ``artifact`` imports."""
+    recorder = _ModuleRecorder()
+    recorder.dump(artifact)
+    return {name.partition(".")[0] for name in recorder.modules}
+
+
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# The modules that installing these distributions always provides (with what
+# they require): the common case, told without searching every installed
+# distribution's files, which takes a noticeable part of a second.
+PROVIDED_BY = {
+    "scikit-learn": {"sklearn", "scipy", "numpy", "joblib", "threadpoolctl"},
+    "numpy": {"numpy"},
+    "joblib": {"joblib"},
+    "pandas": {"pandas", "numpy"},
+}
+
+
+def _normal(name: str) -> str:
+    """A distribution's name as pip compares it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_names(requirements: list[str]) -> list[str]:
+    """The distribution names in requirement lines (comments and extras'
+    requirements left out)."""
+    names = []
+    for line in requirements:
+        requirement, _, marker = line.partition("#")[0].partition(";")
+        match = _REQUIREMENT_NAME.match(requirement)
+        if match and not re.search(r"\bextra\b", marker):
+            names.append(_normal(match.group(1)))
+    return names
+
+
+def installed_by(requirements_file: Path) -> set[str]:
+    """The distributions that ``pip install -r requirements_file`` installs:
+    those it lists and, as installed here, what they require (not extras)."""
+    todo = _requirement_names(
+        requirements_file.read_text(encoding="utf-8").splitlines()
+    )
+    found: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            todo.extend(_requirement_names(importlib.metadata.requires(name) or []))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def check_importable_by_consumers(
+    loaded: dict[str, Any], sources: dict[str, Path], requirements_file: Path
+) -> None:
+    """Refuse an artifact that needs a module which neither the standard
+    library nor what requirements_file installs provides: it loads here, but
+    not in a consumer's Python that installed the package's requirements.
+
+    ``loaded`` maps answer (model_path, scaler_path) to the unpickled object,
+    ``sources`` answer to the file the builder gave.
+    """
+    listed = _requirement_names(
+        requirements_file.read_text(encoding="utf-8").splitlines()
+    )
+    known = set(sys.stdlib_module_names).union(
+        *(PROVIDED_BY.get(name, ()) for name in listed)
+    )
+    installed: set[str] | None = None
+    providers: dict[str, list[str]] = {}
+    for answer, artifact in loaded.items():
+        try:
+            needed = modules_needed(artifact) - known
+        except Exception:  # it loaded: the validation run decides
+            continue
+        if needed and installed is None:
+            installed = installed_by(requirements_file)
+            providers = importlib.metadata.packages_distributions()
+        for module in sorted(needed):
+            distributions = sorted({_normal(d) for d in providers.get(module, [])})
+            if installed and installed & set(distributions):
+                continue
+            provided = (
+                f"of the distribution {', '.join(distributions)}"
+                if distributions
+                else "that no installed distribution provides"
+            )
+            raise AnswerError(
+                answer,
+                str(sources[answer]),
+                f"needs the module {module!r} ({provided}), which the package's "
+                "requirements.txt does not install, so a consumer's Python could "
+                "not load it; save a model made of scikit-learn's own classes, or "
+                "list the distribution that provides the module in the template's "
+                "{{cookiecutter.package_name}}/requirements.txt",
+            )
 
 
 def describe(model: Any) -> str:

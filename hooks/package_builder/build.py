@@ -328,7 +328,11 @@ def build_package(answers: Answers, folder: Path) -> Path | None:
 
 
 def _build(answers: Answers, folder: Path, validation: Validation) -> Path | None:
-    from .artifacts import inspect_artifacts, load_artifact
+    from .artifacts import (
+        check_importable_by_consumers,
+        inspect_artifacts,
+        load_artifact,
+    )
     from .monitoring import load_reference, made_up_examples, reference_monitoring
 
     package = load_package_module(folder)
@@ -460,6 +464,20 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             f"up without reference data cannot be ({error}); give "
             "reference_data_path, a CSV of representative inputs",
         ) from None
+    # The last check of the artifacts: what it refuses works here, so any
+    # other problem of the builder's is told first.
+    check_importable_by_consumers(
+        {
+            answer: loaded[name]
+            for answer, name in (
+                ("model_path", MODEL_FILE),
+                ("scaler_path", SCALER_FILE),
+            )
+            if name in loaded
+        },
+        sources,
+        folder / REQUIREMENTS_FILE,
+    )
     manifest = build_manifest(
         answers,
         metadata,
