@@ -171,6 +171,15 @@ BAD_ANSWERS = [
         "score_percentile", "\u0665\u0660", "not a number", id="percentile-arabic"
     ),
     pytest.param("timeout_seconds", "0", "seconds, 1 or more", id="timeout-0"),
+    pytest.param(
+        "timeout_seconds",
+        "1" + "0" * 310,
+        "far too large; give a whole number of seconds, 1 or more",
+        id="timeout-beyond-a-float",
+    ),
+    pytest.param(
+        "batch_size", "9" * 400, "far too large; give a whole number", id="batch-huge"
+    ),
     pytest.param("threshold", "abc", "finite number", id="threshold-word"),
     pytest.param("threshold", "nan", "finite number", id="threshold-nan"),
     pytest.param("threshold", "inf", "finite number", id="threshold-inf"),

@@ -156,6 +156,14 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         IsolationForest(n_estimators=10, random_state=0).fit(clashing),
         directory / "model_score.joblib",
     )
+    # A name with half of a surrogate pair: what a file name read with
+    # errors="surrogateescape" gives.
+    names = pd.Index(["a", "b", "c", "caf\udce9"], dtype=object)
+    unpaired = pd.DataFrame(X, columns=names)
+    joblib.dump(
+        IsolationForest(n_estimators=10, random_state=0).fit(unpaired),
+        directory / "model_surrogate.joblib",
+    )
     for name, offset in {"nan": np.nan, "inf": np.inf, "minus5": -5.0}.items():
         # A boundary no fit gives: a threshold (-offset_) of nan, -inf or 5.
         broken = IsolationForest(n_estimators=10, random_state=0).fit(X)
@@ -286,6 +294,13 @@ BAD_ARTIFACTS = {
         ["model_path=model_score.joblib"],
         "ERROR: model_path ('a,b,c,score')",
         "a feature is named 'score', like a column the package's batch scorers add",
+    ),
+    "feature-name-not-unicode": (
+        ["model_path=model_surrogate.joblib"],
+        "ERROR: model_path ('a,b,c,caf\\udce9'): the feature name 'caf\\udce9' is "
+        "not valid Unicode text (it holds half of a surrogate pair), which no "
+        "UTF-8 file can hold; rename the feature",
+        "",
     ),
     "names-count-differs": (
         ["model_path=model4.joblib", "feature_names=a,b,c"],

@@ -945,6 +945,25 @@ def test_same_version_and_artifacts_give_identical_zip_bytes(
     assert first.zip_path.read_bytes() == second.zip_path.read_bytes()
 
 
+def test_a_parameter_shown_by_its_address_gives_identical_zips(
+    tmp_path: Path,
+) -> None:
+    """A model parameter recorded by its repr, whose default form holds a
+    memory address (a RandomState as random_state), is recorded without it:
+    two renders still give the same zip."""
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    model = IsolationForest(n_estimators=5, random_state=np.random.RandomState(0))
+    joblib.dump(model.fit(X), tmp_path / "model.joblib")
+    answers = (f"model_path={tmp_path / 'model.joblib'}", "feature_names=a,b,c")
+    first = run_cookiecutter(tmp_path / "a", *answers)
+    second = run_cookiecutter(tmp_path / "b", *answers)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    metadata = json.loads((first.package_dir / "metadata.json").read_text())
+    parameters = metadata["training_info"]["model_parameters"]
+    assert parameters["random_state"] == "RandomState(MT19937)"
+    assert first.zip_path.read_bytes() == second.zip_path.read_bytes()
+
+
 def test_rerunning_the_hook_on_the_same_folder_is_idempotent(
     artifacts: tuple[Path, dict], tmp_path: Path
 ) -> None:

@@ -206,6 +206,10 @@ def _integer(
     whole = isinstance(number, int) or number.is_integer()
     if not whole or not low <= number <= high:
         raise AnswerError(key, value, fix)
+    try:
+        float(number)  # as the package reads it: a float
+    except OverflowError:
+        raise AnswerError(key, value, f"far too large; {fix}") from None
     return int(number)
 
 
@@ -230,6 +234,16 @@ def _threshold(context: Mapping[str, Any]) -> TypedFloat | None:
 
 def feature_names_problem(names: list[str]) -> str | None:
     """Why ``names`` cannot name a package's features, or None if they can."""
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return (
+                f"the feature name {name!r} is not valid Unicode text (it holds "
+                "half of a surrogate pair), which no UTF-8 file can hold; rename "
+                "the feature (and refit the model if it was fitted on named "
+                "columns)"
+            )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         return (

@@ -240,8 +240,14 @@ def _step_name(step: Any) -> str:
     return "passthrough" if _is_passthrough(step) else type(step).__name__
 
 
+# The memory address in a default repr ("<... at 0x7f...>"), which differs
+# from one run to the next.
+_ADDRESS = re.compile(r" at 0x[0-9A-Fa-f]+")
+
+
 def json_safe(value: Any) -> Any:
-    """Return ``value`` as plain JSON types; other objects become their repr."""
+    """Return ``value`` as plain JSON types; other objects become their repr,
+    without a memory address, so that the same model gives the same text."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, np.integer)):
@@ -252,7 +258,7 @@ def json_safe(value: Any) -> Any:
         return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
         return [json_safe(item) for item in value]
-    return repr(value)
+    return _ADDRESS.sub("", repr(value))
 
 
 def build_environment() -> dict[str, str | None]:
