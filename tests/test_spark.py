@@ -327,26 +327,29 @@ def test_feature_columns_in_another_case_are_found_unless_case_sensitive(
         spark.conf.unset("spark.sql.caseSensitive")
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["neither-exact", "one-exact"])
 def test_feature_in_two_cases_is_refused(
-    spark: Any, scoring: ModuleType, inference: Any
+    spark: Any, scoring: ModuleType, inference: Any, exact: bool
 ) -> None:
-    """Two columns that differ only in case from a feature, with Spark not
-    telling them apart: refused at once, naming both."""
+    """Two columns that name one feature in different cases, with Spark not
+    telling them apart: refused at once, naming both, also when one of them
+    is named exactly as the feature."""
     from pyspark.sql import functions as F
 
     name = inference.feature_names[0]
+    other = name if exact else name.capitalize()
     df = generated(spark, inference, 10, partitions=1)
     spark.conf.set("spark.sql.caseSensitive", "true")  # to make such a frame
     try:
-        df = df.withColumn(name.upper(), F.col(name)).withColumnRenamed(
-            name, name.capitalize()
+        df = df.withColumnRenamed(name, other).withColumn(
+            name.upper(), F.col(other) * 1000
         )
     finally:
         spark.conf.unset("spark.sql.caseSensitive")
     with pytest.raises(
         ValueError,
         match=re.escape(
-            f"Feature '{name}' matches the columns '{name.capitalize()}', "
+            f"Feature '{name}' matches the columns '{other}', "
             f"'{name.upper()}', which Spark does not tell apart"
         ),
     ):

@@ -409,7 +409,8 @@ def check_columns(
     present = {}
     for name in archive.feature_names:
         field = fields.get(name)
-        if field is None and not case_sensitive:
+        if not case_sensitive:
+            # Also beside an exact match: Spark would not tell them apart.
             alike = [
                 f for column, f in fields.items() if column.lower() == name.lower()
             ]
