@@ -434,6 +434,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
                 scaler_path.stat().st_size if scaler_path.is_file() else 0
             ),
             "has_scaler": scaler_path.is_file(),
+            "scaler_type": type(loaded.get(SCALER_FILE)).__name__,
         },
     )
     rows = (
