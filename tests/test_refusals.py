@@ -909,6 +909,41 @@ def test_model_that_needs_an_installed_distribution_needs_it_listed(
     assert rendered.zip_path.is_file()
 
 
+def test_model_that_takes_text_columns_is_refused(tmp_path: Path) -> None:
+    """A Pipeline fitted on a text column that it one-hot encodes itself
+    cannot score the numbers the package gives it: refused naming the model
+    and the fix, not a traceback."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "bytes": rng.normal(size=200),
+            "proto": pd.Series(rng.choice(["tcp", "udp"], size=200), dtype=object),
+        }
+    )
+    encode = ColumnTransformer(
+        [("n", StandardScaler(), ["bytes"]), ("c", OneHotEncoder(), ["proto"])]
+    )
+    model = Pipeline([("encode", encode), ("forest", IsolationForest(random_state=0))])
+    joblib.dump(model.fit(frame), tmp_path / "model.joblib")
+    rendered = run_cookiecutter(
+        tmp_path / "out", f"model_path={tmp_path / 'model.joblib'}"
+    )
+    assert_refused(
+        rendered,
+        f"ERROR: model_path ({str(tmp_path / 'model.joblib')!r}): cannot score rows "
+        "of numbers (TypeError: ",
+    )
+    assert (
+        "the package gives the model every feature as a number, so a model that "
+        "takes text columns (categories it encodes itself) cannot be packaged: "
+        "encode them as numbers before fitting"
+    ) in rendered.stderr
+    assert "Traceback" not in rendered.stderr
+
+
 def test_model_that_needs_a_module_cookiecutter_cannot_import_is_refused(
     tmp_path: Path,
 ) -> None:

@@ -315,6 +315,19 @@ class Validation:
         return output
 
 
+def cannot_score_numbers(answers: Answers, error: TypeError) -> AnswerError:
+    """The refusal of a model that raised ``error`` scoring rows of numbers:
+    one fitted on text columns (categories encoded inside a Pipeline)."""
+    return AnswerError(
+        "model_path",
+        str(answers.model_file),
+        f"cannot score rows of numbers ({type(error).__name__}: {error}); the "
+        "package gives the model every feature as a number, so a model that "
+        "takes text columns (categories it encodes itself) cannot be packaged: "
+        "encode them as numbers before fitting",
+    )
+
+
 def zip_path_for(answers: Answers, folder: Path) -> Path:
     """Where the zip of the package in ``folder`` goes."""
     return answers.output_dir / f"{folder.name}.zip"
@@ -408,6 +421,8 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         metadata["monitoring"], reference_examples = reference_monitoring(
             inference, reference, demo
         )
+    except TypeError as error:
+        raise cannot_score_numbers(answers, error) from None
     except ValueError as error:  # the scaler refuses some of these rows
         if not answers.reference_file:
             raise
@@ -453,6 +468,8 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             f"scoring the self-test's {len(records)} rows took longer than that, "
             "so the package would time out on the smallest calls; give more seconds",
         ) from None
+    except TypeError as error:
+        raise cannot_score_numbers(answers, error) from None
     except ValueError as error:
         if demo or reference_examples:
             raise
