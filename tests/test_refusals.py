@@ -863,6 +863,37 @@ def python_with_house_models(folder: Path) -> Path:
     return python
 
 
+def render_with_house_models(folder: Path, listed: bool) -> Rendered:
+    """Render folder/house.joblib (from builders_model) into folder/out with
+    a Python where house_models is installed (python_with_house_models),
+    from a copy of the template whose requirements.txt lists it if
+    ``listed``."""
+    python = python_with_house_models(folder)
+    template = template_copy(folder)
+    if listed:
+        requirements = template / "{{cookiecutter.package_name}}" / "requirements.txt"
+        with requirements.open("a", encoding="utf-8") as stream:
+            stream.write("\nHouse_Models>=1.0  # the builder's own estimators\n")
+    command = cookiecutter_command(
+        folder / "out",
+        f"model_path={folder / 'house.joblib'}",
+        "feature_names=a,b,c",
+        template=template,
+    )
+    result = subprocess.run(
+        [str(python), *command[1:]], capture_output=True, text=True, encoding="utf-8"
+    )
+    name = f"model_{VERSION}_deployment"
+    return Rendered(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        folder / "out",
+        folder / "out" / name,
+        folder / "out" / f"{name}.zip",
+    )
+
+
 @pytest.mark.parametrize("listed", [False, True], ids=["not-listed", "listed"])
 def test_model_that_needs_an_installed_distribution_needs_it_listed(
     tmp_path: Path, listed: bool
@@ -873,30 +904,7 @@ def test_model_that_needs_an_installed_distribution_needs_it_listed(
     distribution, so that installing the package's requirements installs it;
     listed, the package builds and its requirements.txt names it."""
     builders_model(tmp_path, HOUSE_FOREST, HOUSE_MODEL)
-    python = python_with_house_models(tmp_path)
-    template = template_copy(tmp_path)
-    if listed:
-        requirements = template / "{{cookiecutter.package_name}}" / "requirements.txt"
-        with requirements.open("a", encoding="utf-8") as stream:
-            stream.write("\nHouse_Models>=1.0  # the builder's own estimators\n")
-    command = cookiecutter_command(
-        tmp_path / "out",
-        f"model_path={tmp_path / 'house.joblib'}",
-        "feature_names=a,b,c",
-        template=template,
-    )
-    result = subprocess.run(
-        [str(python), *command[1:]], capture_output=True, text=True, encoding="utf-8"
-    )
-    name = f"model_{VERSION}_deployment"
-    rendered = Rendered(
-        result.returncode,
-        result.stdout,
-        result.stderr,
-        tmp_path / "out",
-        tmp_path / "out" / name,
-        tmp_path / "out" / f"{name}.zip",
-    )
+    rendered = render_with_house_models(tmp_path, listed)
     if not listed:
         refused_for_its_module(
             rendered, tmp_path / "house.joblib", "of the distribution house-models"
@@ -907,6 +915,47 @@ def test_model_that_needs_an_installed_distribution_needs_it_listed(
         "House_Models>=1.0" in (rendered.package_dir / "requirements.txt").read_text()
     )
     assert rendered.zip_path.is_file()
+
+
+HOUSE_DETECTOR = """\
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+
+class HouseDetector:
+    \"\"\"An outlier detector of the builder's own, not a scikit-learn
+    estimator: no get_params.\"\"\"
+
+    def fit(self, X):
+        self.forest_ = IsolationForest(n_estimators=10, random_state=0).fit(X)
+        self.offset_ = self.forest_.offset_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def score_samples(self, X):
+        return self.forest_.score_samples(np.asarray(X))
+
+    def decision_function(self, X):
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        return np.where(self.decision_function(X) < 0, -1, 1)
+"""
+
+
+def test_detector_of_its_own_kind_without_get_params_is_packaged(
+    tmp_path: Path,
+) -> None:
+    """A detector of the builder's own that has what scoring needs
+    (score_samples, offset_, n_features_in_) but not scikit-learn's
+    get_params is packaged, its distribution listed, with no parameters
+    recorded, and validates."""
+    builders_model(tmp_path, HOUSE_DETECTOR, "house_models.HouseDetector().fit(X)")
+    rendered = render_with_house_models(tmp_path, listed=True)
+    assert rendered.returncode == 0, rendered.stderr
+    metadata = json.loads((rendered.package_dir / "metadata.json").read_text())
+    assert metadata["model_info"]["model_type"] == "HouseDetector"
+    assert metadata["training_info"]["model_parameters"] == {}
 
 
 def test_model_that_takes_text_columns_is_refused(tmp_path: Path) -> None:

@@ -539,7 +539,10 @@ def inspect_artifacts(
     contamination = getattr(detector, "contamination", None)
     facts = ModelFacts(
         model_type=describe(model),
-        model_parameters=json_safe(detector.get_params(deep=False)),
+        # A detector of its own kind may not have scikit-learn's get_params.
+        model_parameters=json_safe(
+            detector.get_params(deep=False) if hasattr(detector, "get_params") else {}
+        ),
         feature_names=names,
         threshold=boundary,
         # The share of training rows beyond the model's own boundary: the
