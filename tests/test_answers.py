@@ -950,6 +950,19 @@ def test_bad_reference_file_is_refused(
     assert fix in message
 
 
+def test_semicolons_and_decimal_commas_before_the_names_are_known(
+    tmp_path: Path,
+) -> None:
+    """Read before the model names the features, a file separated by
+    semicolons whose numbers have decimal commas gets the separator hint."""
+    path = csv_file(tmp_path, "a;b;c\n1,5;2;3\n", "r.csv")
+
+    assert reference_refusal(path, None).endswith(
+        "line 2 has 2 fields, the header has 1 (is it separated by commas?); "
+        "give every row a value for each column"
+    )
+
+
 def test_parquet_without_pyarrow_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

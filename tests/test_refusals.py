@@ -181,6 +181,29 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     joblib.dump(LocalOutlierFactor().fit(X), directory / "lof.joblib")
     joblib.dump(GaussianMixture(2, random_state=0).fit(X), directory / "gm.joblib")
     joblib.dump(KernelDensity().fit(X), directory / "kde.joblib")
+    nested = make_pipeline(StandardScaler(), IsolationForest(n_estimators=10))
+    joblib.dump(
+        Pipeline([("pre", StandardScaler()), ("model", nested)]).fit(X),
+        directory / "nested_pipeline.joblib",
+    )
+    # A function of the script that saved the model: its __main__.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import joblib, numpy\n"
+            "from sklearn.ensemble import IsolationForest\n"
+            "from sklearn.pipeline import make_pipeline\n"
+            "from sklearn.preprocessing import FunctionTransformer\n"
+            "def double(X):\n"
+            "    return X * 2\n"
+            "X = numpy.random.default_rng(0).normal(size=(100, 4))\n"
+            "model = make_pipeline(FunctionTransformer(double), IsolationForest())\n"
+            "joblib.dump(model.fit(X), 'main_function.joblib')\n",
+        ],
+        cwd=directory,
+        check=True,
+    )
     # Half of a surrogate pair, as a JSON escape: no Unicode text.
     (directory / "surrogate.json").write_text(
         '{"model_info": {"training_id": "\\ud800"}, '
@@ -459,6 +482,23 @@ BAD_ARTIFACTS = {
         "Pipeline starts with 'skip' (it is 'passthrough'), passing records on "
         "unchanged, so scikit-learn cannot tell",
         "drop that step: joblib.dump(Pipeline(model.steps[1:]), path)",
+    ),
+    "pipeline-ending-in-a-pipeline": (
+        ["model_path=nested_pipeline.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/nested_pipeline.joblib'): holds a "
+        "Pipeline(StandardScaler, Pipeline) whose last step is itself a Pipeline; "
+        "flatten it: joblib.dump(Pipeline(model.steps[:-1] + "
+        "model.steps[-1][1].steps), path) keeps the fitted steps, no refit needed",
+        "",
+    ),
+    "function-of-the-saving-script": (
+        ["model_path=main_function.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/main_function.joblib'): holds double, "
+        "defined in the script that saved it (__main__), which no other Python "
+        "can import; define it in a module of a distribution that the template's "
+        "{{{{cookiecutter.package_name}}}}/requirements.txt lists and fit again, "
+        "or use scikit-learn's own classes",
+        "",
     ),
     "pipeline-ending-in-passthrough": (
         ["model_path=pipeline_passthrough_last.joblib", "feature_names=a,b,c,d"],

@@ -65,6 +65,20 @@ def load_artifact(path: Path, answer: str, source: Path) -> Any:
 
 
 def _not_joblib(answer: str, source: Path, error: Exception) -> AnswerError:
+    # What unpickling says of a class or function the saving script defined.
+    main = re.fullmatch(
+        r"Can't get attribute '(.+)' on <module '__main__'.*", str(error)
+    )
+    if isinstance(error, AttributeError) and main:
+        return AnswerError(
+            answer,
+            str(source),
+            f"holds {main.group(1)}, defined in the script that saved it "
+            "(__main__), which no other Python can import; define it in a module "
+            "of a distribution that the template's "
+            "{{cookiecutter.package_name}}/requirements.txt lists and fit again, "
+            "or use scikit-learn's own classes",
+        )
     return AnswerError(
         answer,
         str(source),
@@ -296,6 +310,15 @@ def _check_detector(model: Any, path: Path, package: ModuleType) -> Any:
             "ending in one, or another such detector)",
         )
     if not hasattr(detector, "offset_"):
+        if getattr(detector, "steps", None):  # a Pipeline ending in a Pipeline
+            raise AnswerError(
+                "model_path",
+                str(path),
+                f"holds {_a(describe(model))} whose last step is itself a "
+                "Pipeline; flatten it: joblib.dump(Pipeline(model.steps[:-1] + "
+                "model.steps[-1][1].steps), path) keeps the fitted steps, no "
+                "refit needed",
+            )
         if _is_fitted(detector):
             raise AnswerError(
                 "model_path",

@@ -110,6 +110,13 @@ def read_reference_data(
     return ReferenceData(path.name, file_format, digest, rows, columns)
 
 
+def _separator_hint(header: list[str]) -> str:
+    """A hint for a header that reads as one column holding separators."""
+    if len(header) == 1 and any(mark in header[0] for mark in ";\t|"):
+        return " (is it separated by commas?)"
+    return ""
+
+
 def _missing_columns(path: Path, header: list[str], names: list[str]) -> None:
     """Refuse a file without a column for each feature, or with one twice."""
     missing = [name for name in names if name not in header]
@@ -120,9 +127,7 @@ def _missing_columns(path: Path, header: list[str], names: list[str]) -> None:
             if len(header) > SHOWN_COLUMNS
             else ""
         )
-        hint = ""
-        if len(header) == 1 and any(mark in header[0] for mark in ";\t|"):
-            hint = " (is it separated by commas?)"
+        hint = _separator_hint(header)
         raise _refuse(
             path,
             f"has no column for the features {missing}; its columns are "
@@ -194,7 +199,8 @@ def _read_csv(
                     raise _refuse(
                         path,
                         f"line {line} has {len(cells)} fields, the header "
-                        f"has {len(header)}; give every row a value for each column",
+                        f"has {len(header)}{_separator_hint(header)}; give every "
+                        "row a value for each column",
                     )
                 for index, name in wanted:
                     text = cells[index]
