@@ -852,8 +852,8 @@ def refused_for_its_module(rendered: Rendered, model: Path, provided: str) -> No
         f"ERROR: model_path ({str(model)!r}): needs the module 'house_models' "
         f"({provided}), which the package's requirements.txt does not install, "
         "so a consumer's Python could not load it; save a model made of "
-        "scikit-learn's own classes, or list the distribution that provides the "
-        "module in the template's {{cookiecutter.package_name}}/requirements.txt",
+        "scikit-learn's own classes, or install the module's distribution here "
+        "and list it in the template's {{cookiecutter.package_name}}/requirements.txt",
         "post_gen_project",
     )
 
@@ -872,21 +872,28 @@ def test_model_that_needs_a_module_of_the_builders_is_refused(
         env=env,
     )
     refused_for_its_module(
-        rendered, tmp_path / "house.joblib", "that no installed distribution provides"
+        rendered,
+        tmp_path / "house.joblib",
+        "that no installed distribution is known to provide: a folder on the "
+        "path, or an editable install not named like it",
     )
 
 
-def python_with_house_models(folder: Path) -> Path:
+def python_with_house_models(folder: Path, editable: bool = False) -> Path:
     """A Python (a virtual environment) where the builder's module
     house_models (in folder/code, from builders_model) is installed as the
-    distribution house-models 1.0 would install it, beside everything this
-    Python has; return its interpreter."""
+    distribution house-models 1.0 would install it (``editable``: as an
+    editable install, whose record names none of the module's files), beside
+    everything this Python has; return its interpreter."""
     info = folder / "code" / "house_models-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: house-models\nVersion: 1.0\n", encoding="utf-8"
     )
-    (info / "top_level.txt").write_text("house_models\n", encoding="utf-8")
+    record = "house_models-1.0.dist-info/METADATA,,\n"
+    if not editable:
+        record += "house_models.py,,\n"
+    (info / "RECORD").write_text(record, encoding="utf-8")
     venv = folder / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     python = venv / "bin" / "python"
@@ -903,12 +910,14 @@ def python_with_house_models(folder: Path) -> Path:
     return python
 
 
-def render_with_house_models(folder: Path, listed: bool) -> Rendered:
+def render_with_house_models(
+    folder: Path, listed: bool, editable: bool = False
+) -> Rendered:
     """Render folder/house.joblib (from builders_model) into folder/out with
     a Python where house_models is installed (python_with_house_models),
     from a copy of the template whose requirements.txt lists it if
     ``listed``."""
-    python = python_with_house_models(folder)
+    python = python_with_house_models(folder, editable)
     template = template_copy(folder)
     if listed:
         requirements = template / "{{cookiecutter.package_name}}" / "requirements.txt"
@@ -934,20 +943,28 @@ def render_with_house_models(folder: Path, listed: bool) -> Rendered:
     )
 
 
+@pytest.mark.parametrize("editable", [False, True], ids=["installed", "editable"])
 @pytest.mark.parametrize("listed", [False, True], ids=["not-listed", "listed"])
 def test_model_that_needs_an_installed_distribution_needs_it_listed(
-    tmp_path: Path, listed: bool
+    tmp_path: Path, listed: bool, editable: bool
 ) -> None:
     """A model whose class comes from a distribution installed in the
     builder's Python loads there, and would pass the build's validation run
     too: it is refused unless the template's requirements.txt lists that
     distribution, so that installing the package's requirements installs it;
-    listed, the package builds and its requirements.txt names it."""
+    listed, the package builds and its requirements.txt names it. An
+    editable install, whose record does not name the module's file, counts
+    by its name, like the module's."""
     builders_model(tmp_path, HOUSE_FOREST, HOUSE_MODEL)
-    rendered = render_with_house_models(tmp_path, listed)
+    rendered = render_with_house_models(tmp_path, listed, editable)
     if not listed:
         refused_for_its_module(
-            rendered, tmp_path / "house.joblib", "of the distribution house-models"
+            rendered,
+            tmp_path / "house.joblib",
+            "that no installed distribution is known to provide: a folder on the "
+            "path, or an editable install not named like it"
+            if editable
+            else "of the distribution house-models",
         )
         return
     assert rendered.returncode == 0, rendered.stderr
@@ -955,6 +972,30 @@ def test_model_that_needs_an_installed_distribution_needs_it_listed(
         "House_Models>=1.0" in (rendered.package_dir / "requirements.txt").read_text()
     )
     assert rendered.zip_path.is_file()
+
+
+def test_requirements_count_as_pip_reads_them(tmp_path: Path) -> None:
+    """What a requirements.txt installs, for the module check: names as pip
+    compares them, comments dropped, a URL by its #egg= name, the extras
+    asked for (not the others), what the listed distributions require as
+    installed here, and no option (-r, --hash) taken for a name."""
+    from package_builder.artifacts import installed_by
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "# the model's libraries\n"
+        "scikit-learn==1.9.1  # pinned\n"
+        "git+https://example.org/house.git#egg=House_Models\n"
+        "https://example.org/wheels/other-1.0-py3-none-any.whl\n"
+        "-r more.txt\n"
+        "--hash=sha256:0123\n"
+        'pandas[performance]>=1.3 ; python_version >= "3.8"\n',
+        encoding="utf-8",
+    )
+    installed = installed_by(requirements)
+    assert {"scikit-learn", "scipy", "threadpoolctl", "house-models"} <= installed
+    assert {"pandas", "numexpr", "bottleneck"} <= installed
+    assert not installed & {"https", "git", "r", "hash", "other", "pytest"}
 
 
 HOUSE_DETECTOR = """\

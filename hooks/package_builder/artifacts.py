@@ -5,15 +5,15 @@ Needs scikit-learn: only the post-generation hook imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import math
-import pickle
 import platform
 import re
 import sys
-import types
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,17 +30,20 @@ from .documents import ModelFacts
 ENVIRONMENT_PACKAGES = ["scikit-learn", "numpy", "scipy", "joblib", "pandas"]
 
 
-def load_artifact(path: Path, answer: str, source: Path) -> Any:
+def load_artifact(
+    path: Path, answer: str, source: Path, modules: set[str] | None = None
+) -> Any:
     """Unpickle ``path``, refusing one pickled by another scikit-learn version.
 
     ``path`` is the package's copy of the file the builder gave as ``answer``
-    (``source``, the path that error messages name).
+    (``source``, the path that error messages name). ``modules``, if given,
+    gets the modules that the pickle names (see check_importable_by_consumers).
 
     The package pins the scikit-learn it was built with and records the
     self-test scores computed here, so both must come from the version that
     made the pickle.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _recording_modules(modules):
         warnings.simplefilter("error", InconsistentVersionWarning)
         try:
             return joblib.load(path)
@@ -111,38 +114,32 @@ def _missing_module(name: str) -> str:
     )
 
 
-class _ModuleRecorder(pickle.Pickler):
-    """Pickles an object into nothing, recording the modules of the classes
-    and functions that the pickle would name: those a Python that loads it
-    must import. Arrays of numbers are not gone through (only numpy)."""
+@contextlib.contextmanager
+def _recording_modules(modules: set[str] | None) -> Iterator[None]:
+    """While unpickling with joblib, add to ``modules`` the module of every
+    class and function that the pickle names: the modules a Python that
+    loads the file must import."""
+    unpickler = getattr(joblib.numpy_pickle, "NumpyUnpickler", None)
+    if modules is None or unpickler is None:
+        yield
+        return
+    original = unpickler.find_class
 
-    class _Discard:
-        def write(self, data: bytes) -> None:
-            pass
+    def find_class(self: Any, module: str, name: str) -> Any:
+        modules.add(module)
+        return original(self, module, name)
 
-    def __init__(self) -> None:
-        super().__init__(self._Discard(), protocol=pickle.HIGHEST_PROTOCOL)
-        self.modules: set[str] = set()
-
-    def persistent_id(self, obj: Any) -> Any:
-        self.modules.add(type(obj).__module__)
-        if isinstance(
-            obj, (type, types.FunctionType, types.BuiltinFunctionType, np.ufunc)
-        ):
-            self.modules.add(getattr(obj, "__module__", None) or "builtins")
-        if isinstance(obj, np.ndarray) and not obj.dtype.hasobject:
-            return "array"  # stands for it: numbers only, numpy's
-        return None
+    unpickler.find_class = find_class
+    try:
+        yield
+    finally:
+        unpickler.find_class = original
 
 
-def modules_needed(artifact: Any) -> set[str]:
-    """The top-level modules that unpickling ``artifact`` imports."""
-    recorder = _ModuleRecorder()
-    recorder.dump(artifact)
-    return {name.partition(".")[0] for name in recorder.modules}
-
-
-_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_REQUIREMENT = re.compile(rf"\s*({_NAME})\s*(?:\[([^\]]*)\])?")
+_EGG = re.compile(rf"#egg=({_NAME})")
+_EXTRA_MARKER = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]""")
 # The modules that installing these distributions always provides (with what
 # they require): the common case, told without searching every installed
 # distribution's files, which takes a noticeable part of a second.
@@ -155,84 +152,124 @@ PROVIDED_BY = {
 
 
 def _normal(name: str) -> str:
-    """A distribution's name as pip compares it (PEP 503)."""
+    """A distribution's (or an extra's) name as pip compares it (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _requirement_names(requirements: list[str]) -> list[str]:
-    """The distribution names in requirement lines (comments and extras'
-    requirements left out)."""
-    names = []
-    for line in requirements:
-        requirement, _, marker = line.partition("#")[0].partition(";")
-        match = _REQUIREMENT_NAME.match(requirement)
-        if match and not re.search(r"\bextra\b", marker):
-            names.append(_normal(match.group(1)))
-    return names
+def _requirements(
+    lines: list[str], extras: frozenset[str] = frozenset()
+) -> list[tuple[str, frozenset[str]]]:
+    """The distributions, with the extras asked of each, that requirement
+    ``lines`` name: a requirements.txt's or a distribution's own (Requires-Dist,
+    of which those of ``extras`` count). A URL counts by its #egg= name;
+    other options (-r, -c, --hash...) are not followed, and markers other
+    than extras are taken to hold."""
+    found = []
+    for line in lines:
+        text = re.sub(r"(^|\s)#.*", "", line).strip()
+        if "://" in text or text.startswith("-"):
+            egg = _EGG.search(text)
+            if egg:
+                found.append((_normal(egg.group(1)), frozenset()))
+            continue
+        requirement, _, marker = text.partition(";")
+        extra = _EXTRA_MARKER.search(marker)
+        if extra and _normal(extra.group(1)) not in extras:
+            continue
+        match = _REQUIREMENT.match(requirement)
+        if match:
+            named = (match.group(2) or "").split(",")
+            asked = frozenset(_normal(name) for name in named if name.strip())
+            found.append((_normal(match.group(1)), asked))
+    return found
 
 
 def installed_by(requirements_file: Path) -> set[str]:
     """The distributions that ``pip install -r requirements_file`` installs:
-    those it lists and, as installed here, what they require (not extras)."""
-    todo = _requirement_names(
-        requirements_file.read_text(encoding="utf-8").splitlines()
-    )
-    found: set[str] = set()
+    those it lists and, as installed here, what they require."""
+    todo = _requirements(requirements_file.read_text(encoding="utf-8").splitlines())
+    seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
-        name = todo.pop()
-        if name in found:
+        name, extras = todo.pop()
+        if (name, extras) in seen:
             continue
-        found.add(name)
+        seen.add((name, extras))
         try:
-            todo.extend(_requirement_names(importlib.metadata.requires(name) or []))
+            required = importlib.metadata.requires(name) or []
         except importlib.metadata.PackageNotFoundError:
             continue
+        todo.extend(_requirements(required, extras))
+    return {name for name, _ in seen}
+
+
+def _distributions_providing(module: str) -> set[str]:
+    """The installed distributions whose files hold ``module``: by its file,
+    so that two distributions sharing a namespace package are told apart."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    places = []
+    if spec is not None and spec.has_location and spec.origin:
+        places = [Path(spec.origin)]
+    elif spec is not None and spec.submodule_search_locations:
+        places = [Path(p) for p in spec.submodule_search_locations]
+    found = set()
+    for place in (p.resolve() for p in places):
+        for distribution in importlib.metadata.distributions():
+            for file in distribution.files or []:
+                if file.name != place.name and place.name not in file.parts:
+                    continue
+                located = Path(distribution.locate_file(file)).resolve()
+                if located == place or place in located.parents:
+                    found.add(_normal(distribution.metadata["Name"]))
+                    break
     return found
 
 
 def check_importable_by_consumers(
-    loaded: dict[str, Any], sources: dict[str, Path], requirements_file: Path
+    needed: dict[str, set[str]], sources: dict[str, Path], requirements_file: Path
 ) -> None:
     """Refuse an artifact that needs a module which neither the standard
     library nor what requirements_file installs provides: it loads here, but
     not in a consumer's Python that installed the package's requirements.
 
-    ``loaded`` maps answer (model_path, scaler_path) to the unpickled object,
-    ``sources`` answer to the file the builder gave.
+    ``needed`` maps answer (model_path, scaler_path) to the modules its
+    pickle names (see load_artifact), ``sources`` answer to the file the
+    builder gave.
     """
-    listed = _requirement_names(
-        requirements_file.read_text(encoding="utf-8").splitlines()
-    )
+    lines = requirements_file.read_text(encoding="utf-8").splitlines()
     known = set(sys.stdlib_module_names).union(
-        *(PROVIDED_BY.get(name, ()) for name in listed)
+        *(PROVIDED_BY.get(name, ()) for name, _ in _requirements(lines))
     )
     installed: set[str] | None = None
-    providers: dict[str, list[str]] = {}
-    for answer, artifact in loaded.items():
-        try:
-            needed = modules_needed(artifact) - known
-        except Exception:  # it loaded: the validation run decides
-            continue
-        if needed and installed is None:
-            installed = installed_by(requirements_file)
-            providers = importlib.metadata.packages_distributions()
-        for module in sorted(needed):
-            distributions = sorted({_normal(d) for d in providers.get(module, [])})
-            if installed and installed & set(distributions):
+    for answer, modules in needed.items():
+        for module in sorted(m for m in modules if m.partition(".")[0] not in known):
+            if installed is None:
+                installed = installed_by(requirements_file)
+            distributions = _distributions_providing(module)
+            top = module.partition(".")[0]
+            if distributions & installed or (
+                # An editable install records no files of its own: it counts
+                # when it is named like its module.
+                not distributions and _normal(top) in installed
+            ):
                 continue
             provided = (
-                f"of the distribution {', '.join(distributions)}"
+                f"of the distribution {', '.join(sorted(distributions))}"
                 if distributions
-                else "that no installed distribution provides"
+                else "that no installed distribution is known to provide: a "
+                "folder on the path, or an editable install not named like it"
             )
+            artifact = "model" if answer == "model_path" else "scaler"
             raise AnswerError(
                 answer,
                 str(sources[answer]),
                 f"needs the module {module!r} ({provided}), which the package's "
                 "requirements.txt does not install, so a consumer's Python could "
-                "not load it; save a model made of scikit-learn's own classes, or "
-                "list the distribution that provides the module in the template's "
-                "{{cookiecutter.package_name}}/requirements.txt",
+                f"not load it; save a {artifact} made of scikit-learn's own "
+                "classes, or install the module's distribution here and list it "
+                "in the template's {{cookiecutter.package_name}}/requirements.txt",
             )
 
 

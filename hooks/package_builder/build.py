@@ -377,14 +377,20 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         "scaler_path": answers.scaler_file or scaler_path,
         "metadata_path": answers.metadata_file,
     }
+    # The modules each pickle names, which a consumer's Python must import.
+    needed: dict[str, set[str]] = {"model_path": set()}
     loaded = {
         MODEL_FILE: load_artifact(
-            folder / MODEL_FILE, "model_path", sources["model_path"]
+            folder / MODEL_FILE,
+            "model_path",
+            sources["model_path"],
+            needed["model_path"],
         )
     }
     if scaler_path.is_file():
+        needed["scaler_path"] = set()
         loaded[SCALER_FILE] = load_artifact(
-            scaler_path, "scaler_path", sources["scaler_path"]
+            scaler_path, "scaler_path", sources["scaler_path"], needed["scaler_path"]
         )
     require_pandas_for_named_features(loaded)
     facts = inspect_artifacts(
@@ -484,18 +490,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
         ) from None
     # The last check of the artifacts: what it refuses works here, so any
     # other problem of the builder's is told first.
-    check_importable_by_consumers(
-        {
-            answer: loaded[name]
-            for answer, name in (
-                ("model_path", MODEL_FILE),
-                ("scaler_path", SCALER_FILE),
-            )
-            if name in loaded
-        },
-        sources,
-        folder / REQUIREMENTS_FILE,
-    )
+    check_importable_by_consumers(needed, sources, folder / REQUIREMENTS_FILE)
     manifest = build_manifest(
         answers,
         metadata,
