@@ -356,6 +356,34 @@ def test_feature_in_two_cases_is_refused(
         scoring.score_dataframe(df, environ={})
 
 
+def test_features_named_alike_in_other_cases_each_find_their_column(
+    scoring: ModuleType,
+) -> None:
+    """Features whose names differ only in case (Bytes and bytes) each take
+    the column named exactly after them when Spark does not tell case apart;
+    a third column in yet another case is refused, naming the columns."""
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    manifest = {"training_info": {"feature_names": ["Bytes", "bytes"]}}
+    archive = scoring.PackageArchive(None, "package", manifest, "0" * 64, None)
+    schema = StructType(
+        [StructField(name, DoubleType()) for name in ("id", "bytes", "Bytes")]
+    )
+    assert scoring.check_columns(schema, archive) == {
+        "Bytes": "Bytes",
+        "bytes": "bytes",
+    }
+    schema.add(StructField("BYTES", DoubleType()))
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Feature 'Bytes' matches the columns 'Bytes', 'BYTES', which Spark "
+            "does not tell apart"
+        ),
+    ):
+        scoring.check_columns(schema, archive)
+
+
 def test_columns_named_with_dots_come_back_unchanged(
     spark: Any, scoring: ModuleType, inference: Any
 ) -> None:

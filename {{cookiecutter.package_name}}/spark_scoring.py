@@ -407,12 +407,17 @@ def check_columns(
                     "(spark.sql.caseSensitive is false): rename or drop it"
                 )
     present = {}
+    features = set(archive.feature_names)
     for name in archive.feature_names:
         field = fields.get(name)
         if not case_sensitive:
-            # Also beside an exact match: Spark would not tell them apart.
+            # Also beside an exact match, Spark would not tell them apart; a
+            # column named exactly as another feature is that feature's.
             alike = [
-                f for column, f in fields.items() if column.lower() == name.lower()
+                f
+                for column, f in fields.items()
+                if column.lower() == name.lower()
+                and (column == name or column not in features)
             ]
             if len(alike) > 1:
                 raise ValueError(
