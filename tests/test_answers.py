@@ -565,7 +565,11 @@ def test_metadata_empty_values_say_nothing_whatever_the_kind(tmp_path: Path) -> 
     stay."""
     data = {
         "model_info": {"created_at": "", "training_source": ""},
-        "training_info": {"training_samples": "", "feature_count": {}},
+        "training_info": {
+            "training_samples": "",
+            "feature_count": {},
+            "feature_names": "",
+        },
         "evaluation_info": {
             "basic_metrics": {"accuracy": "", "threshold_value": {}},
             "feature_importance": {},
@@ -573,7 +577,11 @@ def test_metadata_empty_values_say_nothing_whatever_the_kind(tmp_path: Path) -> 
     }
     read = read_given_metadata(metadata_file(tmp_path, data))
     assert read["model_info"] == {"created_at": None, "training_source": ""}
-    assert read["training_info"] == {"training_samples": None, "feature_count": None}
+    assert read["training_info"] == {
+        "training_samples": None,
+        "feature_count": None,
+        "feature_names": None,
+    }
     assert read["evaluation_info"] == {
         "basic_metrics": {"accuracy": None, "threshold_value": None},
         "feature_importance": {},
@@ -923,6 +931,19 @@ BAD_REFERENCE_FILES = [
         "is not valid CSV at line 3 (a cell's opening quote (\") is never closed); "
         "fix that line",
         id="quote-never-closed",
+    ),
+    pytest.param(
+        "r.csv",
+        'a,b,c\n"1"x,2,3\n',
+        "is not valid CSV at line 2 (',' expected after '\"': text follows a "
+        "cell's closing quote); fix that line",
+        id="text-after-a-closing-quote",
+    ),
+    pytest.param(
+        "r.csv",
+        '\n\n"a,b,c\n1,2,3\n',
+        "is not valid CSV at line 3 (a cell's opening quote",
+        id="header-quote-never-closed-after-blank-lines",
     ),
     pytest.param(
         "r.csv",

@@ -795,6 +795,25 @@ def test_files_of_an_interrupted_build_block_a_new_render(tmp_path: Path) -> Non
     assert (kept / "model.joblib").read_bytes() == b"earlier"
 
 
+def test_files_and_token_of_a_killed_build_are_named_in_one_refusal(
+    tmp_path: Path,
+) -> None:
+    """Everything killed, the guard too: the set-aside files and the guard's
+    token are left, and the one refusal says what to do with both."""
+    folder = tmp_path / PACKAGE_NAME
+    folder.mkdir()
+    kept = tmp_path / f".{PACKAGE_NAME}.previous"
+    kept.mkdir()
+    (kept / "model.joblib").write_bytes(b"earlier")
+    (tmp_path / f".{PACKAGE_NAME}.guard").mkdir()
+    with pytest.raises(ValueError) as refusal:
+        set_aside_previous(folder, "deployment_manifest.json")
+    assert str(refusal.value).endswith(
+        f"to drop them, remove .{PACKAGE_NAME}.previous; either way, remove "
+        f".{PACKAGE_NAME}.guard"
+    )
+
+
 def test_previous_build_is_dropped_after_success(tmp_path: Path) -> None:
     """drop_previous removes what was set aside; restore_previous then does
     nothing."""

@@ -696,8 +696,21 @@ def test_csv_with_a_byte_order_mark_is_read(
         pytest.param(
             "{header}\n" + "9" * 200_000 + "\n",
             1,
-            "line 2 is not CSV (field larger than field limit (131072))",
+            "line 2 is not CSV (field larger than field limit (131072)",
             id="huge-field",
+        ),
+        pytest.param(
+            '"id,beacon_ratio\nr1,0.1\n',
+            1,
+            "the CSV header is not CSV (a cell's opening quote (\") is never closed)",
+            id="header-quote-never-closed",
+        ),
+        pytest.param(
+            "{header}\n" + '"' + "9" * 200_000 + "\n",
+            1,
+            "line 2 is not CSV (field larger than field limit (131072): is a cell's "
+            "opening quote never closed?)",
+            id="huge-field-after-a-quote",
         ),
         pytest.param(
             b"id,beacon_ratio,id\nr1,0.1,r1\n",

@@ -1067,9 +1067,9 @@ def test_model_that_takes_text_columns_is_refused(tmp_path: Path) -> None:
         "of numbers (TypeError: ",
     )
     assert (
-        "the package gives the model every feature as a number, so a model that "
-        "takes text columns (categories it encodes itself) cannot be packaged: "
-        "encode them as numbers before fitting"
+        "the package gives the model every feature as a number, so if it takes "
+        "text columns (categories it encodes itself), encode them as numbers "
+        "before fitting"
     ) in rendered.stderr
     assert "Traceback" not in rendered.stderr
 

@@ -2159,12 +2159,19 @@ def _csv_rows(reader: Any, header: list[str], names: list[str]) -> Any:
             yield _Row(line, record, cells, problem)
     except csv.Error as error:
         # Nothing after a broken quote can be read for sure: the run stops.
-        reason = (
-            "a cell's opening quote (\") is never closed"
-            if "unexpected end of data" in str(error)
-            else error
-        )
-        raise InputError(f"line {start} is not CSV ({reason})") from None
+        raise InputError(f"line {start} is not CSV ({_csv_problem(error)})") from None
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """What a strict CSV reader's error means, in words."""
+    text = str(error)
+    if "unexpected end of data" in text:
+        return "a cell's opening quote (\") is never closed"
+    if "field larger than field limit" in text:
+        return f"{text}: is a cell's opening quote never closed?"
+    if "expected after" in text:
+        return f"{text}: text follows a cell's closing quote"
+    return text
 
 
 def _csv_number(text: str) -> float | str:
@@ -2254,7 +2261,9 @@ class BatchScorer:
             try:
                 header = next(reader, None)
             except csv.Error as error:
-                raise InputError(f"the CSV header is not CSV ({error})") from None
+                raise InputError(
+                    f"the CSV header is not CSV ({_csv_problem(error)})"
+                ) from None
             if header is None:
                 raise InputError("the CSV input is empty: it needs a header row")
             self._check_columns(header)

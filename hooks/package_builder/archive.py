@@ -217,11 +217,13 @@ def set_aside_previous(folder: Path, manifest_name: str) -> None:
             "render again"
         )
     if kept.exists():  # even before an empty folder: it would be put back there
+        token = guard_token(folder)
+        also = f"; either way, remove {token.name}" if token.exists() else ""
         raise ValueError(
             f"{kept} holds the files of an earlier build that was interrupted: "
             f"to put them back, empty {folder} (the interrupted build's own "
             f"files), move them into it and remove {kept.name}; to drop them, "
-            f"remove {kept.name}"
+            f"remove {kept.name}{also}"
         )
     if guard_token(folder).exists():
         raise ValueError(

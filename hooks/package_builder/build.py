@@ -316,15 +316,15 @@ class Validation:
 
 
 def cannot_score_numbers(answers: Answers, error: TypeError) -> AnswerError:
-    """The refusal of a model that raised ``error`` scoring rows of numbers:
-    one fitted on text columns (categories encoded inside a Pipeline)."""
+    """The refusal of a model that raised ``error`` scoring rows of numbers,
+    most often one fitted on text columns (categories it encodes itself)."""
     return AnswerError(
         "model_path",
         str(answers.model_file),
         f"cannot score rows of numbers ({type(error).__name__}: {error}); the "
-        "package gives the model every feature as a number, so a model that "
-        "takes text columns (categories it encodes itself) cannot be packaged: "
-        "encode them as numbers before fitting",
+        "package gives the model every feature as a number, so if it takes text "
+        "columns (categories it encodes itself), encode them as numbers before "
+        "fitting",
     )
 
 

@@ -253,6 +253,8 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
             "reference_data_path for statistics of your data)",
         )
     names = data["training_info"].get("feature_names")
+    if is_unknown(names) and names is not None:  # "" or {} says nothing
+        names = data["training_info"]["feature_names"] = None
     if names is not None and (
         not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)
     ):

@@ -158,6 +158,19 @@ def _bad_value_error(
     )
 
 
+def _csv_problem(error: csv.Error) -> str:
+    """What a strict CSV reader's error means, in words (as the package's
+    command line says it)."""
+    text = str(error)
+    if "unexpected end of data" in text:
+        return "a cell's opening quote (\") is never closed"
+    if "field larger than field limit" in text:
+        return f"{text}: is a cell's opening quote never closed?"
+    if "expected after" in text:
+        return f"{text}: text follows a cell's closing quote"
+    return text
+
+
 def _read_csv(
     path: Path, names: list[str] | None, keep: bool
 ) -> tuple[int, dict[str, array]]:
@@ -174,7 +187,12 @@ def _read_csv(
     start = 1
     try:
         with stream:
-            header = next((cells for cells in reader if cells), None)
+            header = None
+            for cells in reader:  # the first line that is not blank
+                if cells:
+                    header = cells
+                    break
+                start = reader.line_num + 1
             start = reader.line_num + 1
             if header is None:
                 raise _refuse(
@@ -222,13 +240,9 @@ def _read_csv(
             "file saved as UTF-8",
         ) from None
     except csv.Error as error:
-        reason = (
-            "a cell's opening quote (\") is never closed"
-            if "unexpected end of data" in str(error)
-            else error
-        )
         raise _refuse(
-            path, f"is not valid CSV at line {start} ({reason}); fix that line"
+            path,
+            f"is not valid CSV at line {start} ({_csv_problem(error)}); fix that line",
         ) from None
     if first_bad is not None:
         line, name, text = first_bad
