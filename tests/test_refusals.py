@@ -986,16 +986,53 @@ def test_requirements_count_as_pip_reads_them(tmp_path: Path) -> None:
         "# the model's libraries\n"
         "scikit-learn==1.9.1  # pinned\n"
         "git+https://example.org/house.git#egg=House_Models\n"
+        "acme-tools @ git+https://example.org/acme-tools.git\n"
         "https://example.org/wheels/other-1.0-py3-none-any.whl\n"
         "-r more.txt\n"
         "--hash=sha256:0123\n"
-        'pandas[performance]>=1.3 ; python_version >= "3.8"\n',
+        'pandas[performance, excel]>=1.3 ; python_version >= "3.8"\n',
         encoding="utf-8",
     )
     installed = installed_by(requirements)
     assert {"scikit-learn", "scipy", "threadpoolctl", "house-models"} <= installed
-    assert {"pandas", "numexpr", "bottleneck"} <= installed
+    assert {"acme-tools", "pandas", "numexpr", "bottleneck", "openpyxl"} <= installed
     assert not installed & {"https", "git", "r", "hash", "other", "pytest"}
+
+
+def test_model_pickled_with_protocol_2_builds(tmp_path: Path) -> None:
+    """A pickle of protocol 2 names Python 2's modules for built-ins
+    (__builtin__ for a slice), which unpickling reads as Python 3's: the
+    model builds, not refused for a module no consumer has."""
+    from sklearn.compose import ColumnTransformer
+
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    columns = ColumnTransformer([("n", StandardScaler(), slice(0, 3))])
+    model = make_pipeline(columns, IsolationForest(n_estimators=5, random_state=0))
+    joblib.dump(model.fit(X), tmp_path / "model.joblib", protocol=2)
+    assert b"__builtin__" in (tmp_path / "model.joblib").read_bytes()
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        "feature_names=a,b,c",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+
+
+def test_a_nested_pickle_read_by_pickle_load_is_recorded_too() -> None:
+    """joblib before 1.6 reads an array of Python objects with pickle.load:
+    while a file loads, that load records the modules it imports as well."""
+    import io
+    import pickle
+    from fractions import Fraction
+
+    from package_builder.artifacts import _recording_modules
+
+    modules: set[str] = set()
+    data = pickle.dumps([Fraction(1, 3)], protocol=2)
+    with _recording_modules(modules):
+        assert joblib.numpy_pickle.pickle.load(io.BytesIO(data)) == [Fraction(1, 3)]
+    assert "fractions" in modules
+    assert joblib.numpy_pickle.pickle is pickle
 
 
 HOUSE_DETECTOR = """\
@@ -1039,10 +1076,13 @@ def test_detector_of_its_own_kind_without_get_params_is_packaged(
     assert metadata["training_info"]["model_parameters"] == {}
 
 
-def test_model_that_takes_text_columns_is_refused(tmp_path: Path) -> None:
-    """A Pipeline fitted on a text column that it one-hot encodes itself
-    cannot score the numbers the package gives it: refused naming the model
-    and the fix, not a traceback."""
+@pytest.mark.parametrize("encoder", ["model_path", "scaler_path"])
+def test_artifact_that_takes_text_columns_is_refused(
+    tmp_path: Path, encoder: str
+) -> None:
+    """A Pipeline model, or a scaler, fitted on a text column that it one-hot
+    encodes itself cannot take the numbers the package gives it: refused
+    naming that artifact and the fix, not a traceback."""
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OneHotEncoder
 
@@ -1055,21 +1095,27 @@ def test_model_that_takes_text_columns_is_refused(tmp_path: Path) -> None:
     )
     encode = ColumnTransformer(
         [("n", StandardScaler(), ["bytes"]), ("c", OneHotEncoder(), ["proto"])]
-    )
-    model = Pipeline([("encode", encode), ("forest", IsolationForest(random_state=0))])
-    joblib.dump(model.fit(frame), tmp_path / "model.joblib")
-    rendered = run_cookiecutter(
-        tmp_path / "out", f"model_path={tmp_path / 'model.joblib'}"
-    )
+    ).fit(frame)
+    answers = [f"model_path={tmp_path / 'model.joblib'}"]
+    if encoder == "model_path":
+        model = Pipeline([("encode", encode), ("forest", IsolationForest())])
+        joblib.dump(model.fit(frame), tmp_path / "model.joblib")
+    else:
+        forest = IsolationForest(random_state=0).fit(encode.transform(frame))
+        joblib.dump(forest, tmp_path / "model.joblib")
+        joblib.dump(encode, tmp_path / "scaler.joblib")
+        answers.append(f"scaler_path={tmp_path / 'scaler.joblib'}")
+    rendered = run_cookiecutter(tmp_path / "out", *answers)
+    path = tmp_path / ("model.joblib" if encoder == "model_path" else "scaler.joblib")
+    artifact = "model" if encoder == "model_path" else "scaler"
     assert_refused(
         rendered,
-        f"ERROR: model_path ({str(tmp_path / 'model.joblib')!r}): cannot score rows "
-        "of numbers (TypeError: ",
+        f"ERROR: {encoder} ({str(path)!r}): cannot take rows of numbers (TypeError: ",
     )
     assert (
-        "the package gives the model every feature as a number, so if it takes "
-        "text columns (categories it encodes itself), encode them as numbers "
-        "before fitting"
+        f"the package gives the {artifact} every feature as a number, so if it "
+        "takes text columns (categories it encodes itself), encode them as "
+        "numbers before fitting"
     ) in rendered.stderr
     assert "Traceback" not in rendered.stderr
 

@@ -2168,7 +2168,7 @@ def _csv_problem(error: csv.Error) -> str:
     if "unexpected end of data" in text:
         return "a cell's opening quote (\") is never closed"
     if "field larger than field limit" in text:
-        return f"{text}: is a cell's opening quote never closed?"
+        return f"{text}: a cell that long, or a quote never closed"
     if "expected after" in text:
         return f"{text}: text follows a cell's closing quote"
     return text

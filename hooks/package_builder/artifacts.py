@@ -5,10 +5,12 @@ Needs scikit-learn: only the post-generation hook imports this module.
 
 from __future__ import annotations
 
+import _compat_pickle
 import contextlib
 import importlib.metadata
 import importlib.util
 import math
+import pickle
 import platform
 import re
 import sys
@@ -69,9 +71,8 @@ def load_artifact(
 
 def _not_joblib(answer: str, source: Path, error: Exception) -> AnswerError:
     # What unpickling says of a class or function the saving script defined.
-    main = re.fullmatch(
-        r"Can't get attribute '(.+)' on <module '__main__'.*", str(error)
-    )
+    text = str(error)
+    main = "'__main__'" in text and re.search(r"(?:attribute|path) '([^']+)'", text)
     if isinstance(error, AttributeError) and main:
         return AnswerError(
             answer,
@@ -114,6 +115,39 @@ def _missing_module(name: str) -> str:
     )
 
 
+def _named_module(unpickler: Any, module: str, name: str) -> str:
+    """The module that ``unpickler`` imports for ``module``.``name``: a pickle
+    of protocol 0 to 2 may name Python 2's (__builtin__, copy_reg), which it
+    reads as Python 3's."""
+    if getattr(unpickler, "proto", 3) < 3 and getattr(unpickler, "fix_imports", 0):
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            return _compat_pickle.NAME_MAPPING[(module, name)][0]
+        return _compat_pickle.IMPORT_MAPPING.get(module, module)
+    return module
+
+
+class _RecordingPickle:
+    """The pickle module, as joblib's own module sees it while a file loads,
+    but for load(), which records what it unpickles: joblib before 1.6 reads
+    an array of Python objects with pickle.load, not through its unpickler."""
+
+    def __init__(self, modules: set[str]) -> None:
+        self._modules = modules
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(pickle, name)
+
+    def load(self, file: Any, **options: Any) -> Any:
+        modules = self._modules
+
+        class Recording(pickle._Unpickler):  # the unpickler joblib's extends
+            def find_class(self, module: str, name: str) -> Any:
+                modules.add(_named_module(self, module, name))
+                return super().find_class(module, name)
+
+        return Recording(file, **options).load()
+
+
 @contextlib.contextmanager
 def _recording_modules(modules: set[str] | None) -> Iterator[None]:
     """While unpickling with joblib, add to ``modules`` the module of every
@@ -124,20 +158,23 @@ def _recording_modules(modules: set[str] | None) -> Iterator[None]:
         yield
         return
     original = unpickler.find_class
+    own_pickle = joblib.numpy_pickle.pickle
 
     def find_class(self: Any, module: str, name: str) -> Any:
-        modules.add(module)
+        modules.add(_named_module(self, module, name))
         return original(self, module, name)
 
     unpickler.find_class = find_class
+    joblib.numpy_pickle.pickle = _RecordingPickle(modules)
     try:
         yield
     finally:
         unpickler.find_class = original
+        joblib.numpy_pickle.pickle = own_pickle
 
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_REQUIREMENT = re.compile(rf"\s*({_NAME})\s*(?:\[([^\]]*)\])?")
+_REQUIREMENT = re.compile(rf"\s*({_NAME})\s*(?:\[([^\]]*)\])?\s*(@)?")
 _EGG = re.compile(rf"#egg=({_NAME})")
 _EXTRA_MARKER = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]""")
 # The modules that installing these distributions always provides (with what
@@ -161,13 +198,14 @@ def _requirements(
 ) -> list[tuple[str, frozenset[str]]]:
     """The distributions, with the extras asked of each, that requirement
     ``lines`` name: a requirements.txt's or a distribution's own (Requires-Dist,
-    of which those of ``extras`` count). A URL counts by its #egg= name;
-    other options (-r, -c, --hash...) are not followed, and markers other
-    than extras are taken to hold."""
+    of which those of ``extras`` count). A URL counts by its name (``name @
+    URL``, or a #egg= name); other options (-r, -c, --hash...) are not
+    followed, and markers other than extras are taken to hold."""
     found = []
     for line in lines:
         text = re.sub(r"(^|\s)#.*", "", line).strip()
-        if "://" in text or text.startswith("-"):
+        direct = _REQUIREMENT.match(text)
+        if ("://" in text or text.startswith("-")) and not (direct and direct.group(3)):
             egg = _EGG.search(text)
             if egg:
                 found.append((_normal(egg.group(1)), frozenset()))
@@ -179,7 +217,7 @@ def _requirements(
         match = _REQUIREMENT.match(requirement)
         if match:
             named = (match.group(2) or "").split(",")
-            asked = frozenset(_normal(name) for name in named if name.strip())
+            asked = frozenset(_normal(name.strip()) for name in named if name.strip())
             found.append((_normal(match.group(1)), asked))
     return found
 

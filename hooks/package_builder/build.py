@@ -315,17 +315,46 @@ class Validation:
         return output
 
 
-def cannot_score_numbers(answers: Answers, error: TypeError) -> AnswerError:
-    """The refusal of a model that raised ``error`` scoring rows of numbers,
-    most often one fitted on text columns (categories it encodes itself)."""
+def cannot_score_numbers(
+    answers: Answers, error: TypeError, loaded: dict[str, Any]
+) -> AnswerError:
+    """The refusal of an artifact in ``loaded`` (file name -> object) that
+    raised ``error`` scoring rows of numbers, most often one fitted on text
+    columns (categories it encodes itself). An error that no artifact raised
+    is the build's own, and goes on."""
+    answer = next(
+        (
+            answer
+            for answer, name in (
+                ("scaler_path", SCALER_FILE),
+                ("model_path", MODEL_FILE),
+            )
+            if name in loaded and _raised_by(error, loaded[name])
+        ),
+        None,
+    )
+    if answer is None:
+        raise error
+    source = answers.scaler_file if answer == "scaler_path" else answers.model_file
+    artifact = "the scaler" if answer == "scaler_path" else "the model"
     return AnswerError(
-        "model_path",
-        str(answers.model_file),
-        f"cannot score rows of numbers ({type(error).__name__}: {error}); the "
-        "package gives the model every feature as a number, so if it takes text "
+        answer,
+        str(source),
+        f"cannot take rows of numbers ({type(error).__name__}: {error}); the "
+        f"package gives {artifact} every feature as a number, so if it takes text "
         "columns (categories it encodes itself), encode them as numbers before "
         "fitting",
     )
+
+
+def _raised_by(error: BaseException, artifact: Any) -> bool:
+    """Whether ``error`` was raised inside a method of ``artifact``."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_locals.get("self") is artifact:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def zip_path_for(answers: Answers, folder: Path) -> Path:
@@ -428,7 +457,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             inference, reference, demo
         )
     except TypeError as error:
-        raise cannot_score_numbers(answers, error) from None
+        raise cannot_score_numbers(answers, error, loaded) from None
     except ValueError as error:  # the scaler refuses some of these rows
         if not answers.reference_file:
             raise
@@ -475,7 +504,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             "so the package would time out on the smallest calls; give more seconds",
         ) from None
     except TypeError as error:
-        raise cannot_score_numbers(answers, error) from None
+        raise cannot_score_numbers(answers, error, loaded) from None
     except ValueError as error:
         if demo or reference_examples:
             raise
