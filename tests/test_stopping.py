@@ -248,6 +248,19 @@ def test_a_render_while_a_killed_build_still_runs_is_told_to_wait(
     assert tree(output) == before
 
 
+def put_back_by_hand(output: Path) -> None:
+    """Put an interrupted rebuild's set-aside package back in ``output`` as a
+    builder would: the rebuild's files out of the folder, the set-aside ones
+    in, the hidden folder removed."""
+    folder = output / PACKAGE
+    kept = output / f".{PACKAGE}.previous"
+    for entry in folder.iterdir():
+        entry.unlink()
+    for entry in kept.iterdir():
+        entry.rename(folder / entry.name)
+    kept.rmdir()
+
+
 @needs_proc
 def test_an_earlier_package_put_back_by_hand_is_left_alone(
     artifacts: tuple[Path, dict], tmp_path: Path
@@ -259,13 +272,7 @@ def test_an_earlier_package_put_back_by_hand_is_left_alone(
     the build's, and the earlier package stays."""
     process, hook, output, before = freeze_killed_rebuild(artifacts, tmp_path)
     try:
-        folder = output / PACKAGE
-        kept = output / f".{PACKAGE}.previous"
-        for entry in folder.iterdir():
-            entry.unlink()
-        for entry in kept.iterdir():
-            entry.rename(folder / entry.name)
-        kept.rmdir()
+        put_back_by_hand(output)
         assert tree(output) == before
         os.kill(hook, signal.SIGCONT)
         # A hook that stops says so first. One that does not (it watched
@@ -310,11 +317,7 @@ def test_the_fix_for_a_killed_rebuild_works_as_its_refusal_says(
         "(the interrupted build's own files), move them into it and remove "
         f".{PACKAGE}.previous; to drop them, remove .{PACKAGE}.previous"
     )
-    for entry in folder.iterdir():
-        entry.unlink()
-    for entry in kept.iterdir():
-        entry.rename(folder / entry.name)
-    kept.rmdir()
+    put_back_by_hand(output)
     assert tree(output) == before
     again = run_cookiecutter(output, *answers, cwd=directory, extra_args=extra)
     assert again.returncode == 0, again.stderr
