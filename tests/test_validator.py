@@ -32,6 +32,7 @@ from conftest import (
     repickle_version,
     resign_package,
     run_concurrently,
+    run_cookiecutter,
     run_validate_model,
     same_length_other_version,
 )
@@ -111,6 +112,12 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
     ),
     "pickled-elsewhere": pickled_elsewhere,
     "golden-score": edit_self_test("scores", GOLDEN_SCORE_ROW),
+    "golden-score-nan": lambda folder: resign_package(
+        folder,
+        lambda manifest: manifest["self_test"]["scores"].__setitem__(
+            GOLDEN_SCORE_ROW, float("nan")
+        ),
+    ),
     "golden-prediction": edit_self_test("predictions", GOLDEN_PREDICTION_ROW),
     "corrupt-model": corrupt_model,
     "damaged-module": lambda folder: cut_inference_module(folder, "class Model"),
@@ -198,6 +205,7 @@ RUNS = {
         "pickled-elsewhere", ("--allow-version-mismatch",)
     ),
     "golden-score": Run("golden-score", ("--json",)),
+    "golden-score-nan": Run("golden-score-nan"),
     "golden-prediction": Run("golden-prediction", ("--quiet",)),
     "corrupt-model": Run("corrupt-model"),
     "damaged-module": Run("damaged-module"),
@@ -632,8 +640,60 @@ def test_edited_expected_score_fails_naming_the_row(runs: dict) -> None:
     last = lines_of(result)[-1]
     assert last.startswith(
         "❌ Validation failed: self-test scores differ from the recorded ones in "
-        f"rows [{GOLDEN_SCORE_ROW}] (by up to 1e-06, tolerance 1e-09)"
+        f"rows [{GOLDEN_SCORE_ROW}] (by up to 1e-06, tolerance 1e-09, relative for "
+        "scores beyond 1)"
     )
+
+
+def test_a_recorded_score_that_is_nan_fails_naming_the_row(runs: dict) -> None:
+    """A recorded self-test score of NaN (package re-signed) matches no score:
+    exit 1, naming the row."""
+    result = runs["golden-score-nan"]
+    assert result.returncode == 1, explain(result)
+    assert lines_of(result)[-1].startswith(
+        "❌ Validation failed: self-test scores differ from the recorded ones in "
+        f"rows [{GOLDEN_SCORE_ROW}]"
+    )
+
+
+def test_large_scores_are_compared_relative_to_their_size(tmp_path: Path) -> None:
+    """An EllipticEnvelope's scores (squared distances) run far beyond 1,
+    where the last bits of a float are more than 1e-9: a recorded score off
+    by 5e-11 of its size passes, one off by 1e-8 of it fails."""
+    import numpy as np
+    from sklearn.covariance import EllipticEnvelope
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3)) * [1.0, 1.0, 1e-3]
+    joblib.dump(EllipticEnvelope(random_state=0).fit(X), tmp_path / "model.joblib")
+    reference = tmp_path / "reference.csv"
+    rows = np.vstack([X[:20], X[:5] + np.array([0.0, 0.0, 0.05])])
+    reference.write_text(
+        "a,b,c\n" + "".join(f"{a!r},{b!r},{c!r}\n" for a, b, c in rows.tolist())
+    )
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"reference_data_path={reference}",
+        "feature_names=a,b,c",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    scores = json.loads((rendered.package_dir / MANIFEST_FILE).read_text())[
+        "self_test"
+    ]["scores"]
+    row = max(range(len(scores)), key=lambda index: scores[index])
+    assert scores[row] > 100
+    for share, code in ((5e-11, 0), (1e-8, 1)):
+        package = copy_package(rendered.package_dir, tmp_path / f"copy-{share}")
+
+        def edit(manifest: dict[str, Any], share: float = share) -> None:
+            recorded = manifest["self_test"]["scores"]
+            recorded[row] = recorded[row] * (1 + share)
+
+        resign_package(package, edit)
+        result = run_validate_model(package)
+        assert result.returncode == code, explain(result)
 
 
 def test_edited_expected_prediction_fails_naming_the_row(runs: dict) -> None:
