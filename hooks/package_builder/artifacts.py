@@ -126,6 +126,17 @@ def _named_module(unpickler: Any, module: str, name: str) -> str:
     return module
 
 
+def _recording(find_class: Any, modules: set[str]) -> Any:
+    """An unpickler's ``find_class`` that adds to ``modules`` the module of
+    each name, then finds it as ``find_class`` does."""
+
+    def recording_find_class(self: Any, module: str, name: str) -> Any:
+        modules.add(_named_module(self, module, name))
+        return find_class(self, module, name)
+
+    return recording_find_class
+
+
 class _RecordingPickle:
     """The pickle module, as joblib's own module sees it while a file loads,
     but for load(), which records what it unpickles: joblib before 1.6 reads
@@ -138,12 +149,8 @@ class _RecordingPickle:
         return getattr(pickle, name)
 
     def load(self, file: Any, **options: Any) -> Any:
-        modules = self._modules
-
         class Recording(pickle._Unpickler):  # the unpickler joblib's extends
-            def find_class(self, module: str, name: str) -> Any:
-                modules.add(_named_module(self, module, name))
-                return super().find_class(module, name)
+            find_class = _recording(pickle._Unpickler.find_class, self._modules)
 
         return Recording(file, **options).load()
 
@@ -159,12 +166,7 @@ def _recording_modules(modules: set[str] | None) -> Iterator[None]:
         return
     original = unpickler.find_class
     own_pickle = joblib.numpy_pickle.pickle
-
-    def find_class(self: Any, module: str, name: str) -> Any:
-        modules.add(_named_module(self, module, name))
-        return original(self, module, name)
-
-    unpickler.find_class = find_class
+    unpickler.find_class = _recording(original, modules)
     joblib.numpy_pickle.pickle = _RecordingPickle(modules)
     try:
         yield
