@@ -316,30 +316,26 @@ class Validation:
 
 
 def cannot_score_numbers(
-    answers: Answers, error: TypeError, loaded: dict[str, Any]
+    error: TypeError, loaded: dict[str, Any], sources: dict[str, Path]
 ) -> AnswerError:
-    """The refusal of an artifact in ``loaded`` (file name -> object) that
+    """The refusal of the artifact in ``loaded`` (file name -> object) that
     raised ``error`` scoring rows of numbers, most often one fitted on text
-    columns (categories it encodes itself). An error that no artifact raised
-    is the build's own, and goes on."""
-    answer = next(
-        (
-            answer
-            for answer, name in (
-                ("scaler_path", SCALER_FILE),
-                ("model_path", MODEL_FILE),
-            )
-            if name in loaded and _raised_by(error, loaded[name])
-        ),
-        None,
-    )
-    if answer is None:
+    columns (categories it encodes itself), named as ``sources`` names it
+    (answer -> file). An error that no artifact raised is the build's own,
+    and goes on."""
+    artifacts = (("model_path", MODEL_FILE), ("scaler_path", SCALER_FILE))
+    raised = [
+        answer
+        for answer, name in artifacts
+        if name in loaded and _raised_by(error, loaded[name])
+    ]
+    if not raised:
         raise error
-    source = answers.scaler_file if answer == "scaler_path" else answers.model_file
-    artifact = "the scaler" if answer == "scaler_path" else "the model"
+    answer = raised[0]
+    artifact = "the model" if answer == "model_path" else "the scaler"
     return AnswerError(
         answer,
-        str(source),
+        str(sources[answer]),
         f"cannot take rows of numbers ({type(error).__name__}: {error}); the "
         f"package gives {artifact} every feature as a number, so if it takes text "
         "columns (categories it encodes itself), encode them as numbers before "
@@ -457,7 +453,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             inference, reference, demo
         )
     except TypeError as error:
-        raise cannot_score_numbers(answers, error, loaded) from None
+        raise cannot_score_numbers(error, loaded, sources) from None
     except ValueError as error:  # the scaler refuses some of these rows
         if not answers.reference_file:
             raise
@@ -504,7 +500,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             "so the package would time out on the smallest calls; give more seconds",
         ) from None
     except TypeError as error:
-        raise cannot_score_numbers(answers, error, loaded) from None
+        raise cannot_score_numbers(error, loaded, sources) from None
     except ValueError as error:
         if demo or reference_examples:
             raise
