@@ -22,6 +22,14 @@ from sample_artifacts import write_samples
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 VERSION = "20241201_143022"
 MANIFEST_FILE = "deployment_manifest.json"
+# What a builder's metadata.json may hold as a top-level "monitoring" key,
+# which the build refuses (the package's monitoring section is its own).
+GIVEN_MONITORING_SECTIONS = [
+    pytest.param("x", id="text"),
+    pytest.param(7, id="number"),
+    pytest.param([1], id="list"),
+    pytest.param({"features": 1}, id="object"),
+]
 T = TypeVar("T")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import unreadable_file
+from conftest import GIVEN_MONITORING_SECTIONS, unreadable_file
 from package_builder.answers import (
     RESULT_COLUMNS,
     AnswerError,
@@ -659,15 +659,7 @@ def test_metadata_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
     assert metadata_refusal(path).endswith(f"): {UNREADABLE}")
 
 
-@pytest.mark.parametrize(
-    "monitoring",
-    [
-        pytest.param("x", id="text"),
-        pytest.param(7, id="number"),
-        pytest.param([1], id="list"),
-        pytest.param({"features": 1}, id="object"),
-    ],
-)
+@pytest.mark.parametrize("monitoring", GIVEN_MONITORING_SECTIONS)
 def test_metadata_with_a_monitoring_section_is_refused(
     tmp_path: Path, monitoring: Any
 ) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
+    GIVEN_MONITORING_SECTIONS,
     SKLEARN,
     TEMPLATE_DIR,
     VERSION,
@@ -1260,15 +1261,7 @@ def test_metadata_may_record_parameters_as_strings(
     assert built["training_info"]["model_parameters"]["n_estimators"] == "10"
 
 
-@pytest.mark.parametrize(
-    "monitoring",
-    [
-        pytest.param("x", id="text"),
-        pytest.param(7, id="number"),
-        pytest.param([1], id="list"),
-        pytest.param({"features": 1}, id="object"),
-    ],
-)
+@pytest.mark.parametrize("monitoring", GIVEN_MONITORING_SECTIONS)
 def test_metadata_with_its_own_monitoring_section_is_refused(
     bad_artifacts: Path, tmp_path: Path, monitoring: object
 ) -> None:
