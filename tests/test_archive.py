@@ -37,6 +37,7 @@ from package_builder.archive import (
     write_sha256sums,
     write_zip,
 )
+from package_builder.build import os_error_reason
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_NAME = "model_20241201_143022_deployment"
@@ -588,6 +589,53 @@ def test_zip_calls_before_publish_once_with_the_archive_complete(
         assert seen == [archive.namelist()]
     assert len(seen[0]) == len(PACKAGE_CONTENT) + 1
     assert digest == hashlib.sha256(zip_path.read_bytes()).hexdigest()
+
+
+def test_zip_that_cannot_replace_the_earlier_one_keeps_its_sidecar(
+    tmp_path: Path,
+) -> None:
+    """The new .sha256 file goes in place before the zip; when the zip then
+    cannot replace the earlier one (an immutable file, a zip open on
+    Windows; here a folder put in its way), the earlier .sha256 file comes
+    back, so that what is there still checks, and the error names the zip."""
+    folder = make_package(tmp_path)
+    zip_path, _ = zip_of(tmp_path, folder)
+    sidecar = zip_path.with_name(f"{zip_path.name}.sha256")
+    old_sidecar = sidecar.read_bytes()
+    (folder / "README.md").write_bytes(b"# changed\n")
+
+    def block() -> None:
+        zip_path.unlink()
+        (zip_path / "kept").mkdir(parents=True)
+
+    with pytest.raises(OSError) as raised:
+        write_zip(folder, zip_path, TIMESTAMP, before_publish=block)
+
+    assert sidecar.read_bytes() == old_sidecar
+    assert listing(zip_path.parent) == [zip_path.name, sidecar.name]
+    assert os_error_reason(raised.value, "the zip", zip_path.parent).startswith(
+        f"the zip could not be written as {zip_path} ("
+    )
+
+
+def test_first_zip_that_cannot_be_placed_leaves_no_sidecar(tmp_path: Path) -> None:
+    """Without an earlier zip, a zip that cannot be moved into place takes
+    its new .sha256 file away with it."""
+    folder = make_package(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    zip_path = out / f"{PACKAGE_NAME}.zip"
+
+    with pytest.raises(OSError):
+        write_zip(
+            folder,
+            zip_path,
+            TIMESTAMP,
+            before_publish=lambda: (zip_path / "kept").mkdir(parents=True),
+        )
+
+    assert listing(out) == [zip_path.name]
+    assert listing(zip_path) == ["kept"]
 
 
 def test_failed_zip_keeps_the_previous_zip(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -330,15 +330,40 @@ def write_zip(
     to ``zip_path``; if it raises, no zip is left. The build waits for its
     validation run there, so that validating and zipping overlap. The
     ``.sha256`` file is moved into place before the zip, so a zip is never
-    there without it.
+    there without it; should the zip then fail to move into place, the
+    earlier ``.sha256`` file comes back, matching the earlier zip again.
     """
-    top = folder.name
-    date_time = timestamp.timetuple()[:6]
-    names = package_files(folder)
     sidecar = sidecar_path(zip_path)
     for path in (zip_path, sidecar):
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder: move it away and build again")
+    try:
+        earlier = sidecar.read_bytes() if sidecar.is_file() else None
+    except OSError:
+        earlier = None  # unreadable: on failure, no sidecar beats a wrong one
+    try:
+        return _write_zip(folder, zip_path, timestamp, before_publish)
+    except BaseException:
+        with suppress(OSError):  # the error that ended the build comes first
+            if sidecar.read_bytes() != earlier:  # the new one, published
+                if earlier is None:
+                    sidecar.unlink()
+                else:
+                    with atomic_write(sidecar) as stream:
+                        stream.write(earlier)
+        raise
+
+
+def _write_zip(
+    folder: Path,
+    zip_path: Path,
+    timestamp: datetime,
+    before_publish: Callable[[], None] | None,
+) -> str:
+    top = folder.name
+    date_time = timestamp.timetuple()[:6]
+    names = package_files(folder)
+    sidecar = sidecar_path(zip_path)
     with atomic_write(zip_path, "w+b") as stream:
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
             entry = zipfile.ZipInfo(f"{top}/", date_time)

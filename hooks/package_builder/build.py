@@ -111,8 +111,11 @@ def os_error_reason(error: OSError, what: str, place: Path) -> str:
         fix = "make it writable, or"
     else:
         fix = "check its disk, or"
+    # A file that could not be replaced (os.replace's second name) is named.
+    replaced = error.filename2 if isinstance(error.filename2, str) else None
+    where = f"as {replaced}" if replaced else f"in {place}"
     return (
-        f"{what} could not be written in {place} ({reason}): {fix} render the "
+        f"{what} could not be written {where} ({reason}): {fix} render the "
         "package elsewhere with --output-dir"
     )
 
