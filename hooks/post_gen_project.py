@@ -37,6 +37,7 @@ COOKIECUTTER_PID = int("{{ '' | process_id }}")
 
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
+    from package_builder.answers import forget_rendered_hook
     from package_builder.stopping import (
         Interrupted,
         abandon,
@@ -46,6 +47,7 @@ def main() -> int:
         watch_cookiecutter,
     )
 
+    forget_rendered_hook(Path(__file__))
     follow_cookiecutter(COOKIECUTTER_PID)
     owner = False  # of the clean-up, once taken over from the guard
     try:

@@ -36,6 +36,7 @@ COOKIECUTTER_PID = int("{{ '' | process_id }}")
 
 def main() -> int:
     sys.path.insert(0, str(TEMPLATE_DIR / "hooks"))
+    from package_builder.answers import forget_rendered_hook
     from package_builder.stopping import (
         Interrupted,
         follow_cookiecutter,
@@ -44,6 +45,7 @@ def main() -> int:
         remove_if_left_empty,
     )
 
+    forget_rendered_hook(Path(__file__))
     follow_cookiecutter(COOKIECUTTER_PID)
     folder = Path.cwd()
     guarded: list[bool] = []  # filled once the guard watches the folder

@@ -1123,3 +1123,31 @@ def test_a_file_added_to_the_template_is_packaged_and_hashed(tmp_path: Path) -> 
     )
     with zipfile.ZipFile(rendered.zip_path) as archive:
         assert f"{rendered.package_dir.name}/CHANGELOG.md" in archive.namelist()
+
+
+@pytest.mark.parametrize(
+    "answer, refused_by",
+    [
+        ("", None),
+        ("version=2024", "pre_gen_project"),
+        ("threshold=7", "post_gen_project"),
+    ],
+)
+def test_rendered_hooks_leave_no_copy_with_the_answers(
+    tmp_path: Path, answer: str, refused_by: str | None
+) -> None:
+    """Cookiecutter writes each hook, rendered with every answer, to the
+    temporary folder and never removes it; each hook removes its copy, after
+    a build and after a refusal alike."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    answers = ["deployed_by=Jane Builder", *([answer] if answer else [])]
+    rendered = run_cookiecutter(
+        tmp_path / "out", *answers, env={"TMPDIR": str(temporary)}
+    )
+    if refused_by is None:
+        assert rendered.returncode == 0, rendered.stderr
+    else:
+        assert rendered.returncode != 0
+        assert f"{refused_by} hook script didn't exit successfully" in rendered.stdout
+    assert list(temporary.iterdir()) == []

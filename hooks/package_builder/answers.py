@@ -6,10 +6,12 @@ own interpreter, which may have nothing else installed.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import math
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -377,3 +379,12 @@ def _login_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def forget_rendered_hook(hook: Path) -> None:
+    """Remove ``hook`` when it is the copy that cookiecutter rendered into
+    the temporary folder and leaves there, holding every answer (paths, the
+    builder's name); a hook anywhere else is left alone."""
+    if hook.parent.resolve() == Path(tempfile.gettempdir()).resolve():
+        with contextlib.suppress(OSError):
+            hook.unlink()
