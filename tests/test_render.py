@@ -30,6 +30,7 @@ from conftest import (
 )
 from package_builder.build import load_package_module
 from package_builder.demo import TEST_SIZE, make_dataset
+from package_builder.documents import numpy_floor
 from sample_artifacts import (
     FEATURES,
     make_data,
@@ -480,9 +481,13 @@ def test_demo_metrics_are_those_of_its_held_out_rows(demo: Rendered) -> None:
 
 
 def test_requirements_pin_the_model_scikit_learn(demo: Rendered) -> None:
-    """requirements.txt has the spec's floors and pins scikit-learn exactly."""
+    """requirements.txt has the spec's floors, pins scikit-learn exactly, and
+    asks for numpy 2 when numpy 2 pickled the artifacts: their pickles name
+    numpy._core, a module numpy 1 does not have."""
     import sklearn
 
+    assert int(np.__version__.split(".")[0]) == 2
+    assert b"numpy._core" in (demo.package_dir / "scaler.joblib").read_bytes()
     lines = [
         line
         for line in (demo.package_dir / "requirements.txt").read_text().splitlines()
@@ -490,10 +495,22 @@ def test_requirements_pin_the_model_scikit_learn(demo: Rendered) -> None:
     ]
     assert lines == [
         "joblib>=1.3.0",
-        "numpy>=1.21.0",
+        "numpy>=2.0",
         f"scikit-learn=={sklearn.__version__}",
         "pandas>=1.3.0",
     ]
+
+
+@pytest.mark.parametrize(
+    "built_with, floor",
+    [("1.26.4", "1.21.0"), ("2.0.0", "2.0"), ("2.4.6", "2.0"), ("3.1.0", "3.0")],
+)
+def test_numpy_floor_is_the_major_version_that_pickled(
+    built_with: str, floor: str
+) -> None:
+    """A numpy 1 pickle loads under numpy 2, so a numpy 1 build keeps the
+    specification's floor."""
+    assert numpy_floor(built_with) == floor
 
 
 def test_demo_model_is_reproducible(demo: Rendered, tmp_path: Path) -> None:

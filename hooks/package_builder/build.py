@@ -52,6 +52,7 @@ from .documents import (
     build_manifest,
     build_metadata,
     expected_anomaly_ratio,
+    numpy_floor,
     read_given_metadata,
 )
 from .stopping import check_before_publishing
@@ -478,6 +479,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             "threshold": facts.threshold,
             "expected_anomaly_ratio": expected_anomaly_ratio(metadata, facts.threshold),
             "sklearn_version": facts.environment["scikit-learn"],
+            "numpy_floor": numpy_floor(facts.environment["numpy"]),
             "model_size_bytes": (folder / MODEL_FILE).stat().st_size,
             "scaler_size_bytes": (
                 scaler_path.stat().st_size if scaler_path.is_file() else 0

@@ -423,6 +423,16 @@ def build_metadata(
     return _complete(metadata)
 
 
+def numpy_floor(built_with: str | None) -> str:
+    """The lowest numpy that requirements.txt allows for artifacts pickled
+    under numpy ``built_with``: the specification's 1.21.0, or the build's
+    major version from 2 on. A numpy 2 pickle names numpy._core, which numpy
+    1 cannot import (1.26 has stand-ins that load some such pickles, not
+    all); a numpy 1 pickle loads under numpy 2."""
+    major = int(built_with.split(".")[0]) if built_with else 1
+    return f"{major}.0" if major >= 2 else "1.21.0"
+
+
 def expected_anomaly_ratio(metadata: dict[str, Any], threshold: float) -> float | None:
     """The share of records the package should flag at its ``threshold``:
     the share of reference rows it flagged when there are any, else the
