@@ -761,6 +761,47 @@ def test_files_added_to_the_package_are_named(runs: dict) -> None:
     ]
 
 
+def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """A .py file added to the folder under the name of a standard module
+    that the scripts import (__future__, json, argparse) is not run by
+    validate_model.py nor by inference_example.py's command line: both look
+    in their folder last from their first import on."""
+    folder = copy_package(demo.package_dir, tmp_path)
+    planted = ["__future__.py", "argparse.py", "json.py"]
+    for name in planted:
+        (folder / name).write_text(
+            f"open({str(tmp_path / name)!r} + '.ran', 'w').close()\n"
+            "raise SystemExit(0)\n",
+            encoding="utf-8",
+        )
+
+    validated = subprocess.run(
+        [sys.executable, "validate_model.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+    helped = subprocess.run(
+        [sys.executable, "inference_example.py", "--help"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+
+    assert sorted(path.name for path in tmp_path.glob("*.ran")) == []
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert (
+        "⚠️  Not part of the package (not checked): __future__.py, argparse.py, "
+        "json.py; a .py file here is imported before an installed module of its name"
+    ) in validated.stdout.splitlines()
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: inference_example.py")
+
+
 # inference_example.py is checked before it is imported
 
 NOT_MATCHING = "SHA-256 does not match the manifest"

@@ -22,7 +22,13 @@ means more anomalous, and a row is an anomaly (prediction 1) when
 boundary, ``-offset_``, so predictions equal ``estimator.predict(X) == -1``.
 """
 
-from __future__ import annotations
+import sys
+
+if __name__ == "__main__":
+    # Installed libraries, the standard library's too, before this folder,
+    # from the first import on: a file here named like one of them (json.py,
+    # joblib.py) must not stand in for it. (sys is built in.)
+    sys.path.append(sys.path.pop(0))
 
 import csv
 import decimal
@@ -37,7 +43,6 @@ import operator
 import os
 import pickle
 import signal
-import sys
 import tempfile
 import time
 import warnings
@@ -49,11 +54,6 @@ from datetime import datetime, timezone
 from itertools import chain, compress, islice, pairwise, repeat
 from pathlib import Path
 from typing import Any
-
-if __name__ == "__main__":
-    # Installed libraries before this folder: a file here named like one of
-    # them (joblib.py) must not stand in for it.
-    sys.path.append(sys.path.pop(0))
 
 try:
     import joblib
@@ -835,7 +835,7 @@ class FlatForest:
         )
 
     @classmethod
-    def build(cls, model: Any, scaler: Any = None) -> FlatForest | None:
+    def build(cls, model: Any, scaler: Any = None) -> "FlatForest | None":
         """Flatten ``model`` (an IsolationForest, or a Pipeline whose last step
         is one) with the separate ``scaler`` applied before it, if any.
 
@@ -1756,7 +1756,7 @@ class ModelInference:
 
     def drift_monitor(
         self, psi_warn: float | None = None, psi_alert: float | None = None
-    ) -> DriftMonitor:
+    ) -> "DriftMonitor":
         """A DriftMonitor against this package's reference statistics.
 
         Its expected anomaly ratio is the manifest's, measured at the package's
@@ -2457,7 +2457,7 @@ class _Output:
         with self._named():
             self.stream.close()
 
-    def __enter__(self) -> _Output:
+    def __enter__(self) -> "_Output":
         return self
 
     def __exit__(self, *exception: object) -> None:

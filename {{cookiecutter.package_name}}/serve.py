@@ -39,7 +39,13 @@ Everything model-specific is read from deployment_manifest.json, so this file
 is the same in every package.
 """
 
-from __future__ import annotations
+import sys
+
+if __name__ == "__main__":
+    # Installed libraries, the standard library's too, before this folder,
+    # from the first import on: a file here named like one of them (json.py,
+    # joblib.py) must not stand in for it. (sys is built in.)
+    sys.path.append(sys.path.pop(0))
 
 import argparse
 import errno
@@ -48,16 +54,10 @@ import importlib.util
 import json
 import signal
 import socket
-import sys
 import threading
 import uuid
 from pathlib import Path
 from typing import Any
-
-if __name__ == "__main__":
-    # Installed libraries before this folder: a file here named like one of
-    # them (joblib.py) must not stand in for it.
-    sys.path.append(sys.path.pop(0))
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

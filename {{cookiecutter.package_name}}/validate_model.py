@@ -30,7 +30,13 @@ environment (bad arguments, a library missing or of another scikit-learn
 version, an invalid environment variable).
 """
 
-from __future__ import annotations
+import sys
+
+if __name__ == "__main__":
+    # Installed libraries, the standard library's too, before this folder,
+    # from the first import on: a file here named like one of them (json.py,
+    # joblib.py) must not stand in for it. (sys is built in.)
+    sys.path.append(sys.path.pop(0))
 
 import argparse
 import hashlib
@@ -38,15 +44,9 @@ import importlib.metadata
 import json
 import os
 import platform
-import sys
 import types
 from pathlib import Path
 from typing import Any
-
-if __name__ == "__main__":
-    # Installed libraries before this folder: a file here named like one of
-    # them (joblib.py) must not stand in for it.
-    sys.path.append(sys.path.pop(0))
 
 MODULE = "inference_example"
 MODULE_FILE = f"{MODULE}.py"
@@ -124,7 +124,7 @@ def checked_module_source(folder: Path = SCRIPT_DIR) -> tuple[Path, bytes]:
 
 
 def import_inference_module(
-    report: Report, package_dir: Path
+    report: "Report", package_dir: Path
 ) -> ValidationFailed | None:
     """Check inference_example.py, then import what this script uses from it
     (into this module's namespace), running the very bytes checked; return
@@ -378,7 +378,7 @@ def check_environment(report: Report, metadata: dict, allow_mismatch: bool) -> N
     report.check("environment", passed=True, overrides=list(settings.overrides))
 
 
-def load(report: Report, package_dir: Path, allow_mismatch: bool) -> ModelInference:
+def load(report: Report, package_dir: Path, allow_mismatch: bool) -> "ModelInference":
     report.line("🤖 Loading model...")
     try:
         inference = ModelInference(
@@ -416,7 +416,7 @@ def load(report: Report, package_dir: Path, allow_mismatch: bool) -> ModelInfere
     return inference
 
 
-def check_inference(report: Report, inference: ModelInference) -> None:
+def check_inference(report: Report, inference: "ModelInference") -> None:
     report.line("🧪 Testing model inference...")
     self_test = inference.manifest.get("self_test") or {}
     inputs = self_test.get("inputs")
@@ -515,7 +515,7 @@ def scaler_output_names(
 
 
 def check_features(
-    report: Report, metadata_file: str, metadata: dict, inference: ModelInference
+    report: Report, metadata_file: str, metadata: dict, inference: "ModelInference"
 ) -> None:
     report.line("🔢 Checking feature compatibility...")
     report.check("features", passed=False)
