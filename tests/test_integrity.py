@@ -471,10 +471,13 @@ def test_unreadable_package_file_is_reported(
 def test_every_unreadable_package_file_is_named(package: Path) -> None:
     """model.joblib, scaler.joblib and SHA256SUMS that this user cannot read
     (links to a write-only sysctl): ModelInference raises IntegrityError
-    naming each of them and the fix, not a bare PermissionError;
-    validate_model.py shows a ``❌ <file>: cannot be read (Permission
-    denied)`` line for each, and its failure names them all."""
+    naming each of them and the fix, not a bare PermissionError.
+    validate_model.py, which must read SHA256SUMS before it imports
+    inference_example.py, names SHA256SUMS and the fix; with SHA256SUMS
+    readable again, it shows a ``❌ <file>: cannot be read (Permission
+    denied)`` line for each other file, and its failure names them all."""
     unreadable = ("model.joblib", "scaler.joblib", "SHA256SUMS")
+    sums = (package / "SHA256SUMS").read_bytes()
     for name in unreadable:
         (package / name).unlink()
         (package / name).symlink_to(UNREADABLE)
@@ -487,6 +490,16 @@ def test_every_unreadable_package_file_is_named(package: Path) -> None:
         + ". Give the user running this read access to the package's files, or "
         "re-download the package"
     )
+    result = run_validate_model(package)
+    assert (result.returncode, result.stderr) == (1, ""), result.stdout
+    assert result.stdout.splitlines()[-2:] == [
+        f"❌ SHA256SUMS: {CANNOT_BE_READ}",
+        "❌ Validation failed: file integrity check failed, inference_example.py "
+        f"was not imported: SHA256SUMS {CANNOT_BE_READ}: {READ_ACCESS_FIX}",
+    ]
+    (package / "SHA256SUMS").unlink()
+    (package / "SHA256SUMS").write_bytes(sums)
+    unreadable = unreadable[:2]
     result = run_validate_model(package)
     assert (result.returncode, result.stderr) == (1, ""), result.stdout
     lines = result.stdout.splitlines()
@@ -544,3 +557,30 @@ def test_unverified_corrupt_model_is_an_unpickling_error_naming_it(
     ) as raised:
         module.ModelInference(package, verify=False, environ={})
     assert "re-download" in str(raised.value).lower()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda manifest: manifest["files"].__setitem__("model_file", ["x"]),
+        lambda manifest: manifest["inference_config"].__setitem__("batch_size", 0),
+    ],
+    ids=["model_file-a-list", "batch_size-0"],
+)
+def test_manifest_edited_into_nonsense_is_refused_as_altered(
+    package: Path, edit: Callable[[dict], None]
+) -> None:
+    """A manifest edited (not re-signed) to hold a list as a file name, or a
+    batch size of 0: ModelInference and validate_model.py refuse it as
+    altered (it no longer matches SHA256SUMS), before any of it is used: no
+    TypeError, no advice to fix a setting."""
+    manifest = json.loads((package / MANIFEST_FILE).read_text(encoding="utf-8"))
+    edit(manifest)
+    write_json(package / MANIFEST_FILE, manifest)
+    altered = f"{MANIFEST_FILE}: SHA-256 does not match SHA256SUMS"
+    module = load_package_module(package)
+    with pytest.raises(module.IntegrityError, match=re.escape(altered)):
+        module.ModelInference(package, environ={})
+    result = run_validate_model(package)
+    assert (result.returncode, result.stderr) == (1, ""), result.stdout
+    assert f"❌ {altered}" in result.stdout.splitlines()

@@ -36,7 +36,7 @@ from conftest import (
     run_validate_model,
     same_length_other_version,
 )
-from package_builder.archive import write_json
+from package_builder.archive import sha256_file, write_json
 from package_builder.build import load_package_module
 from sklearn.exceptions import InconsistentVersionWarning
 
@@ -136,6 +136,11 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
         "from collections.abc import Iterator, Mapping, Sequencf",
     ),
     "planted-bytecode": plant_bytecode,
+    "module-vouched-by-manifest-only": lambda folder: edit_module_and_manifest(folder),
+    "module-vouched-without-sums": lambda folder: (
+        edit_module_and_manifest(folder),
+        (folder / "SHA256SUMS").unlink(),
+    ),
     "module-unlisted": lambda folder: (
         misspell_import(folder, "import numpy as np", "import numpx as np"),
         resign_package(
@@ -152,6 +157,20 @@ def cut_inference_module(folder: Path, tail: str) -> None:
     text = path.read_text(encoding="utf-8")
     path.write_text(text[: text.index("class ModelInference")] + tail)
     resign_package(folder)
+
+
+def edit_module_and_manifest(folder: Path) -> None:
+    """Put code that passes any validation (it prints EDITED and exits 0) at
+    the top of inference_example.py, and its SHA-256 in the manifest, but
+    not in SHA256SUMS, which vouches for the manifest."""
+    path = folder / MODULE_FILE
+    path.write_text(
+        "print('EDITED')\nraise SystemExit(0)\n" + path.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest["file_integrity"][MODULE_FILE] = sha256_file(path)
+    write_json(folder / MANIFEST_FILE, manifest)
 
 
 def misspell_import(folder: Path, line: str, misspelt: str) -> None:
@@ -216,6 +235,11 @@ RUNS = {
     "module-numpx-quiet": Run("module-imports-numpx", ("--quiet",)),
     "module-sequencf": Run("module-imports-sequencf"),
     "module-unlisted": Run("module-unlisted"),
+    "module-vouched-by-manifest-only": Run("module-vouched-by-manifest-only"),
+    "module-vouched-by-manifest-only-json": Run(
+        "module-vouched-by-manifest-only", ("--json",)
+    ),
+    "module-vouched-without-sums": Run("module-vouched-without-sums"),
     "planted-bytecode": Run("planted-bytecode"),
 }
 
@@ -836,6 +860,40 @@ def test_tampered_inference_module_is_refused_before_it_is_imported(
         MODULE_NOT_IMPORTED,
     ]
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("run", "refused"),
+    [
+        (
+            "module-vouched-by-manifest-only",
+            f"{MODULE_FILE}: SHA-256 does not match SHA256SUMS",
+        ),
+        (
+            "module-vouched-without-sums",
+            "SHA256SUMS: missing (it holds the manifest's SHA-256)",
+        ),
+    ],
+)
+def test_module_vouched_for_by_an_altered_manifest_is_not_imported(
+    runs: dict, run: str, refused: str
+) -> None:
+    """An edited inference_example.py whose new SHA-256 was put in the
+    manifest, but not in SHA256SUMS (or with SHA256SUMS gone): the module
+    must match SHA256SUMS too, checked with the standard library, so the
+    edited code never runs; exit 1, the file at fault named."""
+    result = runs[run]
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines() == [
+        "🔍 Validating model deployment...",
+        "📁 Checking file integrity...",
+        f"❌ {refused}",
+        MODULE_NOT_IMPORTED,
+    ]
+    assert result.stderr == ""
+    report = json.loads(runs["module-vouched-by-manifest-only-json"].stdout)
+    assert (report["valid"], report["exit_code"]) == (False, 1)
+    assert "EDITED" not in "".join(report["lines"])
 
 
 def test_byte_code_in_pycache_is_not_what_runs(

@@ -196,9 +196,12 @@ def integrity_report(
             report.append((name, "is not a file name inside the package"))
         else:
             report.append((name, _hash_problem(path, expected, "the manifest")))
-    for name in (manifest.get("files") or {}).values():
-        if name and name not in hashes:
+    files = manifest.get("files")
+    for name in files.values() if isinstance(files, dict) else ():
+        if isinstance(name, str) and name and name not in hashes:
             report.append((name, "has no SHA-256 in the manifest"))
+        elif name is not None and not isinstance(name, str):
+            report.append((MANIFEST_FILE, f"files holds {_shown(name)}, not a name"))
     sums = model_dir / SUMS_FILE
     if not sums.is_file():
         report.append((SUMS_FILE, "missing (it holds the manifest's SHA-256)"))
@@ -1137,10 +1140,10 @@ class ModelInference:
         self._absolute_dir = Path(os.path.abspath(self.model_dir))
         self._allow_version_mismatch = allow_version_mismatch
         self._manifest = read_manifest(self.model_dir)
+        if verify:  # first: nothing of an altered manifest is used
+            verify_package(self.model_dir, self._manifest)
         settings = read_settings(self._manifest.get("inference_config") or {}, environ)
         configure_logging(settings.log_level, settings.log_format)
-        if verify:
-            verify_package(self.model_dir, self._manifest)
         files = self._manifest.get("files", {})
         self._model = self._load(files["model_file"])
         scaler_file = files.get("scaler_file")

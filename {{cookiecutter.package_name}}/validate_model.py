@@ -6,9 +6,10 @@
 Checks, in order, and stops at the first step that fails:
 1. file integrity: every file in deployment_manifest.json matches its
    SHA-256, before anything is unpickled (a joblib file runs code on load);
-   inference_example.py, which this script imports, is checked with the
-   standard library alone before it is imported, and the bytes checked are
-   the ones run (not byte-code in __pycache__);
+   inference_example.py, which this script imports, is checked against the
+   manifest and SHA256SUMS with the standard library alone before it is
+   imported, and the bytes checked are the ones run (not byte-code in
+   __pycache__);
 2. environment: the versions recorded at build time (metadata.json,
    build_environment) beside the installed ones. A different scikit-learn
    fails, because pickled trees are not portable across versions, unless
@@ -89,38 +90,65 @@ class ModuleRefused(Exception):
 
 
 def checked_module_source(folder: Path = SCRIPT_DIR) -> tuple[Path, bytes]:
-    """Read ``folder``'s inference_example.py and check it against the
-    manifest beside it, with the standard library alone: its code runs on
-    import, and a damaged one can fail like a missing library would
-    (``import numpx``).
+    """Read ``folder``'s inference_example.py and check it with the standard
+    library alone: its code runs on import, and a damaged one can fail like
+    a missing library would (``import numpx``).
 
+    It must match its SHA-256 in SHA256SUMS, which vouches for every file
+    (the manifest too), so that an edited manifest cannot vouch for edited
+    code; and, while the manifest can be read, the one recorded there.
     Returns the file and its bytes, to be run as they are (never a byte-code
     file in __pycache__, which may be stale or planted, nor a module of that
-    name installed elsewhere). Raises ModuleRefused when they do not match
-    the manifest, or cannot be read. Without a readable manifest there is
-    nothing to check them against: validate() then reports the manifest.
+    name installed elsewhere). Raises ModuleRefused, naming the file at
+    fault, when it does not match or either file cannot vouch for it. A
+    manifest that cannot be read is reported by validate() afterwards.
     """
     path = folder / MODULE_FILE
+    vouched = listed_sha256(folder / SUMS_FILE, MODULE_FILE)
     try:
         with open(folder / MANIFEST_FILE, encoding="utf-8") as stream:
             manifest = json.load(stream)
     except (OSError, ValueError, RecursionError):
         manifest = None
-    expected = None
     if isinstance(manifest, dict):
         hashes = manifest.get("file_integrity")
         expected = hashes.get(MODULE_FILE) if isinstance(hashes, dict) else None
         if not expected:
             raise ModuleRefused(path, "has no SHA-256 in the manifest")
+    else:
+        expected = vouched
     try:
         source = path.read_bytes()
     except FileNotFoundError:
         raise ModuleRefused(path, "missing") from None
     except OSError as error:
         raise ModuleRefused(path, unreadable(error)) from None
-    if expected is not None and hashlib.sha256(source).hexdigest() != expected:
+    digest = hashlib.sha256(source).hexdigest()
+    if digest != expected:
         raise ModuleRefused(path, "SHA-256 does not match the manifest")
+    if digest != vouched:
+        raise ModuleRefused(path, f"SHA-256 does not match {SUMS_FILE}")
     return path, source
+
+
+def listed_sha256(sums: Path, name: str) -> str:
+    """The SHA-256 that the SHA256SUMS file ``sums`` lists for ``name``;
+    raises ModuleRefused, naming ``sums``, when it lists none."""
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModuleRefused(sums, "missing (it holds the manifest's SHA-256)") from None
+    except UnicodeDecodeError:
+        raise ModuleRefused(
+            sums, "is not UTF-8 text, so not a list of SHA-256s"
+        ) from None
+    except OSError as error:
+        raise ModuleRefused(sums, unreadable(error)) from None
+    for line in text.splitlines():
+        digest, _, listed = line.partition("  ")
+        if listed == name:
+            return digest
+    raise ModuleRefused(sums, f"does not list {name}, so it could not be checked")
 
 
 def import_inference_module(
