@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 
+import jinja2
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.utils import simple_filter
 
@@ -36,19 +37,27 @@ def process_id(value: str) -> int:
 
 
 @simple_filter
-def folder_name(value: str) -> str:
+@jinja2.pass_context
+def folder_name(context: jinja2.runtime.Context, value: str) -> str:
     """Return ``value`` if it is one safe folder name, else stop the run.
 
     Cookiecutter creates the package folder before the pre-generation hook
     runs, so a name with a path separator would leave folders behind (or
-    outside the output directory) before any answer is checked.
+    outside the output directory) before any answer is checked. A default
+    name spoilt by its version is the version's fault, and says so.
     """
     value = str(value)
     if not FOLDER_NAME.fullmatch(value) or ".." in value:
+        version = str(context.get("cookiecutter", {}).get("version", ""))
+        if value == f"model_{version}_deployment":
+            raise FailedHookException(
+                f"ERROR: version ({version!r}): use the UTC build time as "
+                "YYYYMMDD_HHMMSS, e.g. 20241201_143022 (the package folder is "
+                "named after it)"
+            )
         raise FailedHookException(
             f"ERROR: package_name ({value!r}): must be one folder name made of "
-            "letters, digits, '.', '_' and '-'; give one (by default it is built "
-            "from version, which must look like 20241201_143022)"
+            "ASCII letters, digits, '.', '_' and '-'; give one"
         )
     if len(value) > MAX_PACKAGE_NAME:
         raise FailedHookException(

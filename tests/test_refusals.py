@@ -48,7 +48,15 @@ BAD_ANSWERS = {
     ),
     "version-with-slashes": (
         ["version=2024/12/01"],
-        "ERROR: package_name ('model_2024/12/01",
+        "ERROR: version ('2024/12/01'): use the UTC build time as YYYYMMDD_HHMMSS",
+    ),
+    "version-with-a-space": (
+        ["version=2024-01-01 00:00:00"],
+        "ERROR: version ('2024-01-01 00:00:00'): use the UTC build time",
+    ),
+    "package-name-not-ascii": (
+        ["package_name=pkg-é"],
+        "ERROR: package_name ('pkg-é'): must be one folder name made of ASCII letters",
     ),
     "package-name-too-long": (
         ["package_name=" + "m" * 300],
@@ -68,6 +76,14 @@ BAD_ANSWERS = {
         "ERROR: model_path ('missing.joblib')",
     ),
     "model-is-a-folder": (["model_path=."], "ERROR: model_path ('.')"),
+    "model-path-in-quotes": (
+        ['model_path="model.joblib"'],
+        "); give the path without the quotes around it",
+    ),
+    "model-path-with-escaped-spaces": (
+        ["model_path=my\\ models/model.joblib"],
+        "); give the path without the backslashes before its spaces",
+    ),
     "scaler-without-model": (
         ["scaler_path=scaler.joblib"],
         "ERROR: scaler_path ('scaler.joblib')",
@@ -178,6 +194,7 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         directory / "pipeline_passthrough_last.joblib",
     )
     (directory / "text.joblib").write_text("this is not a pickle\n")
+    (directory / "empty.joblib").write_bytes(b"")
     joblib.dump(IsolationForest(), directory / "unfitted.joblib")
     joblib.dump(LocalOutlierFactor().fit(X), directory / "lof.joblib")
     joblib.dump(GaussianMixture(2, random_state=0).fit(X), directory / "gm.joblib")
@@ -288,6 +305,11 @@ BAD_ARTIFACTS = {
         ["model_path=text.joblib"],
         "ERROR: model_path ('{folder}/text.joblib')",
         "cannot be loaded",
+    ),
+    "empty-file": (
+        ["model_path=empty.joblib"],
+        "ERROR: model_path ('{folder}/empty.joblib')",
+        "is empty (0 bytes); give a file written by joblib.dump",
     ),
     "scaler-width-differs": (
         [

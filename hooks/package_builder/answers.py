@@ -152,7 +152,7 @@ def _file(
         )
     path = Path(resolved or os.path.abspath(os.path.expanduser(typed)))
     if not path.exists():
-        raise AnswerError(key, typed, f"no such file ({path}); check the path")
+        raise AnswerError(key, typed, f"no such file ({path}); {_path_fix(typed)}")
     if not path.is_file():
         raise AnswerError(key, typed, f"{path} is not a regular file; give a file")
     try:
@@ -160,6 +160,16 @@ def _file(
     except OSError as error:
         raise unreadable(key, typed, error) from None
     return path
+
+
+def _path_fix(typed: str) -> str:
+    """What to do about the path ``typed`` that names no file: a path pasted
+    in quotes or with shell escapes keeps them in an answer."""
+    if len(typed) > 1 and typed[0] in "\"'" and typed[-1] == typed[0]:
+        return "give the path without the quotes around it"
+    if "\\ " in typed:
+        return "give the path without the backslashes before its spaces"
+    return "check the path"
 
 
 def unreadable(key: str, value: Any, error: OSError) -> AnswerError:
@@ -314,7 +324,7 @@ def parse_answers(context: Mapping[str, Any], template_dir: Path) -> Answers:
         raise AnswerError(
             "package_name",
             typed_name,
-            "use one folder name of letters, digits, '.', '_' and '-'",
+            "use one folder name of ASCII letters, digits, '.', '_' and '-'",
         )
     if len(package_name) > MAX_PACKAGE_NAME:
         raise AnswerError(
