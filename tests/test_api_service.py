@@ -899,12 +899,23 @@ def test_invalid_environment_is_not_served(
             "0",
             "argument --max-content-length: '0' is not a positive whole number",
         ),
+        (
+            "--read-timeout",
+            "0",
+            "argument --read-timeout: '0' is not a whole number of seconds",
+        ),
+        (
+            "--host",
+            "",
+            "argument --host: an empty address would listen on every interface",
+        ),
     ],
 )
 def test_bad_option_is_a_usage_error_naming_it(
     api_package: Rendered, option: str, value: str, message: str
 ) -> None:
-    """A port or body limit that is not a usable whole number: exit 2 with
+    """A port, body limit or read timeout that is not a usable whole number,
+    or an empty host (which would listen on every interface): exit 2 with
     argparse's usage line naming the option and the value."""
     result = subprocess.run(
         [sys.executable, "serve.py", option, value],
@@ -949,3 +960,102 @@ def test_cannot_listen_is_one_line_naming_host_and_port(
     assert line.startswith(f"serve.py: cannot listen on {host}:{port} ("), line
     assert fix.format(port=port) in line, line
     assert "Serving model" not in result.stdout
+
+
+def raw_exchange(base: str, data: bytes) -> tuple[bytes, bytes]:
+    """Send ``data`` as it is on a new connection, read until the server
+    closes it; return the status line and the body (after the headers)."""
+    with socket.create_connection(address(base), timeout=STARTUP_SECONDS) as conn:
+        conn.sendall(data)
+        answer = b""
+        while chunk := conn.recv(1 << 16):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "error"),
+    [
+        (
+            b"GET /health HTTP/9.9\r\n\r\n",
+            505,
+            "Invalid HTTP version (9.9)",
+        ),
+        (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+            b"\r\n\r\nzz\r\n",
+            400,
+            "the request body could not be read (Invalid chunk header): send it whole",
+        ),
+    ],
+    ids=["http-version", "broken-chunk"],
+)
+def test_requests_the_server_cannot_parse_get_json_errors(
+    server: str, request_bytes: bytes, status: int, error: str
+) -> None:
+    """A request Werkzeug or the standard library refuses before the app
+    (an HTTP version it does not speak), and a chunked body that breaks off:
+    a JSON error with the model version, not an HTML page or a 500."""
+    head, body = raw_exchange(server, request_bytes)
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()) or head.startswith(
+        f"HTTP/1.0 {status} ".encode()
+    ), head
+    assert f"X-Model-Version: {VERSION}".encode() in head
+    assert json.loads(body) == {"error": error}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM stops a process at once")
+def test_a_stalled_client_is_dropped_and_does_not_hold_sigterm_up(
+    api_package: Rendered, tmp_path: Path
+) -> None:
+    """A client that stops sending halfway through its body gets 408 after
+    --read-timeout, and one that sent a single byte is closed: neither keeps
+    a SIGTERM from ending the service with status 0."""
+    log = tmp_path / "serve.log"
+    process = start_server(
+        api_package.package_dir, log, options=("--read-timeout", "2")
+    )
+    try:
+        base = wait_until_healthy(process, log)
+        with (
+            socket.create_connection(address(base)) as stalled_body,
+            socket.create_connection(address(base)) as one_byte,
+        ):
+            stalled_body.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"
+            )
+            one_byte.sendall(b"P")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=STARTUP_SECONDS) == 0, log.read_text()
+            stalled_body.settimeout(STARTUP_SECONDS)
+            head, _, body = stalled_body.recv(1 << 16).partition(b"\r\n\r\n")
+    finally:
+        stop(process)
+    assert head.startswith(b"HTTP/1.1 408 "), head
+    assert json.loads(body) == {
+        "error": "the request body stopped arriving before its end: send it whole"
+    }
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/maps").is_file(), reason="reads /proc/<pid>/maps"
+)
+def test_ctrl_c_while_starting_is_one_line(api_package: Rendered) -> None:
+    """Ctrl+C while serve.py still loads (numpy is being imported, the model
+    not yet verified): one line, status 130, no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "serve.py", "--port", "0"],
+        cwd=api_package.package_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    maps = Path(f"/proc/{process.pid}/maps")
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while "numpy" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=STARTUP_SECONDS)
+    assert (process.returncode, out) == (130, ""), err
+    assert err == "serve.py: stopped while starting; nothing was served\n"

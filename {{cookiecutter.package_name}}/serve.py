@@ -1,6 +1,7 @@
 """HTTP API service for this deployment package (the specification's Pattern 2).
 
     python serve.py [--host 127.0.0.1] [--port 5000] [--max-content-length BYTES]
+                    [--read-timeout SECONDS]
 
 Endpoints (every response body is JSON):
 
@@ -13,9 +14,11 @@ Endpoints (every response body is JSON):
 
 Status codes of POST /predict: 200 scored; 400 bad request (not JSON, not an
 object, no features, features not a list, a missing feature, a value that is
-not a finite number), with a message that names the problem; 413 body larger
-than --max-content-length (default 10 MiB), chunked or not; 503 the call
-exceeded the package's timeout_seconds (send fewer records); 500 anything else.
+not a finite number, a body that cannot be read whole), with a message that
+names the problem; 408 the body stopped arriving for --read-timeout seconds;
+413 body larger than --max-content-length (default 10 MiB), chunked or not;
+503 the call exceeded the package's timeout_seconds (send fewer records); 500
+anything else.
 
 The model is verified (every SHA-256 in the manifest, before anything is
 unpickled) and loaded once, at startup: a package that fails the check makes
@@ -24,9 +27,10 @@ this script exit with status 1 and the name of the file, and serves nothing.
 Stopping: on SIGTERM (docker stop, Kubernetes) the service refuses new
 connections at once, answers every request it has started to receive, then
 exits with status 0; a connection on which nothing has arrived yet is closed
-unanswered. Ctrl+C (SIGINT), or a second SIGTERM while it finishes, stops it
-at once: exit status 1 if requests were left unanswered (it says how many),
-0 if none were.
+unanswered, and one silent for --read-timeout seconds (default 10) is closed.
+Ctrl+C (SIGINT), or a second SIGTERM while it finishes, stops it at once:
+exit status 1 if requests were left unanswered (it says how many), 0 if none
+were; 130 while it still starts.
 
 ``python serve.py`` runs Flask's built-in (Werkzeug) server. It is fine for
 a single host behind a firewall; for production traffic run the same app
@@ -52,12 +56,25 @@ import errno
 import hashlib
 import importlib.util
 import json
+import os
 import signal
 import socket
 import threading
 import uuid
 from pathlib import Path
 from typing import Any
+
+
+def _stop_while_starting(signum: int, frame: Any) -> None:
+    """Ctrl+C before the service serves: nothing to finish, so stop at once,
+    in one line rather than the traceback of whichever import it broke."""
+    sys.stderr.write("serve.py: stopped while starting; nothing was served\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _stop_while_starting)  # _serve's, once serving
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -81,7 +98,13 @@ try:
     _checker.run_as_module(*_checker.checked_module_source(PACKAGE_DIR))
     from flask import Flask, Response, jsonify, request
     from inference_example import ModelInference
-    from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+    from werkzeug.exceptions import (
+        BadRequest,
+        ClientDisconnected,
+        HTTPException,
+        RequestEntityTooLarge,
+        RequestTimeout,
+    )
     from werkzeug.serving import (
         BaseWSGIServer,
         WSGIRequestHandler,
@@ -106,6 +129,7 @@ except ImportError as error:  # flask, numpy, joblib or scikit-learn not install
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+DEFAULT_READ_TIMEOUT = 10
 USAGE = 'send a JSON object {"features": [{"<feature name>": <number>, ...}, ...]}'
 JSON_TYPES = {
     dict: "an object",
@@ -131,13 +155,29 @@ def _error(message: str, status: int, **extra: Any) -> tuple[Response, int]:
 
 
 def _read_body(limit: int) -> bytes:
-    """The request body; RequestEntityTooLarge (413) when it is over ``limit``.
+    """The request body; RequestEntityTooLarge (413) when it is over ``limit``,
+    RequestTimeout (408) when it stops arriving for the read timeout, and
+    BadRequest (400) when it cannot be read whole (a broken chunked encoding,
+    a client gone).
 
     Werkzeug refuses a Content-Length over the limit before reading. A chunked
     body has no Content-Length, and Werkzeug's stream for it stops at the limit
     without an error: the cut body would be parsed (and could even score). So
     such a body is read here, at most limit + 1 bytes, and refused past limit.
     """
+    try:
+        return _read_whole_body(limit)
+    except (TimeoutError, ClientDisconnected):  # Werkzeug turns the one into
+        raise RequestTimeout(  # the other when a Content-Length is not met
+            "the request body stopped arriving before its end: send it whole"
+        ) from None
+    except OSError as error:  # Werkzeug's chunk decoding raises it too
+        raise BadRequest(
+            f"the request body could not be read ({error}): send it whole"
+        ) from None
+
+
+def _read_whole_body(limit: int) -> bytes:
     environ = request.environ
     if request.content_length is not None or not environ.get("wsgi.input_terminated"):
         return request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
@@ -304,6 +344,19 @@ def _positive(text: str) -> int:
     return _whole(text, 1, float("inf"), "a positive whole number of bytes")
 
 
+def _seconds(text: str) -> int:
+    return _whole(text, 1, 86400, "a whole number of seconds from 1 to 86400")
+
+
+def _host(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "an empty address would listen on every interface: give one, "
+            "127.0.0.1 (this machine) or 0.0.0.0 (every interface)"
+        )
+    return text
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """A socket bound to ``host``:``port`` and listening; OSError if it cannot.
 
@@ -369,20 +422,55 @@ class _Requests:
             self._stopped = True
 
 
-def _request_handler(requests: _Requests) -> type[WSGIRequestHandler]:
-    """Werkzeug's request handler, counting each request in ``requests``."""
+def _request_handler(
+    requests: _Requests, read_timeout: float, version: str
+) -> type[WSGIRequestHandler]:
+    """Werkzeug's request handler, counting each request in ``requests``,
+    closing a connection silent for ``read_timeout`` seconds, and answering
+    the errors it finds itself in JSON, tagged with the model ``version``."""
 
     class RequestHandler(WSGIRequestHandler):
+        timeout = read_timeout  # of each read and write on the connection
+
         def handle_one_request(self) -> None:
             # Wait for the request's first byte before counting it; b"" when
-            # the client closes the connection without sending anything.
-            if not self.rfile.peek(1) or not requests.start():
+            # the client closes the connection without sending anything, or
+            # a timeout when it stays silent (then it is closed).
+            try:
+                first = self.rfile.peek(1)
+            except OSError:
+                first = b""
+            if not first or not requests.start():
                 self.close_connection = True
                 return
             try:
                 super().handle_one_request()
+            except TimeoutError:  # the request line or headers stopped coming
+                self.close_connection = True
             finally:
                 requests.end()
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            # A request the server cannot parse (a request line that is not
+            # HTTP, too many headers...) never reaches the app: answer it in
+            # JSON like the app does, not with the standard library's HTML.
+            self.log_error("code %d, message %s", code, message)
+            # Left at HTTP/0.9, which has no status line nor headers, when
+            # the request line could not be read.
+            self.request_version = self.protocol_version
+            body = json.dumps({"error": message or self.responses[code][0]})
+            data = body.encode("utf-8")
+            self.send_response(code, message)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Model-Version", version)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
     return RequestHandler
 
@@ -458,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--host",
+        type=_host,
         default=DEFAULT_HOST,
         help=f"address to listen on (default {DEFAULT_HOST}: this machine only; "
         "0.0.0.0 listens on every interface, e.g. in a container)",
@@ -475,6 +564,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="BYTES",
         help="refuse request bodies larger than this with 413 "
         f"(default {DEFAULT_MAX_CONTENT_LENGTH}, 10 MiB)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=DEFAULT_READ_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection that sends nothing for this long, idle or "
+        "halfway through a request (which gets 408 if its body stalls; "
+        f"default {DEFAULT_READ_TIMEOUT})",
     )
     args = parser.parse_args(argv)
     try:
@@ -501,7 +599,9 @@ def main(argv: list[str] | None = None) -> int:
             args.port,
             app,
             threaded=True,
-            request_handler=_request_handler(requests),
+            request_handler=_request_handler(
+                requests, args.read_timeout, app.config["MODEL_VERSION"]
+            ),
             fd=listening.fileno(),
         )
     started = (
