@@ -277,6 +277,22 @@ def test_body_not_a_json_object_is_400(
     assert '{"features": [' in reply.body["error"]
 
 
+def test_a_key_given_twice_is_400_naming_it(server: str, inference: Any) -> None:
+    """A body whose object gives a key twice (``features``, or a feature in a
+    record): 400 naming the key, not a guess of which value was meant."""
+    record = json.dumps(inference.manifest["self_test"]["inputs"][0])
+    name = inference.feature_names[0]
+    for body, key in (
+        (f'{{"features": [{record}], "features": []}}', "features"),
+        (f'{{"features": [{record[:-1]}, "{name}": 1e9}}]}}', name),
+    ):
+        reply = call(f"{server}/predict", body.encode())
+        assert reply.status == 400, reply.body
+        assert reply.body == {
+            "error": f"request body gives the key '{key}' twice: give each key once"
+        }
+
+
 @pytest.mark.parametrize(
     ("features", "message"),
     [

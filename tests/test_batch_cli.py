@@ -353,7 +353,52 @@ def test_bad_json_lines_are_named(
     result = run_cli(demo.package_dir, str(source))
     assert result.returncode == 1
     assert "line 3: is not valid JSON" in result.stderr
-    assert "line 4: is a JSON list, not an object" in result.stderr
+    assert "line 4: is an array, not a JSON object" in result.stderr
+
+
+def test_a_key_given_twice_in_a_json_line_is_a_bad_row(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A JSON line that gives a feature twice is a bad row naming the key:
+    which of its values was meant is a guess (json.loads keeps the last)."""
+    name = next(iter(records[0]))
+    line = json.dumps(records[0])[:-1] + f', "{name}": 1e9}}'
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(records[1]) + "\n" + line + "\n")
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 1
+    assert f"line 2: gives the key '{name}' twice: give each key once" in (
+        result.stderr
+    )
+    skipped = run_cli(demo.package_dir, str(source), "--skip-bad-rows")
+    assert skipped.returncode == 0, skipped.stderr
+    assert len(skipped.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "whole",
+    [
+        lambda rows: json.dumps(rows, indent=2),
+        lambda rows: json.dumps(rows),
+    ],
+    ids=["pretty-printed", "one-line-array"],
+)
+def test_a_json_document_given_for_json_lines_is_one_error(
+    demo: Rendered, records: list[dict], tmp_path: Path, whole
+) -> None:
+    """A .json file holding one JSON array (pretty-printed or not), not JSON
+    lines: one error that says so and how to convert it, not a bad row for
+    each of its lines; --skip-bad-rows does not hide it."""
+    source = tmp_path / "in.json"
+    source.write_text(whole(records[:3]) + "\n")
+    for extra in ([], ["--skip-bad-rows"]):
+        result = run_cli(demo.package_dir, str(source), *extra)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"error: {source}: the input is one JSON document, not JSON lines: "
+            "give one object per line (jq -c '.[]' FILE writes an array of "
+            "objects so)\n"
+        )
 
 
 def zero_fill_package(factory: pytest.TempPathFactory, out_of_range: str) -> Path:
@@ -572,14 +617,39 @@ def test_json_lines_past_the_readers_limits_are_named(
     ("args", "message"),
     [
         pytest.param(["data.txt"], "pass --format csv or --format jsonl", id="format"),
-        pytest.param(["missing.csv"], "No such file", id="missing"),
+        pytest.param(
+            ["missing.csv"],
+            "error: cannot read missing.csv: no such file; check the path",
+            id="missing",
+        ),
+        pytest.param(
+            ["."], "error: cannot read .: it is a folder; give a file", id="folder"
+        ),
+        pytest.param(
+            [".", "--format", "csv"],
+            "error: cannot read .: it is a folder; give a file",
+            id="folder-with-format",
+        ),
+        pytest.param(
+            ["x.csv", "-o", ""],
+            "argument -o/--output: empty: give a file name, or - for stdout",
+            id="empty-output",
+        ),
+        pytest.param(
+            ["--model-dir", "nowhere"],
+            "error: --model-dir nowhere: not a folder; give the extracted package "
+            "folder",
+            id="model-dir",
+        ),
         pytest.param(["x.csv", "--chunk-size", "0"], "give 1 or more", id="chunk"),
     ],
 )
 def test_usage_errors_exit_2(
     demo: Rendered, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    """An unknown format, a missing file or a bad option: exit 2 and why."""
+    """An unknown format, a missing file, a folder given as the input, an
+    empty output name, a --model-dir that is not a folder or a bad option:
+    exit 2 and why."""
     (tmp_path / "data.txt").write_text("a\n")
     result = subprocess.run(
         [sys.executable, str(demo.package_dir / "inference_example.py"), *args],
@@ -835,9 +905,13 @@ def test_unwritable_outputs_are_refused_before_scoring(
         ("-o", str(tmp_path)): (
             f"cannot write {tmp_path}: it is a folder; give a file name"
         ),
-        ("-o", str(missing)): f"cannot write {missing}: No such file or directory",
+        ("-o", str(missing)): (
+            f"cannot write {missing}: No such file or directory: its folder does "
+            "not exist: create it, or give another path"
+        ),
         ("-o", str(tmp_path / "out.csv"), "--drift-report", str(missing)): (
-            f"cannot write {missing}: No such file or directory"
+            f"cannot write {missing}: No such file or directory: its folder does "
+            "not exist: create it, or give another path"
         ),
     }
     for args, message in cases.items():
@@ -1205,3 +1279,39 @@ def test_missing_library_is_an_error_line(demo: Rendered) -> None:
     assert result.stderr.startswith("error: No module named ")
     assert result.stderr.endswith(": pip install -r requirements.txt\n")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_input_or_folder_this_user_may_not_use_is_named_with_the_fix(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """An input this user may not read, and an output in a folder this user
+    may not write: exit 2, one line naming the path and what to do, nothing
+    left behind. (Run subject to file permissions, also as root.)"""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    hidden = write_csv(tmp_path / "hidden.csv", records[:5])
+    hidden.chmod(0)
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    closed.chmod(0o555)
+    try:
+        unread = run_cli(demo.package_dir, str(hidden), as_plain_user=True)
+        unwritten = run_cli(
+            demo.package_dir,
+            str(source),
+            "-o",
+            str(closed / "out.csv"),
+            as_plain_user=True,
+        )
+    finally:
+        closed.chmod(0o755)
+    assert (unread.returncode, unread.stderr) == (
+        2,
+        f"error: cannot read {hidden}: Permission denied; give the user running "
+        "this read access to it, or a copy it can read\n",
+    )
+    assert (unwritten.returncode, unwritten.stderr) == (
+        2,
+        f"error: cannot write {closed / 'out.csv'}: Permission denied: this user "
+        "may not write in its folder: give another path\n",
+    )
+    assert list(closed.iterdir()) == []

@@ -899,6 +899,31 @@ def test_batch_size_and_timeout_variables_are_applied(
     assert tuned.timeout_seconds == 2.5
 
 
+def test_a_batch_size_of_many_digits_is_taken_exactly(
+    module: Any, demo: Rendered
+) -> None:
+    """MODEL_BATCH_SIZE of 23 digits is that whole number, not the float
+    nearest it (which would end in ...1611392)."""
+    digits = "9" * 23
+    tuned = module.ModelInference(
+        demo.package_dir, environ={"MODEL_BATCH_SIZE": digits}
+    )
+    assert tuned.batch_size == int(digits)
+
+
+def test_environ_that_is_not_a_mapping_is_a_type_error(
+    module: Any, demo: Rendered
+) -> None:
+    """``environ`` given as a list of pairs: a TypeError that says what it
+    takes, not an AttributeError from inside."""
+    with pytest.raises(
+        TypeError,
+        match=r"^environ must map variable names to values \(os.environ, a dict\), "
+        "not list$",
+    ):
+        module.ModelInference(demo.package_dir, environ=[("MODEL_BATCH_SIZE", "7")])
+
+
 def test_environ_values_that_are_not_strings_are_read_as_text(
     module: Any, demo: Rendered
 ) -> None:

@@ -584,3 +584,22 @@ def test_manifest_edited_into_nonsense_is_refused_as_altered(
     result = run_validate_model(package)
     assert (result.returncode, result.stderr) == (1, ""), result.stdout
     assert f"❌ {altered}" in result.stdout.splitlines()
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+@pytest.mark.parametrize("kind", ["folder", "device"])
+def test_a_package_file_that_is_not_a_regular_file_is_named_so(
+    package: Path, kind: str
+) -> None:
+    """model.joblib replaced by a folder, or by a link to a device (which
+    would never end if hashed): reported as not a regular file, not as
+    missing; nothing loaded."""
+    (package / "model.joblib").unlink()
+    if kind == "folder":
+        (package / "model.joblib").mkdir()
+    else:
+        (package / "model.joblib").symlink_to("/dev/zero")
+    result = run_validate_model(package)
+    assert (result.returncode, result.stderr) == (1, ""), result.stdout
+    assert "❌ model.joblib: not a regular file" in result.stdout.splitlines()
+    assert LOADING not in result.stdout

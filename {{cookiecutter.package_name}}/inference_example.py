@@ -124,7 +124,7 @@ def _hash_problem(path: Path, expected: str, recorded_in: str) -> str | None:
     ``recorded_in`` holds): missing, cannot be read, or another digest; None
     when it has it."""
     if not path.is_file():
-        return "missing"
+        return "not a regular file" if path.exists() else "missing"
     try:
         digest = sha256_file(path)
     except OSError as error:
@@ -360,8 +360,11 @@ def _setting(source: str, value: Any, kind: str) -> Any:
                 "timeout": number > 0,
             }[kind]
         )
+        if valid and kind == "batch_size":
+            # Digits exactly: a float of more than 15 digits would round.
+            return int(text) if text.isascii() and text.isdigit() else int(number)
         if valid:
-            return int(number) if kind == "batch_size" else number
+            return number
         fix = _SETTING_FIXES[kind]
     raise ConfigurationError(f"{source}={_shown(value)} cannot be used: {fix}")
 
@@ -375,6 +378,11 @@ def read_settings(
         ConfigurationError: a value is invalid; the message names its source.
     """
     environ = os.environ if environ is None else environ
+    if not isinstance(environ, Mapping):
+        raise TypeError(
+            "environ must map variable names to values (os.environ, a dict), "
+            f"not {type(environ).__name__}"
+        )
     overrides = tuple(
         name
         for name in (
@@ -2125,6 +2133,42 @@ class InputError(ValueError):
     """Rows of a batch input that cannot be scored, with their line numbers."""
 
 
+# What JSON calls the values json.loads returns, for messages.
+JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+def json_type(value: Any) -> str:
+    """What JSON calls ``value``: an object, an array, a string..."""
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+class RepeatedKeyError(ValueError):
+    """A JSON object gives one key twice: which value was meant is a guess."""
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        seen: set[str] = set()
+        key = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise RepeatedKeyError(f"gives the key {_shown(key)} twice")
+    return record
+
+
+def read_json(text: str | bytes) -> Any:
+    """``json.loads(text)``, refusing an object that gives a key twice
+    (RepeatedKeyError), where json.loads would keep the last value."""
+    return json.loads(text, object_pairs_hook=_refuse_repeated_keys)
+
+
 @dataclass
 class _Row:
     """One input row: its line number, its values by name, how to write it
@@ -2192,21 +2236,33 @@ def _csv_number(text: str) -> float | str:
     return text
 
 
+_NOT_JSON_LINES = (
+    "the input is one JSON document, not JSON lines: give one object per "
+    "line (jq -c '.[]' FILE writes an array of objects so)"
+)
+
+
 def _jsonl_rows(stream: Any) -> Any:
     """Yield the rows of a JSON-lines stream."""
     for line, text in enumerate(stream, start=1):
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
+            record = read_json(text)
+        except RepeatedKeyError as error:
+            yield _Row(line, {}, None, f"{error}: give each key once")
+            continue
         except (ValueError, RecursionError) as error:
             # ValueError: not JSON, or an integer of more than 4300 digits.
+            if line == 1 and text.strip() in ("[", "{"):
+                raise InputError(_NOT_JSON_LINES) from None  # JSON written whole
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             yield _Row(line, {}, None, f"is not valid JSON ({reason})")
             continue
+        if line == 1 and isinstance(record, list):
+            raise InputError(_NOT_JSON_LINES)
         if not isinstance(record, dict):
-            problem = f"is a JSON {type(record).__name__}, not an object"
-            yield _Row(line, {}, None, problem)
+            yield _Row(line, {}, None, f"is {json_type(record)}, not a JSON object")
             continue
         yield _Row(line, record, text)
 
@@ -2408,6 +2464,8 @@ def _input_format(path: str, given: str | None) -> str:
         return "csv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
+    if Path(path).is_dir():
+        raise InputError(f"cannot read {path}: it is a folder; give a file")
     raise InputError(
         f"cannot tell the format of {path!r} from its name: "
         "pass --format csv or --format jsonl"
@@ -2418,6 +2476,9 @@ def _input_format(path: str, given: str | None) -> str:
 _WRITE_FIXES = {
     errno.ENOSPC: "free some space on its disk, or write it to another disk",
     errno.EDQUOT: "free some of your disk quota, or write it to another disk",
+    errno.ENOENT: "its folder does not exist: create it, or give another path",
+    errno.EACCES: "this user may not write in its folder: give another path",
+    errno.EROFS: "its disk is read-only: give a path on another disk",
 }
 
 
@@ -2557,7 +2618,26 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
 
 def _output_argument(text: str) -> Path | str:
     """An output argument: ``-`` is standard output, anything else a path."""
+    if not text:
+        import argparse
+
+        raise argparse.ArgumentTypeError("empty: give a file name, or - for stdout")
     return STANDARD_OUTPUT if text == STANDARD_OUTPUT else Path(text)
+
+
+def _open_input(path: str) -> Any:
+    """The input file, opened as text; its errors name it and the fix."""
+    try:
+        return open(path, encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise OSError(f"cannot read {path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise OSError(f"cannot read {path}: it is a folder; give a file") from None
+    except OSError as error:
+        raise OSError(
+            f"cannot read {path}: {error.strerror or error}; give the user running "
+            "this read access to it, or a copy it can read"
+        ) from None
 
 
 def _self_test(inference: ModelInference) -> int:
@@ -2664,6 +2744,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: standard output is closed, and {stdout_for}", file=sys.stderr
             )
             return 2
+    if not Path(args.model_dir).is_dir():
+        print(
+            f"error: --model-dir {args.model_dir}: not a folder; give the "
+            "extracted package folder",
+            file=sys.stderr,
+        )
+        return 2
     try:
         inference = ModelInference(args.model_dir)
     except (ConfigurationError, VersionMismatchError) as error:
@@ -2696,7 +2783,7 @@ def main(argv: list[str] | None = None) -> int:
         source = (
             io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
             if args.input == "-"
-            else open(args.input, encoding="utf-8-sig", newline="")  # noqa: SIM115
+            else _open_input(args.input)
         )
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -97,7 +97,12 @@ try:
     # before it runs (validate_model.py's check): its bytes are what runs.
     _checker.run_as_module(*_checker.checked_module_source(PACKAGE_DIR))
     from flask import Flask, Response, jsonify, request
-    from inference_example import ModelInference
+    from inference_example import (
+        ModelInference,
+        RepeatedKeyError,
+        json_type,
+        read_json,
+    )
     from werkzeug.exceptions import (
         BadRequest,
         ClientDisconnected,
@@ -131,23 +136,10 @@ DEFAULT_PORT = 5000
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
 DEFAULT_READ_TIMEOUT = 10
 USAGE = 'send a JSON object {"features": [{"<feature name>": <number>, ...}, ...]}'
-JSON_TYPES = {
-    dict: "an object",
-    list: "an array",
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "a boolean",
-    type(None): "null",
-}
 
 
 class StartupError(RuntimeError):
     """The service cannot start; the message names the file or setting."""
-
-
-def _json_type(value: Any) -> str:
-    return JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def _error(message: str, status: int, **extra: Any) -> tuple[Response, int]:
@@ -298,12 +290,14 @@ def create_app(
     def predict() -> Response | tuple[Response, int]:
         body = _read_body(max_content_length)
         try:
-            data = json.loads(body)
+            data = read_json(body)
+        except RepeatedKeyError as error:
+            return _error(f"request body {error}: give each key once", 400)
         except (ValueError, RecursionError) as error:
             return _error(f"request body is not valid JSON ({error}): {USAGE}", 400)
         if not isinstance(data, dict):
             return _error(
-                f"request body is {_json_type(data)}, not a JSON object: {USAGE}", 400
+                f"request body is {json_type(data)}, not a JSON object: {USAGE}", 400
             )
         features = data.get("features")
         if features is None or features == []:  # 0, "", {}: the type error below
@@ -311,7 +305,7 @@ def create_app(
         if not isinstance(features, list):
             hint = ": wrap one record in a list" if isinstance(features, dict) else ""
             return _error(
-                f"features is {_json_type(features)}, expected a list of records "
+                f"features is {json_type(features)}, expected a list of records "
                 f"(JSON objects){hint}",
                 400,
             )
