@@ -960,3 +960,26 @@ def test_tampered_inference_module_with_quiet(runs: dict) -> None:
         f"❌ {MODULE_FILE}: {NOT_MATCHING}",
         MODULE_NOT_IMPORTED,
     ]
+
+
+def test_a_library_missing_for_scoring_is_an_environment_problem(
+    rendered_samples: dict[str, Rendered], tmp_path: Path
+) -> None:
+    """A package whose model was fitted on a DataFrame, validated by a Python
+    that cannot import pandas (here a stand-in on PYTHONPATH that fails to
+    import, as a missing one does): exit 2, the environment's problem, with
+    what to install; not exit 1, which calls the package bad."""
+    (tmp_path / "pandas").mkdir()
+    (tmp_path / "pandas" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'pandas'\", name='pandas')\n",
+        encoding="utf-8",
+    )
+    result = run_validate_model(
+        rendered_samples["dataframe"].package_dir,
+        env=consumer_environment(PYTHONPATH=str(tmp_path)),
+    )
+    assert result.returncode == 2, explain(result)
+    assert result.stdout.splitlines()[-1] == (
+        "❌ Validation failed: scoring needs pandas, which this Python cannot "
+        "import: pip install -r requirements.txt"
+    )

@@ -461,6 +461,11 @@ def check_inference(report: Report, inference: "ModelInference") -> None:
         )
     try:
         result = inference.predict(inputs)
+    except ModuleNotFoundError as error:  # pandas, for a model fitted on a DataFrame
+        raise EnvironmentProblem(
+            f"scoring needs {error.name}, which this Python cannot import: "
+            "pip install -r requirements.txt"
+        ) from None
     except Exception as error:
         raise ValidationFailed(
             f"inference failed: {type(error).__name__}: {error}"
