@@ -1004,15 +1004,23 @@ def raw_exchange(base: str, data: bytes) -> tuple[bytes, bytes]:
             400,
             "the request body could not be read (Invalid chunk header): send it whole",
         ),
+        (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+            b"Content-Length: 5\r\n\r\n{}",
+            400,
+            "the request has conflicting Content-Length",
+        ),
     ],
-    ids=["http-version", "broken-chunk"],
+    ids=["http-version", "broken-chunk", "two-lengths"],
 )
 def test_requests_the_server_cannot_parse_get_json_errors(
     server: str, request_bytes: bytes, status: int, error: str
 ) -> None:
     """A request Werkzeug or the standard library refuses before the app
-    (an HTTP version it does not speak), and a chunked body that breaks off:
-    a JSON error with the model version, not an HTML page or a 500."""
+    (an HTTP version it does not speak), a chunked body that breaks off, and
+    two Content-Length headers that disagree (which a proxy may read the other
+    way): a JSON error with the model version, not an HTML page, a 500, or a
+    guess."""
     head, body = raw_exchange(server, request_bytes)
     assert head.startswith(f"HTTP/1.1 {status} ".encode()) or head.startswith(
         f"HTTP/1.0 {status} ".encode()
@@ -1075,3 +1083,39 @@ def test_ctrl_c_while_starting_is_one_line(api_package: Rendered) -> None:
     out, err = process.communicate(timeout=STARTUP_SECONDS)
     assert (process.returncode, out) == (130, ""), err
     assert err == "serve.py: stopped while starting; nothing was served\n"
+
+
+def test_a_reader_of_stdout_that_goes_away_does_not_stop_the_service(
+    api_package: Rendered,
+) -> None:
+    """serve.py's stdout piped to a reader that has gone (``| head -1``
+    before it started): it still serves, and SIGTERM still ends it with
+    status 0, without a traceback."""
+    with socket.socket() as probe:  # a port free a moment ago: stdout,
+        probe.bind(("127.0.0.1", 0))  # where serve.py would name its own,
+        port = probe.getsockname()[1]  # is gone
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    process = subprocess.Popen(
+        [sys.executable, "serve.py", "--port", str(port)],
+        cwd=api_package.package_dir,
+        stdout=write,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        healthy = False
+        while not healthy and time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                healthy = call(f"{base}/health").status == 200
+            except OSError:
+                time.sleep(0.05)
+        assert healthy
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=STARTUP_SECONDS) == 0
+    finally:
+        stop(process)
+    assert b"Traceback" not in process.stderr.read()

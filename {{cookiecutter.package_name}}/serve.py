@@ -444,6 +444,16 @@ def _request_handler(
             finally:
                 requests.end()
 
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            # Two lengths for one body: which one a proxy in front used is
+            # a guess (RFC 9112 says to refuse it).
+            if len(set(self.headers.get_all("Content-Length") or ())) > 1:
+                self.send_error(400, "the request has conflicting Content-Length")
+                return False
+            return True
+
         def send_error(
             self, code: int, message: str | None = None, explain: str | None = None
         ) -> None:
@@ -477,6 +487,18 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _say(text: str) -> None:
+    """Print ``text`` on stdout; once its reader has gone (``| head -1``),
+    print nothing more there, and go on serving: requests are logged on
+    stderr."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nor at exit, when Python flushes
+        os.close(devnull)
+
+
 def _serve(server: BaseWSGIServer, requests: _Requests, started: str) -> int:
     """Print ``started`` and serve until SIGTERM, then answer the requests in
     progress; or until Ctrl+C or a second SIGTERM, which stop at once.
@@ -504,17 +526,16 @@ def _serve(server: BaseWSGIServer, requests: _Requests, started: str) -> int:
         signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
     }
     try:
-        print(started, flush=True)
+        _say(started)
         try:
             server.serve_forever()  # returns after shutdown()
         finally:
             server.server_close()  # stop listening: new connections are refused
         if len(requests):
-            print(
+            _say(
                 "serve.py: SIGTERM: refusing new connections; answering the "
                 f"{_plural(len(requests), 'request')} in progress, then stopping "
-                "(Ctrl+C or SIGTERM again: stop at once)",
-                flush=True,
+                "(Ctrl+C or SIGTERM again: stop at once)"
             )
         requests.wait_for_all()
     except _StopNow:
