@@ -136,6 +136,7 @@ def run_validate_model(
         text=True,
         encoding="utf-8",
         env=dict(consumer_environment() if env is None else env),
+        timeout=600,  # a hang fails the test, not the whole run
     )
 
 

@@ -36,6 +36,10 @@ CORE_FILES = ("model.joblib", "scaler.joblib", "metadata.json")
 CHANGES = ("replaced", "edited", "truncated", "missing")
 NOT_MATCHING = "SHA-256 does not match the manifest"
 LOADING = "🤖 Loading model..."
+MODULE_NOT_IMPORTED = (
+    "❌ Validation failed: file integrity check failed, inference_example.py was "
+    "not imported: re-download the package and verify it"
+)
 CANNOT_BE_READ = "cannot be read (Permission denied)"
 READ_ACCESS_FIX = (
     "give the user running this read access to the package's files, or "
@@ -181,11 +185,8 @@ def list_outside_in_sums(package: Path) -> None:
 
 
 EXTRA_CASES: dict[str, Callable[[Path], None]] = {
-    # Two independent lines of the report: one copy for both.
-    "manifest-and-sums": lambda package: (
-        edit_manifest_threshold(package),
-        contradict_sums(package),
-    ),
+    "manifest-edited": edit_manifest_threshold,
+    "sums-contradicts-manifest": contradict_sums,
     "model-hash-dropped": drop_model_hash,
     "outside-in-manifest": list_outside_in_manifest,
     "outside-in-sums": list_outside_in_sums,
@@ -266,15 +267,15 @@ def test_changed_core_file_is_refused_before_loading(
 def test_edited_manifest_is_caught_by_sha256sums(cases: dict[str, Case]) -> None:
     """A threshold edited in deployment_manifest.json (its file hashes still
     right) is caught through SHA256SUMS: exit 1 with ``❌
-    deployment_manifest.json: SHA-256 does not match SHA256SUMS``, nothing
-    loaded, and ModelInference refuses."""
-    case = cases["manifest-and-sums"]
+    deployment_manifest.json: SHA-256 does not match SHA256SUMS``, before
+    inference_example.py, which that manifest would vouch for, is imported;
+    nothing loaded, and ModelInference refuses."""
+    case = cases["manifest-edited"]
     assert case.result.returncode == 1, case.result.stdout + case.result.stderr
-    assert "❌ deployment_manifest.json: SHA-256 does not match SHA256SUMS" in (
-        case.lines
-    )
-    assert "✅ metadata.json: OK" in case.lines
-    assert LOADING not in case.lines
+    assert case.lines[-2:] == [
+        "❌ deployment_manifest.json: SHA-256 does not match SHA256SUMS",
+        MODULE_NOT_IMPORTED,
+    ]
     module = load_package_module(case.package)
     with pytest.raises(
         module.IntegrityError,
@@ -289,7 +290,7 @@ def test_sha256sums_disagreeing_with_the_manifest_is_refused(
     """A SHA256SUMS line whose digest differs from the manifest's: exit 1
     with ``❌ model.joblib: SHA-256 in SHA256SUMS differs from the manifest``;
     ModelInference refuses too."""
-    case = cases["manifest-and-sums"]
+    case = cases["sums-contradicts-manifest"]
     problem = "SHA-256 in SHA256SUMS differs from the manifest"
     assert case.result.returncode == 1, case.result.stdout + case.result.stderr
     assert f"❌ model.joblib: {problem}" in case.lines
@@ -380,22 +381,28 @@ def test_manifest_without_its_digest_is_refused(
 
 
 @pytest.mark.parametrize("key", ["manifest-not-json", "manifest-not-utf-8"])
-def test_manifest_that_is_not_json_is_reported(
-    cases: dict[str, Case], key: str
-) -> None:
+def test_manifest_that_is_not_json_is_refused(cases: dict[str, Case], key: str) -> None:
     """A manifest cut to ``{``, or with a byte that is not UTF-8:
-    validate_model.py ends with its ❌ line and exit 1, no traceback;
-    ``--json`` prints the same failure as a report."""
+    validate_model.py says it no longer matches SHA256SUMS and exits 1, no
+    traceback, and ``--json`` prints the same failure as a report;
+    ModelInference says it is not valid JSON."""
     case = cases[key]
     path = case.package / MANIFEST_FILE
     assert case.result.returncode == 1
     assert case.result.stderr == ""
-    assert case.lines[-1].startswith(f"❌ Validation failed: {path} is not valid JSON")
-    assert case.lines[-1].endswith(": re-download the package")
+    assert case.lines[-2:] == [
+        "❌ deployment_manifest.json: SHA-256 does not match SHA256SUMS",
+        MODULE_NOT_IMPORTED,
+    ]
     result = run_validate_model(case.package, "--json")
     report = json.loads(result.stdout)
     assert (result.returncode, report["valid"], report["exit_code"]) == (1, False, 1)
-    assert report["error"].startswith(f"{path} is not valid JSON")
+    assert f"❌ Validation failed: {report['error']}" == MODULE_NOT_IMPORTED
+    module = load_package_module(case.package)
+    with pytest.raises(
+        module.IntegrityError, match=re.escape(f"{path} is not valid JSON")
+    ):
+        module.ModelInference(case.package, environ={})
 
 
 def write_only_file() -> Path | None:

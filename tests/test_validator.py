@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -137,6 +138,11 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
     ),
     "planted-bytecode": plant_bytecode,
     "module-vouched-by-manifest-only": lambda folder: edit_module_and_manifest(folder),
+    "module-vouched-in-sums-too": lambda folder: edit_module_and_manifest(
+        folder, also_in_sums=True
+    ),
+    "sums-a-device": lambda folder: replace_by(folder / "SHA256SUMS", "/dev/zero"),
+    "sums-a-pipe": lambda folder: replace_by(folder / "SHA256SUMS", None),
     "module-vouched-without-sums": lambda folder: (
         edit_module_and_manifest(folder),
         (folder / "SHA256SUMS").unlink(),
@@ -159,11 +165,13 @@ def cut_inference_module(folder: Path, tail: str) -> None:
     resign_package(folder)
 
 
-def edit_module_and_manifest(folder: Path) -> None:
+def edit_module_and_manifest(folder: Path, also_in_sums: bool = False) -> None:
     """Put code that passes any validation (it prints EDITED and exits 0) at
-    the top of inference_example.py, and its SHA-256 in the manifest, but
-    not in SHA256SUMS, which vouches for the manifest."""
+    the top of inference_example.py, and its SHA-256 in the manifest (and,
+    ``also_in_sums``, in the module's line of SHA256SUMS), but not the new
+    manifest's SHA-256 in SHA256SUMS, which vouches for the manifest."""
     path = folder / MODULE_FILE
+    old = sha256_file(path)
     path.write_text(
         "print('EDITED')\nraise SystemExit(0)\n" + path.read_text(encoding="utf-8"),
         encoding="utf-8",
@@ -171,6 +179,22 @@ def edit_module_and_manifest(folder: Path) -> None:
     manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     manifest["file_integrity"][MODULE_FILE] = sha256_file(path)
     write_json(folder / MANIFEST_FILE, manifest)
+    if also_in_sums:
+        sums = folder / "SHA256SUMS"
+        text = sums.read_text(encoding="utf-8")
+        assert text.count(old) == 1
+        sums.write_text(text.replace(old, sha256_file(path)), encoding="utf-8")
+
+
+def replace_by(path: Path, device: str | None) -> None:
+    """Replace the file ``path`` by a link to ``device`` (/dev/zero: endless
+    bytes), or by a named pipe that nothing writes to (None): reading either
+    would never end."""
+    path.unlink()
+    if device is None:
+        os.mkfifo(path)
+    else:
+        path.symlink_to(device)
 
 
 def misspell_import(folder: Path, line: str, misspelt: str) -> None:
@@ -239,7 +263,10 @@ RUNS = {
     "module-vouched-by-manifest-only-json": Run(
         "module-vouched-by-manifest-only", ("--json",)
     ),
+    "module-vouched-in-sums-too": Run("module-vouched-in-sums-too"),
     "module-vouched-without-sums": Run("module-vouched-without-sums"),
+    "sums-a-device": Run("sums-a-device"),
+    "sums-a-pipe": Run("sums-a-pipe"),
     "planted-bytecode": Run("planted-bytecode"),
 }
 
@@ -867,7 +894,11 @@ def test_tampered_inference_module_is_refused_before_it_is_imported(
     [
         (
             "module-vouched-by-manifest-only",
-            f"{MODULE_FILE}: SHA-256 does not match SHA256SUMS",
+            f"{MANIFEST_FILE}: SHA-256 does not match SHA256SUMS",
+        ),
+        (
+            "module-vouched-in-sums-too",
+            f"{MANIFEST_FILE}: SHA-256 does not match SHA256SUMS",
         ),
         (
             "module-vouched-without-sums",
@@ -879,9 +910,11 @@ def test_module_vouched_for_by_an_altered_manifest_is_not_imported(
     runs: dict, run: str, refused: str
 ) -> None:
     """An edited inference_example.py whose new SHA-256 was put in the
-    manifest, but not in SHA256SUMS (or with SHA256SUMS gone): the module
-    must match SHA256SUMS too, checked with the standard library, so the
-    edited code never runs; exit 1, the file at fault named."""
+    manifest (and in SHA256SUMS's line for it), but not the new manifest's
+    in SHA256SUMS (or with SHA256SUMS gone): SHA256SUMS must vouch for the
+    manifest, and the manifest for the module, checked with the standard
+    library, so the edited code (which would print EDITED and exit 0) never
+    runs; exit 1, the file at fault named, also in a --json report."""
     result = runs[run]
     assert result.returncode == 1, explain(result)
     assert result.stdout.splitlines() == [
@@ -891,9 +924,33 @@ def test_module_vouched_for_by_an_altered_manifest_is_not_imported(
         MODULE_NOT_IMPORTED,
     ]
     assert result.stderr == ""
-    report = json.loads(runs["module-vouched-by-manifest-only-json"].stdout)
+    as_json = runs["module-vouched-by-manifest-only-json"]
+    assert "EDITED" not in as_json.stdout
+    report = json.loads(as_json.stdout)
     assert (report["valid"], report["exit_code"]) == (False, 1)
-    assert "EDITED" not in "".join(report["lines"])
+    assert report["lines"][-2:] == [
+        f"❌ {MANIFEST_FILE}: SHA-256 does not match SHA256SUMS",
+        MODULE_NOT_IMPORTED,
+    ]
+
+
+@pytest.mark.parametrize("run", ["sums-a-device", "sums-a-pipe"])
+def test_sha256sums_that_is_not_a_regular_file_is_never_read(
+    runs: dict, packages: dict[str, Path], run: str
+) -> None:
+    """SHA256SUMS replaced by a link to /dev/zero, or by a named pipe: never
+    read (the one would fill memory, the other wait for ever); exit 1 naming
+    it as not a regular file, and ModelInference says the same."""
+    result = runs[run]
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines()[-2:] == [
+        "❌ SHA256SUMS: not a regular file",
+        MODULE_NOT_IMPORTED,
+    ]
+    assert result.stderr == ""
+    module = load_package_module(packages[run])
+    with pytest.raises(module.IntegrityError, match="SHA256SUMS: not a regular file"):
+        module.ModelInference(packages[run], environ={})
 
 
 def test_byte_code_in_pycache_is_not_what_runs(

@@ -204,7 +204,12 @@ def integrity_report(
             report.append((MANIFEST_FILE, f"files holds {_shown(name)}, not a name"))
     sums = model_dir / SUMS_FILE
     if not sums.is_file():
-        report.append((SUMS_FILE, "missing (it holds the manifest's SHA-256)"))
+        problem = (
+            "not a regular file"
+            if sums.exists()
+            else "missing (it holds the manifest's SHA-256)"
+        )
+        report.append((SUMS_FILE, problem))
         return report
     try:
         text = sums.read_text(encoding="utf-8")

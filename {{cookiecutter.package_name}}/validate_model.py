@@ -6,10 +6,10 @@
 Checks, in order, and stops at the first step that fails:
 1. file integrity: every file in deployment_manifest.json matches its
    SHA-256, before anything is unpickled (a joblib file runs code on load);
-   inference_example.py, which this script imports, is checked against the
-   manifest and SHA256SUMS with the standard library alone before it is
-   imported, and the bytes checked are the ones run (not byte-code in
-   __pycache__);
+   inference_example.py, which this script imports, is checked with the
+   standard library alone before it is imported (SHA256SUMS vouches for the
+   manifest, the manifest for it), and the bytes checked are the ones run
+   (not byte-code in __pycache__);
 2. environment: the versions recorded at build time (metadata.json,
    build_environment) beside the installed ones. A different scikit-learn
    fails, because pickled trees are not portable across versions, unless
@@ -89,66 +89,69 @@ class ModuleRefused(Exception):
         self.problem = problem
 
 
+# Larger than any of these files of a package: more is not read into memory.
+MAX_CHECKED_BYTES = 64 * 1024 * 1024
+
+
 def checked_module_source(folder: Path = SCRIPT_DIR) -> tuple[Path, bytes]:
     """Read ``folder``'s inference_example.py and check it with the standard
-    library alone: its code runs on import, and a damaged one can fail like
-    a missing library would (``import numpx``).
+    library alone, along the chain a consumer checks by hand: SHA256SUMS
+    vouches for the manifest, the manifest for the module. Its code runs on
+    import, and a damaged one can fail like a missing library would
+    (``import numpx``).
 
-    It must match its SHA-256 in SHA256SUMS, which vouches for every file
-    (the manifest too), so that an edited manifest cannot vouch for edited
-    code; and, while the manifest can be read, the one recorded there.
     Returns the file and its bytes, to be run as they are (never a byte-code
     file in __pycache__, which may be stale or planted, nor a module of that
     name installed elsewhere). Raises ModuleRefused, naming the file at
-    fault, when it does not match or either file cannot vouch for it. A
-    manifest that cannot be read is reported by validate() afterwards.
+    fault, when a link of the chain is missing, unreadable or does not match:
+    nothing runs that these files do not vouch for.
     """
-    path = folder / MODULE_FILE
-    vouched = listed_sha256(folder / SUMS_FILE, MODULE_FILE)
+    sums = folder / SUMS_FILE
+    manifest_path = folder / MANIFEST_FILE
     try:
-        with open(folder / MANIFEST_FILE, encoding="utf-8") as stream:
-            manifest = json.load(stream)
-    except (OSError, ValueError, RecursionError):
-        manifest = None
-    if isinstance(manifest, dict):
-        hashes = manifest.get("file_integrity")
-        expected = hashes.get(MODULE_FILE) if isinstance(hashes, dict) else None
-        if not expected:
-            raise ModuleRefused(path, "has no SHA-256 in the manifest")
-    else:
-        expected = vouched
-    try:
-        source = path.read_bytes()
-    except FileNotFoundError:
-        raise ModuleRefused(path, "missing") from None
-    except OSError as error:
-        raise ModuleRefused(path, unreadable(error)) from None
-    digest = hashlib.sha256(source).hexdigest()
-    if digest != expected:
-        raise ModuleRefused(path, "SHA-256 does not match the manifest")
-    if digest != vouched:
-        raise ModuleRefused(path, f"SHA-256 does not match {SUMS_FILE}")
-    return path, source
-
-
-def listed_sha256(sums: Path, name: str) -> str:
-    """The SHA-256 that the SHA256SUMS file ``sums`` lists for ``name``;
-    raises ModuleRefused, naming ``sums``, when it lists none."""
-    try:
-        text = sums.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModuleRefused(sums, "missing (it holds the manifest's SHA-256)") from None
+        text = read_checked(sums, "missing (it holds the manifest's SHA-256)").decode()
     except UnicodeDecodeError:
         raise ModuleRefused(
             sums, "is not UTF-8 text, so not a list of SHA-256s"
         ) from None
+    listed = {
+        name: digest
+        for digest, _, name in (line.partition("  ") for line in text.splitlines())
+    }
+    if MANIFEST_FILE not in listed:
+        raise ModuleRefused(manifest_path, f"not listed in {SUMS_FILE}, so not checked")
+    manifest_bytes = read_checked(manifest_path, "missing")
+    if hashlib.sha256(manifest_bytes).hexdigest() != listed[MANIFEST_FILE]:
+        raise ModuleRefused(manifest_path, f"SHA-256 does not match {SUMS_FILE}")
+    path = folder / MODULE_FILE
+    try:
+        expected = json.loads(manifest_bytes)["file_integrity"][MODULE_FILE]
+    except (ValueError, RecursionError, TypeError, KeyError):
+        expected = None
+    if not isinstance(expected, str):
+        raise ModuleRefused(path, "has no SHA-256 in the manifest")
+    source = read_checked(path, "missing")
+    if hashlib.sha256(source).hexdigest() != expected:
+        raise ModuleRefused(path, "SHA-256 does not match the manifest")
+    return path, source
+
+
+def read_checked(path: Path, missing: str) -> bytes:
+    """The bytes of the package file ``path``; ModuleRefused, naming it, when
+    it is not there (``missing`` says so), not a regular file (a folder, a
+    device, a pipe: never read), larger than any such file, or unreadable."""
+    try:
+        if not path.is_file():
+            raise ModuleRefused(
+                path, "not a regular file" if path.exists() else missing
+            )
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CHECKED_BYTES + 1)
     except OSError as error:
-        raise ModuleRefused(sums, unreadable(error)) from None
-    for line in text.splitlines():
-        digest, _, listed = line.partition("  ")
-        if listed == name:
-            return digest
-    raise ModuleRefused(sums, f"does not list {name}, so it could not be checked")
+        raise ModuleRefused(path, unreadable(error)) from None
+    if len(data) > MAX_CHECKED_BYTES:
+        raise ModuleRefused(path, f"larger than {MAX_CHECKED_BYTES} bytes")
+    return data
 
 
 def import_inference_module(
