@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -27,6 +28,7 @@ import pytest
 from conftest import (
     MANIFEST_FILE,
     SKLEARN,
+    TEMPLATE_DIR,
     Rendered,
     consumer_environment,
     copy_package,
@@ -817,9 +819,12 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
 ) -> None:
     """A .py file added to the folder under the name of a standard module
     that the scripts import (__future__, json, argparse) is not run by
-    validate_model.py nor by inference_example.py's command line: both look
-    in their folder last from their first import on."""
+    validate_model.py, inference_example.py's command line nor serve.py:
+    none looks in its folder for a module, from its first import on."""
     folder = copy_package(demo.package_dir, tmp_path)
+    shutil.copyfile(
+        TEMPLATE_DIR / "{{cookiecutter.package_name}}" / "serve.py", folder / "serve.py"
+    )
     planted = ["__future__.py", "argparse.py", "json.py"]
     for name in planted:
         (folder / name).write_text(
@@ -843,11 +848,22 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
         encoding="utf-8",
     )
 
+    served = subprocess.run(
+        [sys.executable, "serve.py", "--help"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+
     assert sorted(path.name for path in tmp_path.glob("*.ran")) == []
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.startswith("usage: serve.py")
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert (
         "⚠️  Not part of the package (not checked): __future__.py, argparse.py, "
-        "json.py; a .py file here is imported before an installed module of its name"
+        "json.py, serve.py; a .py file here is imported before an installed module "
+        "of its name"
     ) in validated.stdout.splitlines()
     assert helped.returncode == 0, helped.stderr
     assert helped.stdout.startswith("usage: inference_example.py")
@@ -1019,22 +1035,41 @@ def test_tampered_inference_module_with_quiet(runs: dict) -> None:
     ]
 
 
+def site_packages_without(tmp_path: Path, distribution: str) -> Path:
+    """A folder of links to every entry of this Python's site-packages but
+    ``distribution``'s: with ``python -S`` and it on PYTHONPATH, that library
+    is not installed."""
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    farm = tmp_path / "site-packages"
+    farm.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(distribution):
+            (farm / entry.name).symlink_to(entry)
+    return farm
+
+
 def test_a_library_missing_for_scoring_is_an_environment_problem(
     rendered_samples: dict[str, Rendered], tmp_path: Path
 ) -> None:
     """A package whose model was fitted on a DataFrame, validated by a Python
-    that cannot import pandas (here a stand-in on PYTHONPATH that fails to
-    import, as a missing one does): exit 2, the environment's problem, with
-    what to install; not exit 1, which calls the package bad."""
-    (tmp_path / "pandas").mkdir()
-    (tmp_path / "pandas" / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'pandas'\", name='pandas')\n",
+    without pandas: exit 2, the environment's problem, with what to install;
+    not exit 1, which calls the package bad. A pandas.py added to the
+    package folder is not imported in its place."""
+    farm = site_packages_without(tmp_path, "pandas")
+    folder = copy_package(rendered_samples["dataframe"].package_dir, tmp_path)
+    (folder / "pandas.py").write_text("print('PLANTED')\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-S", "validate_model.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
         encoding="utf-8",
+        env=consumer_environment(PYTHONPATH=str(farm)),
+        timeout=600,
     )
-    result = run_validate_model(
-        rendered_samples["dataframe"].package_dir,
-        env=consumer_environment(PYTHONPATH=str(tmp_path)),
-    )
+    assert "PLANTED" not in result.stdout
     assert result.returncode == 2, explain(result)
     assert result.stdout.splitlines()[-1] == (
         "❌ Validation failed: scoring needs pandas, which this Python cannot "

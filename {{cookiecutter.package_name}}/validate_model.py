@@ -33,11 +33,13 @@ version, an invalid environment variable).
 
 import sys
 
-if __name__ == "__main__":
-    # Installed libraries, the standard library's too, before this folder,
-    # from the first import on: a file here named like one of them (json.py,
-    # joblib.py) must not stand in for it. (sys is built in.)
-    sys.path.append(sys.path.pop(0))
+if __name__ == "__main__" and not (
+    sys.flags.isolated or getattr(sys.flags, "safe_path", False)
+):
+    # Not this folder, from the first import on: a file here named like a
+    # library (json.py, joblib.py, pandas.py) must never stand in for it. The
+    # package loads its own files by their paths. (sys is built in.)
+    del sys.path[0]
 
 import argparse
 import hashlib

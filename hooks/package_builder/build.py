@@ -479,7 +479,7 @@ def _build(answers: Answers, folder: Path, validation: Validation) -> Path | Non
             "threshold": facts.threshold,
             "expected_anomaly_ratio": expected_anomaly_ratio(metadata, facts.threshold),
             "sklearn_version": facts.environment["scikit-learn"],
-            "numpy_floor": numpy_floor(facts.environment["numpy"]),
+            "numpy_floor": numpy_floor(set().union(*needed.values())),
             "model_size_bytes": (folder / MODEL_FILE).stat().st_size,
             "scaler_size_bytes": (
                 scaler_path.stat().st_size if scaler_path.is_file() else 0

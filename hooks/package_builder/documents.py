@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -423,14 +423,17 @@ def build_metadata(
     return _complete(metadata)
 
 
-def numpy_floor(built_with: str | None) -> str:
-    """The lowest numpy that requirements.txt allows for artifacts pickled
-    under numpy ``built_with``: the specification's 1.21.0, or the build's
-    major version from 2 on. A numpy 2 pickle names numpy._core, which numpy
-    1 cannot import (1.26 has stand-ins that load some such pickles, not
-    all); a numpy 1 pickle loads under numpy 2."""
-    major = int(built_with.split(".")[0]) if built_with else 1
-    return f"{major}.0" if major >= 2 else "1.21.0"
+def numpy_floor(pickled_modules: Iterable[str]) -> str:
+    """The lowest numpy that requirements.txt allows for artifacts whose
+    pickles name ``pickled_modules``: 2.0 when they name numpy._core, where
+    numpy 2 keeps what numpy 1 kept in numpy.core (numpy 1 has no such
+    module; 1.26's stand-ins load some such pickles, not all); else the
+    specification's 1.21.0, since numpy 2 still loads numpy.core's names."""
+    core = any(
+        name == "numpy._core" or name.startswith("numpy._core.")
+        for name in pickled_modules
+    )
+    return "2.0" if core else "1.21.0"
 
 
 def expected_anomaly_ratio(metadata: dict[str, Any], threshold: float) -> float | None:
