@@ -1315,3 +1315,56 @@ def test_an_input_or_folder_this_user_may_not_use_is_named_with_the_fix(
         "may not write in its folder: give another path\n",
     )
     assert list(closed.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/stdout").exists(), reason="needs /dev/stdout")
+@pytest.mark.parametrize(
+    ("args", "redirect", "message"),
+    [
+        pytest.param(
+            ["in.csv", "--drift-report", "/dev/stdout"],
+            "stdout",
+            "--drift-report /dev/stdout is the same file as --output (standard output)",
+            id="report-to-stdout-by-path",
+        ),
+        pytest.param(
+            ["-", "--format", "csv", "-o", "in.csv"],
+            "stdin",
+            "--output in.csv is the same file as the input (standard input)",
+            id="output-over-input-from-stdin",
+        ),
+        pytest.param(
+            ["-", "--format", "csv", "-o", "x.csv", "--drift-report", "in.csv"],
+            "stdin",
+            "--drift-report in.csv is the same file as the input (standard input)",
+            id="report-over-input-from-stdin",
+        ),
+    ],
+)
+def test_a_redirected_standard_stream_is_the_file_it_names(
+    demo: Rendered,
+    records: list[dict],
+    tmp_path: Path,
+    args: list[str],
+    redirect: str,
+    message: str,
+) -> None:
+    """Standard input read from a file, or standard output written to one,
+    is that file: an output naming it (or /dev/stdout, which is it) is
+    refused, exit 2, before anything is read or written; the input stays."""
+    source = write_csv(tmp_path / "in.csv", records[:5])
+    before = source.read_bytes()
+    with open(source, "rb") as stdin, open(tmp_path / "out.txt", "wb") as stdout:
+        result = subprocess.run(
+            [sys.executable, str(demo.package_dir / "inference_example.py"), *args],
+            cwd=tmp_path,
+            stdin=stdin if redirect == "stdin" else subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"error: {message}: give each its own file\n"
+    assert source.read_bytes() == before
+    assert (tmp_path / "out.txt").read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.txt"]

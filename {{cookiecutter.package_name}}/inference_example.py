@@ -45,6 +45,7 @@ import operator
 import os
 import pickle
 import signal
+import stat
 import tempfile
 import time
 import warnings
@@ -2595,17 +2596,34 @@ def _written_in_place(path: Path | str) -> bool:
     return os.path.exists(path) and not os.path.isfile(path)
 
 
-def _same_file(paths: Mapping[str, Any]) -> str | None:
-    """Say which two of the labelled paths (None: not given) are one file;
-    a device or a pipe may take more than one output."""
-    seen: dict[str, str] = {}
-    for label, path in paths.items():
-        if path is None:
+_STANDARD_STREAMS = {0: "standard input", 1: "standard output"}
+
+
+def _same_file(targets: Mapping[str, Any]) -> str | None:
+    """Say which two of the labelled files are one: each a path, 0 or 1 for
+    standard input or output (redirected from or to a file), or None (not
+    given). A device or a pipe may take more than one output."""
+    seen: dict[Any, str] = {}
+    for label, target in targets.items():
+        if target is None:
             continue
-        real = os.path.realpath(path)
-        if real in seen and not _written_in_place(real):
-            return f"{label} {path} is the same file as {seen[real]}"
-        seen[real] = f"{label} {path}"
+        try:
+            info = os.fstat(target) if isinstance(target, int) else os.stat(target)
+        except OSError:  # a file to come: known by its path
+            key: Any = None if isinstance(target, int) else os.path.realpath(target)
+        else:
+            regular = stat.S_ISREG(info.st_mode)
+            key = (info.st_dev, info.st_ino) if regular else None
+        if key is None:
+            continue
+        shown = (
+            f"{label} ({_STANDARD_STREAMS[target]})"
+            if isinstance(target, int)
+            else f"{label} {target}"
+        )
+        if key in seen:
+            return f"{shown} is the same file as {seen[key]}"
+        seen[key] = shown
     return None
 
 
@@ -2771,9 +2789,15 @@ def main(argv: list[str] | None = None) -> int:
     progress = None if args.quiet else sys.stderr
     clash = _same_file(
         {
-            "the input": None if args.input == "-" else args.input,
-            "--output": output,
-            "--drift-report": report_path,
+            "the input": 0 if args.input == "-" else args.input,
+            "--output": 1 if output is None else output,
+            "--drift-report": (
+                None
+                if args.drift_report is None
+                else 1
+                if report_path is None
+                else report_path
+            ),
         }
     )
     if clash:
