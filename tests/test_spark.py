@@ -490,11 +490,93 @@ def test_readme_cluster_job_runs_as_written(
 def test_unusable_alias_is_refused(
     spark: Any, scoring: ModuleType, inference: Any
 ) -> None:
+    """An alias that is no folder name, or too long for one (Spark would take
+    it, then fail every later job of the session): a ValueError before
+    anything is shipped."""
     df = generated(spark, inference, 10, partitions=1)
+    before = archives(spark)
     with pytest.raises(ValueError, match="alias 'a/b' cannot be used"):
         scoring.score_dataframe(df, alias="a/b", environ={})
+    with pytest.raises(
+        ValueError, match=r"cannot be used: give a folder name of at most 200"
+    ):
+        scoring.score_dataframe(df, alias="a" * 256, environ={})
     with pytest.raises(ValueError, match="not both"):
         scoring.score_dataframe(df, alias="a", shipped_as="b", environ={})
+    assert archives(spark) == before
+    assert spark.range(3).count() == 3
+
+
+def test_the_same_build_at_another_path_reuses_its_alias(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """A copy of the zip elsewhere is the same build: its default alias (from
+    the zip's SHA-256) is reused, nothing more shipped. Another zip put at a
+    path under an alias that already holds a build: a ValueError at once
+    that says so, not a job failing on the executors."""
+    df = generated(spark, inference, 10, partitions=1)
+    scoring.score_dataframe(df, environ={}).count()
+    before = archives(spark)
+    copy = shutil.copyfile(demo.zip_path, tmp_path / "copy.zip")
+    scored = scoring.score_dataframe(df, copy, environ={}).toPandas()
+    assert archives(spark) == before
+    np.testing.assert_array_equal(
+        scored["score"].to_numpy(), expected(inference, scored)["scores"]
+    )
+    scoring.score_dataframe(df, copy, alias="swapped", environ={}).count()
+    rewrite_zip(demo.zip_path, copy, {"README.md": b"another build"})
+    with pytest.raises(
+        ValueError, match="the alias 'swapped' already holds another zip"
+    ):
+        scoring.score_dataframe(df, copy, alias="swapped", environ={})
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [[("MODEL_THRESHOLD", "0")], "MODEL_THRESHOLD=0"],
+    ids=["list", "string"],
+)
+def test_environ_that_is_not_a_mapping_is_a_type_error(
+    spark: Any, scoring: ModuleType, inference: Any, environ: Any
+) -> None:
+    """As for ModelInference: a TypeError that says what environ takes."""
+    df = generated(spark, inference, 10, partitions=1)
+    with pytest.raises(TypeError, match=r"^environ must map variable names"):
+        scoring.score_dataframe(df, environ=environ)
+
+
+def test_a_setting_of_none_is_unset_as_for_model_inference(
+    spark: Any, scoring: ModuleType, inference: Any
+) -> None:
+    """environ={"MODEL_THRESHOLD": None} leaves the threshold the package's,
+    as ModelInference does; it used to fail the job with 'None'."""
+    df = generated(spark, inference, 20, partitions=1)
+    scored = scoring.score_dataframe(df, environ={"MODEL_THRESHOLD": None}).toPandas()
+    want = expected(inference, scored)
+    np.testing.assert_array_equal(scored["prediction"].to_numpy(), want["predictions"])
+
+
+@pytest.mark.parametrize("sidecar", ["not-utf-8", "folder"])
+def test_a_sidecar_that_cannot_be_read_as_a_digest_is_refused(
+    spark: Any,
+    scoring: ModuleType,
+    inference: Any,
+    demo: Rendered,
+    tmp_path: Path,
+    sidecar: str,
+) -> None:
+    """A .sha256 beside the zip that is not UTF-8, or is a folder: the zip
+    cannot be checked, so it is refused on the driver (an IntegrityError, not
+    a UnicodeDecodeError, nor the zip taken as unchecked)."""
+    zip_path = shutil.copyfile(demo.zip_path, tmp_path / demo.zip_path.name)
+    beside = tmp_path / f"{zip_path.name}.sha256"
+    if sidecar == "folder":
+        beside.mkdir()
+    else:
+        beside.write_bytes(b"\xff\xfe  model.zip\n")
+    df = generated(spark, inference, 10, partitions=1)
+    with pytest.raises(scoring.IntegrityError, match=re.escape(str(beside))):
+        scoring.score_dataframe(df, zip_path, environ={})
 
 
 @pytest.mark.parametrize("bad", ["null", "nan"])

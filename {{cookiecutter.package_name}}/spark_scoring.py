@@ -64,7 +64,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # (in sys.modules, so that it outlives one task; workers are reused).
 WORKER_CACHE_MODULE = "_model_package_spark_workers"
 _HASH_CHUNK_BYTES = 1 << 20
-_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")
+# The SHA-256 of the zip shipped under each alias, by Spark application: an
+# alias names one build for the application's whole life.
+_SHIPPED: dict[tuple[str, str], str] = {}
 _SHOWN_COLUMNS = 20
 
 logger = logging.getLogger("spark_scoring")
@@ -119,7 +122,10 @@ def _sha256_file(path: Path) -> str:
 
 def _sidecar_digest(sidecar: Path) -> str:
     """The SHA-256 in a ``sha256sum``-style file: ``<hex>  <name>``."""
-    text = sidecar.read_text(encoding="utf-8").strip()
+    try:
+        text = sidecar.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        text = ""
     digest = text.split()[0].lower() if text else ""
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise IntegrityError(
@@ -147,6 +153,11 @@ def read_package_zip(path: str | os.PathLike[str]) -> PackageArchive:
         raise FileNotFoundError(f"{path} not found: pass the package's zip")
     digest = _sha256_file(path)
     sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.exists() and not sidecar.is_file():
+        raise IntegrityError(
+            f"{sidecar} is not a file, so the zip cannot be checked: move it "
+            "away, or put the zip's .sha256 file there"
+        )
     if sidecar.is_file():
         if _sidecar_digest(sidecar) != digest:
             raise IntegrityError(
@@ -322,6 +333,16 @@ def _read_shipped(alias: str) -> PackageArchive:
 def ship_archive(spark_context: Any, archive: PackageArchive, alias: str) -> None:
     """``SparkContext.addArchive`` the zip as ``<zip>#<alias>``, once."""
     uri = f"{archive.path.resolve().as_uri()}#{alias}"
+    shipped = _SHIPPED.get((spark_context.applicationId, alias))
+    digest = archive.sha256 or _sha256_file(archive.path)
+    if shipped is not None:
+        if shipped != digest:
+            raise ValueError(
+                f"the alias '{alias}' already holds another zip in this "
+                f"SparkContext (SHA-256 {shipped[:12]}..., this one "
+                f"{digest[:12]}...): give this one another alias"
+            )
+        return  # the same build, from whichever path
     listed = list(getattr(spark_context, "listArchives", []) or [])
     taken = [entry for entry in listed if entry.rsplit("#", 1)[-1] == alias]
     if not taken:
@@ -332,6 +353,7 @@ def ship_archive(spark_context: Any, archive: PackageArchive, alias: str) -> Non
             alias,
         )
         spark_context.addArchive(uri)
+        _SHIPPED[spark_context.applicationId, alias] = digest
     elif not any(_same_file(entry, archive.path) for entry in taken):
         raise ValueError(
             f"the alias '{alias}' is already taken by {taken[0]} in this "
@@ -351,10 +373,15 @@ def _same_file(uri: str, path: Path) -> bool:
 def _settings_from(environ: Mapping[str, str] | None) -> dict[str, str]:
     """The ModelInference variables from ``environ`` (default: the driver's)."""
     source = os.environ if environ is None else environ
+    if not isinstance(source, Mapping):
+        raise TypeError(
+            "environ must map variable names to values (os.environ, a dict), "
+            f"not {type(source).__name__}"
+        )
     return {
         name: str(source[name])
         for name in SETTING_VARIABLES
-        if str(source.get(name, "")).strip()
+        if source.get(name) is not None and str(source[name]).strip()
     }
 
 
@@ -511,8 +538,8 @@ def score_dataframe(
     for given in (alias, shipped_as):
         if given is not None and not _ALIAS.fullmatch(given):
             raise ValueError(
-                f"alias {given!r} cannot be used: give a folder name of letters, "
-                "digits, '.', '_' and '-'"
+                f"alias {given!r} cannot be used: give a folder name of at most "
+                "200 letters, digits, '.', '_' and '-'"
             )
     if shipped_as is not None:
         archive = (
