@@ -376,19 +376,22 @@ def test_a_key_given_twice_in_a_json_line_is_a_bad_row(
 
 
 @pytest.mark.parametrize(
-    "whole",
+    ("whole", "convert"),
     [
-        lambda rows: json.dumps(rows, indent=2),
-        lambda rows: json.dumps(rows),
+        (lambda rows: json.dumps(rows, indent=2), "jq -c '.[]' FILE"),
+        (lambda rows: json.dumps(rows), "jq -c '.[]' FILE"),
+        (lambda rows: "\n" + json.dumps(rows, indent=2), "jq -c '.[]' FILE"),
+        (lambda rows: json.dumps(rows[0], indent=2), "jq -c . FILE"),
     ],
-    ids=["pretty-printed", "one-line-array"],
+    ids=["pretty-printed", "one-line-array", "after-a-blank-line", "one-object"],
 )
 def test_a_json_document_given_for_json_lines_is_one_error(
-    demo: Rendered, records: list[dict], tmp_path: Path, whole
+    demo: Rendered, records: list[dict], tmp_path: Path, whole, convert: str
 ) -> None:
-    """A .json file holding one JSON array (pretty-printed or not), not JSON
-    lines: one error that says so and how to convert it, not a bad row for
-    each of its lines; --skip-bad-rows does not hide it."""
+    """A .json file holding one JSON document (an array, pretty-printed or
+    not, or one object over many lines), not JSON lines: one error that says
+    so and how to convert it, not a bad row for each of its lines;
+    --skip-bad-rows does not hide it."""
     source = tmp_path / "in.json"
     source.write_text(whole(records[:3]) + "\n")
     for extra in ([], ["--skip-bad-rows"]):
@@ -396,8 +399,7 @@ def test_a_json_document_given_for_json_lines_is_one_error(
         assert result.returncode == 1
         assert result.stderr == (
             f"error: {source}: the input is one JSON document, not JSON lines: "
-            "give one object per line (jq -c '.[]' FILE writes an array of "
-            "objects so)\n"
+            f"give one object per line ({convert} writes it so)\n"
         )
 
 
@@ -637,9 +639,13 @@ def test_json_lines_past_the_readers_limits_are_named(
         ),
         pytest.param(
             ["--model-dir", "nowhere"],
-            "error: --model-dir nowhere: not a folder; give the extracted package "
-            "folder",
+            "is not a folder: pass the extracted package folder",
             id="model-dir",
+        ),
+        pytest.param(
+            ["--model-dir", "model.zip"],
+            "model.zip is not a folder: unzip it and pass the extracted folder",
+            id="model-dir-a-zip",
         ),
         pytest.param(["x.csv", "--chunk-size", "0"], "give 1 or more", id="chunk"),
     ],
@@ -1312,7 +1318,8 @@ def test_an_input_or_folder_this_user_may_not_use_is_named_with_the_fix(
     assert (unwritten.returncode, unwritten.stderr) == (
         2,
         f"error: cannot write {closed / 'out.csv'}: Permission denied: this user "
-        "may not write in its folder: give another path\n",
+        "may not write there (or, on Windows, another program has the file "
+        "open): give another path\n",
     )
     assert list(closed.iterdir()) == []
 

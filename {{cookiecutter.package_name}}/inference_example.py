@@ -2244,17 +2244,24 @@ def _csv_number(text: str) -> float | str:
     return text
 
 
-_NOT_JSON_LINES = (
-    "the input is one JSON document, not JSON lines: give one object per "
-    "line (jq -c '.[]' FILE writes an array of objects so)"
-)
+def _not_json_lines(start: str) -> InputError:
+    """The error of an input that is one JSON document (an array, or an
+    object written over many lines), not JSON lines; ``start`` is its first
+    character."""
+    convert = "jq -c '.[]' FILE" if start == "[" else "jq -c . FILE"
+    return InputError(
+        "the input is one JSON document, not JSON lines: give one object per "
+        f"line ({convert} writes it so)"
+    )
 
 
 def _jsonl_rows(stream: Any) -> Any:
     """Yield the rows of a JSON-lines stream."""
+    first = True  # the first line that is not blank
     for line, text in enumerate(stream, start=1):
         if not text.strip():
             continue
+        was_first, first = first, False
         try:
             record = read_json(text)
         except RepeatedKeyError as error:
@@ -2262,13 +2269,13 @@ def _jsonl_rows(stream: Any) -> Any:
             continue
         except (ValueError, RecursionError) as error:
             # ValueError: not JSON, or an integer of more than 4300 digits.
-            if line == 1 and text.strip() in ("[", "{"):
-                raise InputError(_NOT_JSON_LINES) from None  # JSON written whole
+            if was_first and text.strip() in ("[", "{"):  # JSON written whole
+                raise _not_json_lines(text.strip()) from None
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             yield _Row(line, {}, None, f"is not valid JSON ({reason})")
             continue
-        if line == 1 and isinstance(record, list):
-            raise InputError(_NOT_JSON_LINES)
+        if was_first and isinstance(record, list):
+            raise _not_json_lines("[")
         if not isinstance(record, dict):
             yield _Row(line, {}, None, f"is {json_type(record)}, not a JSON object")
             continue
@@ -2485,7 +2492,10 @@ _WRITE_FIXES = {
     errno.ENOSPC: "free some space on its disk, or write it to another disk",
     errno.EDQUOT: "free some of your disk quota, or write it to another disk",
     errno.ENOENT: "its folder does not exist: create it, or give another path",
-    errno.EACCES: "this user may not write in its folder: give another path",
+    errno.EACCES: (
+        "this user may not write there (or, on Windows, another program has "
+        "the file open): give another path"
+    ),
     errno.EROFS: "its disk is read-only: give a path on another disk",
 }
 
@@ -2652,12 +2662,12 @@ def _output_argument(text: str) -> Path | str:
 
 def _open_input(path: str) -> Any:
     """The input file, opened as text; its errors name it and the fix."""
+    if os.path.isdir(path):  # Windows says "Permission denied" of a folder
+        raise OSError(f"cannot read {path}: it is a folder; give a file")
     try:
         return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise OSError(f"cannot read {path}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise OSError(f"cannot read {path}: it is a folder; give a file") from None
     except OSError as error:
         raise OSError(
             f"cannot read {path}: {error.strerror or error}; give the user running "
@@ -2769,18 +2779,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: standard output is closed, and {stdout_for}", file=sys.stderr
             )
             return 2
-    if not Path(args.model_dir).is_dir():
-        print(
-            f"error: --model-dir {args.model_dir}: not a folder; give the "
-            "extracted package folder",
-            file=sys.stderr,
-        )
-        return 2
     try:
         inference = ModelInference(args.model_dir)
     except (ConfigurationError, VersionMismatchError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except FileNotFoundError as error:  # --model-dir is no folder: a usage error
+        print(f"error: --model-dir: {error}", file=sys.stderr)
+        return 2 if not Path(args.model_dir).is_dir() else 1
     except (IntegrityError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
