@@ -885,3 +885,29 @@ def test_previous_build_left_by_an_interrupted_build_is_refused(tmp_path: Path) 
     with pytest.raises(ValueError, match=re.escape(f"{kept} holds the files of an")):
         set_aside_previous(folder, "deployment_manifest.json")
     assert listing(folder) == ["README.md", "deployment_manifest.json"]
+
+
+def test_a_stop_once_the_zip_is_in_place_keeps_its_new_sidecar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop (Ctrl-C) that lands just after the new zip replaced the earlier
+    one (simulated: the rename happens, then KeyboardInterrupt): the new
+    .sha256 file stays beside it, so what is there still checks."""
+    folder = make_package(tmp_path)
+    zip_path, _ = zip_of(tmp_path, folder)
+    sidecar = zip_path.with_name(f"{zip_path.name}.sha256")
+    (folder / "README.md").write_bytes(b"# changed\n")
+    replace = os.replace
+
+    def replace_then_stop(source: str, target: str) -> None:
+        replace(source, target)
+        if Path(target) == zip_path:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", replace_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        write_zip(folder, zip_path, TIMESTAMP)
+    monkeypatch.undo()
+
+    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    assert sidecar.read_text() == f"{digest}  {zip_path.name}\n"

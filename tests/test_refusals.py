@@ -76,6 +76,15 @@ BAD_ANSWERS = {
         "ERROR: model_path ('missing.joblib')",
     ),
     "model-is-a-folder": (["model_path=."], "ERROR: model_path ('.')"),
+    "model-empty": (
+        ["model_path=empty.joblib"],
+        "ERROR: model_path ('empty.joblib'): is empty (0 bytes); give a file "
+        "written by joblib.dump",
+    ),
+    "scaler-empty": (
+        ["model_path=scaler.joblib", "scaler_path=empty.joblib"],
+        "ERROR: scaler_path ('empty.joblib'): is empty (0 bytes)",
+    ),
     "model-path-in-quotes": (
         ['model_path="model.joblib"'],
         "); give the path without the quotes around it",
@@ -138,6 +147,7 @@ def test_bad_answer_is_refused_before_anything_is_written(
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "scaler.joblib").write_bytes(b"not used")
+    (workdir / "empty.joblib").write_bytes(b"")
     rendered = run_cookiecutter(output, *answers, cwd=workdir)
     assert_refused(rendered, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "work"]
@@ -194,7 +204,6 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         directory / "pipeline_passthrough_last.joblib",
     )
     (directory / "text.joblib").write_text("this is not a pickle\n")
-    (directory / "empty.joblib").write_bytes(b"")
     joblib.dump(IsolationForest(), directory / "unfitted.joblib")
     joblib.dump(LocalOutlierFactor().fit(X), directory / "lof.joblib")
     joblib.dump(GaussianMixture(2, random_state=0).fit(X), directory / "gm.joblib")
@@ -305,11 +314,6 @@ BAD_ARTIFACTS = {
         ["model_path=text.joblib"],
         "ERROR: model_path ('{folder}/text.joblib')",
         "cannot be loaded",
-    ),
-    "empty-file": (
-        ["model_path=empty.joblib"],
-        "ERROR: model_path ('{folder}/empty.joblib')",
-        "is empty (0 bytes); give a file written by joblib.dump",
     ),
     "scaler-width-differs": (
         [

@@ -1177,3 +1177,31 @@ def test_rendered_hooks_leave_no_copy_with_the_answers(
         assert rendered.returncode != 0
         assert f"{refused_by} hook script didn't exit successfully" in rendered.stdout
     assert list(temporary.iterdir()) == []
+
+
+def test_without_its_removal_a_rendered_hook_is_left_with_the_answers(
+    tmp_path: Path,
+) -> None:
+    """The control of the test above: from a template whose pre-generation
+    hook does not remove itself, cookiecutter leaves its rendered copy in
+    that temporary folder, holding the answers."""
+    template = template_copy(tmp_path)
+    hook = template / "hooks" / "pre_gen_project.py"
+    text = hook.read_text(encoding="utf-8")
+    assert text.count("    forget_rendered_hook(Path(__file__))\n") == 1
+    hook.write_text(
+        text.replace("    forget_rendered_hook(Path(__file__))\n", ""), encoding="utf-8"
+    )
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        "deployed_by=Jane Builder",
+        "version=2024",
+        template=template,
+        env={"TMPDIR": str(temporary)},
+    )
+    assert rendered.returncode != 0
+    (left,) = temporary.iterdir()
+    assert left.suffix == ".py"
+    assert "Jane Builder" in left.read_text(encoding="utf-8")

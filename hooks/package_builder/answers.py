@@ -23,6 +23,8 @@ from typing import Any
 VERSION_PATTERN = re.compile(r"\A\d{8}_\d{6}\Z", re.ASCII)
 VERSION_FORMAT = "%Y%m%d_%H%M%S"
 FOLDER_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# The answers that name a joblib file.
+PICKLED_ANSWERS = ("model_path", "scaler_path")
 # The longest file name the build writes is the zip's .sha256 file while it
 # is written: "." + package_name + ".zip.sha256." + 8 random characters.
 # Most file systems allow 255 bytes.
@@ -159,6 +161,10 @@ def _file(
         path.open("rb").close()
     except OSError as error:
         raise unreadable(key, typed, error) from None
+    if key in PICKLED_ANSWERS and path.stat().st_size == 0:
+        raise AnswerError(
+            key, typed, "is empty (0 bytes); give a file written by joblib.dump"
+        )
     return path
 
 

@@ -341,11 +341,14 @@ def write_zip(
         earlier = sidecar.read_bytes() if sidecar.is_file() else None
     except OSError:
         earlier = None  # unreadable: on failure, no sidecar beats a wrong one
+    written: list[int] = []  # the new zip's inode, once it is being written
     try:
-        return _write_zip(folder, zip_path, timestamp, before_publish)
+        return _write_zip(folder, zip_path, timestamp, before_publish, written)
     except BaseException:
         with suppress(OSError):  # the error that ended the build comes first
-            if sidecar.read_bytes() != earlier:  # the new one, published
+            # Stopped once the new zip was in place, its new sidecar stays.
+            in_place = bool(written) and zip_path.stat().st_ino == written[0]
+            if not in_place and sidecar.read_bytes() != earlier:
                 if earlier is None:
                     sidecar.unlink()
                 else:
@@ -359,12 +362,14 @@ def _write_zip(
     zip_path: Path,
     timestamp: datetime,
     before_publish: Callable[[], None] | None,
+    written: list[int],
 ) -> str:
     top = folder.name
     date_time = timestamp.timetuple()[:6]
     names = package_files(folder)
     sidecar = sidecar_path(zip_path)
     with atomic_write(zip_path, "w+b") as stream:
+        written.append(os.fstat(stream.fileno()).st_ino)
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
             entry = zipfile.ZipInfo(f"{top}/", date_time)
             entry.create_system = 3

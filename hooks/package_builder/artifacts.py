@@ -83,12 +83,6 @@ def _not_joblib(answer: str, source: Path, error: Exception) -> AnswerError:
             "{{cookiecutter.package_name}}/requirements.txt lists and fit again, "
             "or use scikit-learn's own classes",
         )
-    if isinstance(error, EOFError) and source.stat().st_size == 0:
-        return AnswerError(
-            answer,
-            str(source),
-            "is empty (0 bytes); give a file written by joblib.dump",
-        )
     return AnswerError(
         answer,
         str(source),
