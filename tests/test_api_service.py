@@ -1010,8 +1010,13 @@ def raw_exchange(base: str, data: bytes) -> tuple[bytes, bytes]:
             400,
             "the request has conflicting Content-Length",
         ),
+        (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 5\r\n\r\n{}",
+            400,
+            "the request has conflicting Content-Length",
+        ),
     ],
-    ids=["http-version", "broken-chunk", "two-lengths"],
+    ids=["http-version", "broken-chunk", "two-lengths", "two-lengths-in-one"],
 )
 def test_requests_the_server_cannot_parse_get_json_errors(
     server: str, request_bytes: bytes, status: int, error: str

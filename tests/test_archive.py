@@ -887,6 +887,31 @@ def test_previous_build_left_by_an_interrupted_build_is_refused(tmp_path: Path) 
     assert listing(folder) == ["README.md", "deployment_manifest.json"]
 
 
+def test_a_first_zip_that_cannot_be_renamed_into_place_leaves_no_sidecar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename of a first build's zip fails (a disk error, a file open on
+    Windows; simulated: os.replace refuses the zip): its .sha256 file, moved
+    into place just before, is taken away again; nothing is left."""
+    folder = make_package(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    zip_path = out / f"{PACKAGE_NAME}.zip"
+    replace = os.replace
+
+    def refuse_the_zip(source: str, target: str) -> None:
+        if Path(target) == zip_path:
+            raise PermissionError(13, "Permission denied", source, None, target)
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", refuse_the_zip)
+    with pytest.raises(PermissionError):
+        write_zip(folder, zip_path, TIMESTAMP)
+    monkeypatch.undo()
+
+    assert listing(out) == []
+
+
 def test_a_stop_once_the_zip_is_in_place_keeps_its_new_sidecar(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

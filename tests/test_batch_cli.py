@@ -348,12 +348,16 @@ def test_bad_json_lines_are_named(
     """A line that is not JSON, or not an object, is reported with its number."""
     source = tmp_path / "in.jsonl"
     source.write_text(
-        json.dumps(records[0]) + "\n\n{not json\n[1, 2]\n" + json.dumps(records[1])
+        "[1, 2]\n"
+        + json.dumps(records[0])
+        + "\n\n{not json\n[1, 2]\n"
+        + json.dumps(records[1])
     )
     result = run_cli(demo.package_dir, str(source))
     assert result.returncode == 1
-    assert "line 3: is not valid JSON" in result.stderr
-    assert "line 4: is an array, not a JSON object" in result.stderr
+    assert "line 1: is an array, not a JSON object" in result.stderr
+    assert "line 4: is not valid JSON" in result.stderr
+    assert "line 5: is an array, not a JSON object" in result.stderr
 
 
 def test_a_key_given_twice_in_a_json_line_is_a_bad_row(
@@ -378,20 +382,30 @@ def test_a_key_given_twice_in_a_json_line_is_a_bad_row(
 @pytest.mark.parametrize(
     ("whole", "convert"),
     [
-        (lambda rows: json.dumps(rows, indent=2), "jq -c '.[]' FILE"),
-        (lambda rows: json.dumps(rows), "jq -c '.[]' FILE"),
-        (lambda rows: "\n" + json.dumps(rows, indent=2), "jq -c '.[]' FILE"),
-        (lambda rows: json.dumps(rows[0], indent=2), "jq -c . FILE"),
+        (
+            lambda rows: json.dumps(rows, indent=2),
+            "jq -c '.[]' FILE writes an array's objects so",
+        ),
+        (
+            lambda rows: "\n" + json.dumps(rows, indent=2),
+            "jq -c '.[]' FILE writes an array's objects so",
+        ),
+        (
+            lambda rows: json.dumps({"features": rows}, indent=2),
+            "jq -c '.features[]' FILE writes the records of a serve.py body "
+            '{"features": [...]} so',
+        ),
     ],
-    ids=["pretty-printed", "one-line-array", "after-a-blank-line", "one-object"],
+    ids=["pretty-printed-array", "after-a-blank-line", "serve-body"],
 )
 def test_a_json_document_given_for_json_lines_is_one_error(
     demo: Rendered, records: list[dict], tmp_path: Path, whole, convert: str
 ) -> None:
-    """A .json file holding one JSON document (an array, pretty-printed or
-    not, or one object over many lines), not JSON lines: one error that says
-    so and how to convert it, not a bad row for each of its lines;
-    --skip-bad-rows does not hide it."""
+    """A .json file holding one JSON document written over many lines (an
+    array, or serve.py's body), not JSON lines: one error that says so and
+    how to convert it, not a bad row for each of its lines; --skip-bad-rows
+    does not hide it. (An array on one line is a bad row, as JSON lines of
+    arrays are: see test_bad_json_lines_are_named.)"""
     source = tmp_path / "in.json"
     source.write_text(whole(records[:3]) + "\n")
     for extra in ([], ["--skip-bad-rows"]):
@@ -399,7 +413,7 @@ def test_a_json_document_given_for_json_lines_is_one_error(
         assert result.returncode == 1
         assert result.stderr == (
             f"error: {source}: the input is one JSON document, not JSON lines: "
-            f"give one object per line ({convert} writes it so)\n"
+            f"give one object per line ({convert})\n"
         )
 
 
@@ -626,6 +640,11 @@ def test_json_lines_past_the_readers_limits_are_named(
         ),
         pytest.param(
             ["."], "error: cannot read .: it is a folder; give a file", id="folder"
+        ),
+        pytest.param(
+            ["data.txt/x.csv"],
+            "error: cannot read data.txt/x.csv: Not a directory; check the path",
+            id="under-a-file",
         ),
         pytest.param(
             [".", "--format", "csv"],

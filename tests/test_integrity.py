@@ -16,6 +16,7 @@ import pickle
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -610,3 +611,29 @@ def test_a_package_file_that_is_not_a_regular_file_is_named_so(
     assert (result.returncode, result.stderr) == (1, ""), result.stdout
     assert "❌ model.joblib: not a regular file" in result.stdout.splitlines()
     assert LOADING not in result.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_manifest_that_is_not_a_regular_file_is_never_read(
+    demo: Rendered, package: Path
+) -> None:
+    """A manifest replaced by a link to /dev/zero (endless bytes), in a
+    package that another package's validate_model.py checks, and for
+    ModelInference: refused as not a regular file, no MemoryError."""
+    (package / MANIFEST_FILE).unlink()
+    (package / MANIFEST_FILE).symlink_to("/dev/zero")
+    module = load_package_module(demo.package_dir)
+    with pytest.raises(module.IntegrityError, match="is not a regular file"):
+        module.ModelInference(package, environ={})
+    result = subprocess.run(
+        [sys.executable, str(demo.package_dir / "validate_model.py"), str(package)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=600,
+    )
+    assert (result.returncode, result.stderr) == (1, ""), result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        f"❌ Validation failed: {package / MANIFEST_FILE} is not a regular file: "
+        "re-download the package"
+    )

@@ -498,7 +498,7 @@ def test_unusable_alias_is_refused(
     with pytest.raises(ValueError, match="alias 'a/b' cannot be used"):
         scoring.score_dataframe(df, alias="a/b", environ={})
     with pytest.raises(
-        ValueError, match=r"cannot be used: give a folder name of at most 200"
+        ValueError, match=r"cannot be used: give a folder name of at most 255"
     ):
         scoring.score_dataframe(df, alias="a" * 256, environ={})
     with pytest.raises(ValueError, match="not both"):
@@ -556,7 +556,7 @@ def test_a_setting_of_none_is_unset_as_for_model_inference(
     np.testing.assert_array_equal(scored["prediction"].to_numpy(), want["predictions"])
 
 
-@pytest.mark.parametrize("sidecar", ["not-utf-8", "folder"])
+@pytest.mark.parametrize("sidecar", ["not-utf-8", "folder", "broken-link"])
 def test_a_sidecar_that_cannot_be_read_as_a_digest_is_refused(
     spark: Any,
     scoring: ModuleType,
@@ -565,13 +565,16 @@ def test_a_sidecar_that_cannot_be_read_as_a_digest_is_refused(
     tmp_path: Path,
     sidecar: str,
 ) -> None:
-    """A .sha256 beside the zip that is not UTF-8, or is a folder: the zip
-    cannot be checked, so it is refused on the driver (an IntegrityError, not
-    a UnicodeDecodeError, nor the zip taken as unchecked)."""
+    """A .sha256 beside the zip that is not UTF-8, a folder, or a link to
+    nothing: the zip cannot be checked, so it is refused on the driver (an
+    IntegrityError, not a UnicodeDecodeError, nor the zip taken as
+    unchecked)."""
     zip_path = shutil.copyfile(demo.zip_path, tmp_path / demo.zip_path.name)
     beside = tmp_path / f"{zip_path.name}.sha256"
     if sidecar == "folder":
         beside.mkdir()
+    elif sidecar == "broken-link":
+        beside.symlink_to(tmp_path / "gone.sha256")
     else:
         beside.write_bytes(b"\xff\xfe  model.zip\n")
     df = generated(spark, inference, 10, partitions=1)

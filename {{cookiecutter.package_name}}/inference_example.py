@@ -77,6 +77,8 @@ else:
 
 MANIFEST_FILE = "deployment_manifest.json"
 SUMS_FILE = "SHA256SUMS"
+# Larger than any manifest: more is not read into memory.
+_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MISSING_FEATURE_POLICIES = ("error", "zero")
 OUT_OF_RANGE_POLICIES = ("allow", "warn", "error")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -155,9 +157,17 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         )
         raise FileNotFoundError(f"{folder} is not a folder: {unzip}")
     path = folder / MANIFEST_FILE
+    if path.exists() and not path.is_file():  # a device or a pipe: never read
+        raise IntegrityError(f"{path} is not a regular file: re-download the package")
     try:
-        with open(path, encoding="utf-8") as stream:
-            manifest = json.load(stream)
+        with open(path, "rb") as stream:
+            data = stream.read(_MAX_MANIFEST_BYTES + 1)
+        if len(data) > _MAX_MANIFEST_BYTES:
+            raise IntegrityError(
+                f"{path} is larger than {_MAX_MANIFEST_BYTES} bytes, more than any "
+                "manifest: re-download the package"
+            )
+        manifest = json.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{path} not found: pass the extracted package folder"
@@ -2245,13 +2255,17 @@ def _csv_number(text: str) -> float | str:
 
 
 def _not_json_lines(start: str) -> InputError:
-    """The error of an input that is one JSON document (an array, or an
-    object written over many lines), not JSON lines; ``start`` is its first
-    character."""
-    convert = "jq -c '.[]' FILE" if start == "[" else "jq -c . FILE"
+    """The error of an input that is one JSON document written over many
+    lines (its first line a bare ``[`` or ``{``), not JSON lines."""
+    convert = (
+        "jq -c '.[]' FILE writes an array's objects so"
+        if start == "["
+        else "jq -c '.features[]' FILE writes the records of a serve.py body "
+        '{"features": [...]} so'
+    )
     return InputError(
         "the input is one JSON document, not JSON lines: give one object per "
-        f"line ({convert} writes it so)"
+        f"line ({convert})"
     )
 
 
@@ -2274,8 +2288,6 @@ def _jsonl_rows(stream: Any) -> Any:
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             yield _Row(line, {}, None, f"is not valid JSON ({reason})")
             continue
-        if was_first and isinstance(record, list):
-            raise _not_json_lines("[")
         if not isinstance(record, dict):
             yield _Row(line, {}, None, f"is {json_type(record)}, not a JSON object")
             continue
@@ -2669,10 +2681,12 @@ def _open_input(path: str) -> Any:
     except FileNotFoundError:
         raise OSError(f"cannot read {path}: no such file; check the path") from None
     except OSError as error:
-        raise OSError(
-            f"cannot read {path}: {error.strerror or error}; give the user running "
-            "this read access to it, or a copy it can read"
-        ) from None
+        fix = (
+            "give the user running this read access to it, or a copy it can read"
+            if error.errno in (errno.EACCES, errno.EPERM)
+            else "check the path"
+        )
+        raise OSError(f"cannot read {path}: {error.strerror or error}; {fix}") from None
 
 
 def _self_test(inference: ModelInference) -> int:
@@ -2785,7 +2799,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except FileNotFoundError as error:  # --model-dir is no folder: a usage error
-        print(f"error: --model-dir: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2 if not Path(args.model_dir).is_dir() else 1
     except (IntegrityError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

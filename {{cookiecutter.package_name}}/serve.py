@@ -451,7 +451,12 @@ def _request_handler(
                 return False
             # Two lengths for one body: which one a proxy in front used is
             # a guess (RFC 9112 says to refuse it).
-            if len(set(self.headers.get_all("Content-Length") or ())) > 1:
+            lengths = {
+                value.strip()
+                for header in self.headers.get_all("Content-Length") or ()
+                for value in header.split(",")
+            }
+            if len(lengths) > 1:
                 self.send_error(400, "the request has conflicting Content-Length")
                 return False
             return True

@@ -64,7 +64,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # (in sys.modules, so that it outlives one task; workers are reused).
 WORKER_CACHE_MODULE = "_model_package_spark_workers"
 _HASH_CHUNK_BYTES = 1 << 20
-_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")
+# A folder name that a file system takes (255 bytes at most; the default
+# alias, of a package name of 200 at most, is shorter).
+_ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
 # The SHA-256 of the zip shipped under each alias, by Spark application: an
 # alias names one build for the application's whole life.
 _SHIPPED: dict[tuple[str, str], str] = {}
@@ -126,6 +128,11 @@ def _sidecar_digest(sidecar: Path) -> str:
         text = sidecar.read_text(encoding="utf-8").strip()
     except UnicodeDecodeError:
         text = ""
+    except OSError as error:
+        raise IntegrityError(
+            f"{sidecar} cannot be read ({error.strerror or error}), so the zip "
+            "cannot be checked: give the user running this read access to it"
+        ) from None
     digest = text.split()[0].lower() if text else ""
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise IntegrityError(
@@ -153,7 +160,7 @@ def read_package_zip(path: str | os.PathLike[str]) -> PackageArchive:
         raise FileNotFoundError(f"{path} not found: pass the package's zip")
     digest = _sha256_file(path)
     sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.exists() and not sidecar.is_file():
+    if os.path.lexists(sidecar) and not sidecar.is_file():  # a broken link too
         raise IntegrityError(
             f"{sidecar} is not a file, so the zip cannot be checked: move it "
             "away, or put the zip's .sha256 file there"
@@ -539,7 +546,7 @@ def score_dataframe(
         if given is not None and not _ALIAS.fullmatch(given):
             raise ValueError(
                 f"alias {given!r} cannot be used: give a folder name of at most "
-                "200 letters, digits, '.', '_' and '-'"
+                "255 letters, digits, '.', '_' and '-'"
             )
     if shipped_as is not None:
         archive = (

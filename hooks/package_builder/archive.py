@@ -345,9 +345,11 @@ def write_zip(
     try:
         return _write_zip(folder, zip_path, timestamp, before_publish, written)
     except BaseException:
-        with suppress(OSError):  # the error that ended the build comes first
-            # Stopped once the new zip was in place, its new sidecar stays.
+        try:  # stopped once the new zip was in place: its new sidecar stays
             in_place = bool(written) and zip_path.stat().st_ino == written[0]
+        except OSError:  # no zip there: a first build's
+            in_place = False
+        with suppress(OSError):  # the error that ended the build comes first
             if not in_place and sidecar.read_bytes() != earlier:
                 if earlier is None:
                     sidecar.unlink()
