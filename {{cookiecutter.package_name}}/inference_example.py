@@ -157,7 +157,8 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         )
         raise FileNotFoundError(f"{folder} is not a folder: {unzip}")
     path = folder / MANIFEST_FILE
-    if path.exists() and not path.is_file():  # a device or a pipe: never read
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        # A device or a pipe: never read (a folder fails as it is opened).
         raise IntegrityError(f"{path} is not a regular file: re-download the package")
     try:
         with open(path, "rb") as stream:
