@@ -844,27 +844,19 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
             encoding="utf-8",
         )
 
-    validated = subprocess.run(
-        [sys.executable, "validate_model.py"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )
-    helped = subprocess.run(
-        [sys.executable, "inference_example.py", "--help"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )
-
-    served = subprocess.run(
-        [sys.executable, "serve.py", "--help"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
+    validated, helped, served = (
+        subprocess.run(
+            [sys.executable, *command],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+        )
+        for command in (
+            ["validate_model.py"],
+            ["inference_example.py", "--help"],
+            ["serve.py", "--help"],
+        )
     )
 
     assert sorted(path.name for path in tmp_path.glob("*.ran")) == []
@@ -889,6 +881,21 @@ MODULE_NOT_IMPORTED = (
 )
 
 
+def assert_module_not_imported(
+    result: subprocess.CompletedProcess, problem: str
+) -> None:
+    """validate_model.py refused to import inference_example.py: exit 1, the
+    integrity step's ``❌ <problem>`` line, the failure, and nothing else."""
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines() == [
+        "🔍 Validating model deployment...",
+        "📁 Checking file integrity...",
+        f"❌ {problem}",
+        MODULE_NOT_IMPORTED,
+    ]
+    assert result.stderr == ""
+
+
 @pytest.mark.parametrize(
     ("run", "problem"),
     [
@@ -905,15 +912,7 @@ def test_tampered_inference_module_is_refused_before_it_is_imported(
     Sequencf``), its SHA-256 no longer the manifest's, or the manifest
     holding none for it: exit 1, the file named as not matching, and it is
     never imported (no "pip install" advice, no other module named)."""
-    result = runs[run]
-    assert result.returncode == 1, explain(result)
-    assert result.stdout.splitlines() == [
-        "🔍 Validating model deployment...",
-        "📁 Checking file integrity...",
-        f"❌ {MODULE_FILE}: {problem}",
-        MODULE_NOT_IMPORTED,
-    ]
-    assert result.stderr == ""
+    assert_module_not_imported(runs[run], f"{MODULE_FILE}: {problem}")
 
 
 @pytest.mark.parametrize(
@@ -942,15 +941,7 @@ def test_module_vouched_for_by_an_altered_manifest_is_not_imported(
     manifest, and the manifest for the module, checked with the standard
     library, so the edited code (which would print EDITED and exit 0) never
     runs; exit 1, the file at fault named, also in a --json report."""
-    result = runs[run]
-    assert result.returncode == 1, explain(result)
-    assert result.stdout.splitlines() == [
-        "🔍 Validating model deployment...",
-        "📁 Checking file integrity...",
-        f"❌ {refused}",
-        MODULE_NOT_IMPORTED,
-    ]
-    assert result.stderr == ""
+    assert_module_not_imported(runs[run], refused)
     as_json = runs["module-vouched-by-manifest-only-json"]
     assert "EDITED" not in as_json.stdout
     report = json.loads(as_json.stdout)
