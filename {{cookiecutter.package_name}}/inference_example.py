@@ -2485,6 +2485,10 @@ class BatchScorer:
 
 
 def _input_format(path: str, given: str | None) -> str:
+    """The input's format, as given or told by its name; a folder is refused
+    here, before it is opened (Windows says "Permission denied" of one)."""
+    if path != "-" and os.path.isdir(path):
+        raise InputError(f"cannot read {path}: it is a folder; give a file")
     if given:
         return given
     suffix = Path(path).suffix.lower()
@@ -2492,8 +2496,6 @@ def _input_format(path: str, given: str | None) -> str:
         return "csv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
-    if Path(path).is_dir():
-        raise InputError(f"cannot read {path}: it is a folder; give a file")
     raise InputError(
         f"cannot tell the format of {path!r} from its name: "
         "pass --format csv or --format jsonl"
@@ -2674,9 +2676,8 @@ def _output_argument(text: str) -> Path | str:
 
 
 def _open_input(path: str) -> Any:
-    """The input file, opened as text; its errors name it and the fix."""
-    if os.path.isdir(path):  # Windows says "Permission denied" of a folder
-        raise OSError(f"cannot read {path}: it is a folder; give a file")
+    """The input file (not a folder: see _input_format), opened as text; its
+    errors name it and the fix."""
     try:
         return open(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:

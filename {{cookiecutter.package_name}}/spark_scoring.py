@@ -341,7 +341,7 @@ def ship_archive(spark_context: Any, archive: PackageArchive, alias: str) -> Non
     """``SparkContext.addArchive`` the zip as ``<zip>#<alias>``, once."""
     uri = f"{archive.path.resolve().as_uri()}#{alias}"
     shipped = _SHIPPED.get((spark_context.applicationId, alias))
-    digest = archive.sha256 or _sha256_file(archive.path)
+    digest = archive.sha256  # set for every archive read from a zip
     if shipped is not None:
         if shipped != digest:
             raise ValueError(
