@@ -844,7 +844,7 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
             encoding="utf-8",
         )
 
-    validated, helped, served = (
+    validated, helped, served, helped_as_module = (
         subprocess.run(
             [sys.executable, *command],
             cwd=folder,
@@ -856,6 +856,7 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
             ["validate_model.py"],
             ["inference_example.py", "--help"],
             ["serve.py", "--help"],
+            ["-m", "inference_example", "--help"],
         )
     )
 
@@ -870,6 +871,52 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
     ) in validated.stdout.splitlines()
     assert helped.returncode == 0, helped.stderr
     assert helped.stdout.startswith("usage: inference_example.py")
+    assert helped_as_module.returncode == 0, helped_as_module.stderr
+    assert helped_as_module.stdout == helped.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "exit_code"),
+    [
+        ("validate_model.py", [], 0),
+        ("inference_example.py", ["--help"], 0),
+        ("serve.py", ["--help"], 0),
+    ],
+)
+def test_scripts_run_from_other_code_leave_its_import_path_alone(
+    demo: Rendered, tmp_path: Path, script: str, arguments: list[str], exit_code: int
+) -> None:
+    """Run through runpy (as IPython's %run and other launchers do), a script
+    keeps the caller's first sys.path entry: only the folder Python puts
+    first for the script itself is dropped."""
+    folder = copy_package(demo.package_dir, tmp_path / "copy")
+    shutil.copyfile(
+        TEMPLATE_DIR / "{{cookiecutter.package_name}}" / "serve.py", folder / "serve.py"
+    )
+    caller = tmp_path / "caller.py"
+    caller.write_text(
+        "import json, runpy, sys\n"
+        f"sys.path.insert(0, {str(tmp_path / 'libraries')!r})\n"
+        f"sys.argv = [{script!r}, *{arguments!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(folder / script)!r}, run_name='__main__')\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code or 0\n"
+        "print(json.dumps([code, sys.path[0]]))\n",
+        encoding="utf-8",
+    )
+
+    result = subprocess.run(
+        [sys.executable, str(caller)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+
+    assert result.returncode == 0, result.stderr
+    last_line = result.stdout.splitlines()[-1]
+    assert json.loads(last_line) == [exit_code, str(tmp_path / "libraries")]
 
 
 # inference_example.py is checked before it is imported

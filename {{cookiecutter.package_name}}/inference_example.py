@@ -24,13 +24,19 @@ boundary, ``-offset_``, so predictions equal ``estimator.predict(X) == -1``.
 
 import sys
 
-if __name__ == "__main__" and not (
-    sys.flags.isolated or getattr(sys.flags, "safe_path", False)
-):
+if __name__ == "__main__" and sys.path:
     # Not this folder, from the first import on: a file here named like a
     # library (json.py, joblib.py, pandas.py) must never stand in for it. The
-    # package loads its own files by their paths. (sys is built in.)
-    del sys.path[0]
+    # package loads its own files by their paths. Only the entry Python put
+    # first for this script goes: run from other code (runpy, IPython's %run)
+    # the caller's sys.path stays. (sys is built in; os is loaded at start-up
+    # or frozen, never looked for on sys.path.)
+    import os
+
+    if os.path.realpath(sys.path[0] or os.curdir) == os.path.dirname(
+        os.path.realpath(__file__)
+    ):
+        del sys.path[0]
 
 import csv
 import decimal
