@@ -504,21 +504,26 @@ def test_cli_refuses_psi_options_out_of_order_or_not_numbers(
     tmp_path: Path,
 ) -> None:
     """--psi-warn over --psi-alert, or either not a finite number, exits 2
-    naming the values and the fix before scoring rows it would score, and
-    writes no file."""
+    naming the options, their values and the fix before the package loads,
+    and writes no file; so does either option without --drift-report."""
     source = tmp_path / "in.csv"
     frame = pd.DataFrame(demo_rows[1][:20], columns=inference.feature_names)
     frame.to_csv(source, index=False)
     refusals = {
         "reversed": (
             ("--psi-warn", "0.5", "--psi-alert", "0.1"),
-            "error: psi_warn=0.5 and psi_alert=0.1: give finite numbers, "
-            "0 < psi_warn <= psi_alert\n",
+            "inference_example.py: error: --psi-warn 0.5 and --psi-alert 0.1: give "
+            "finite numbers, 0 < --psi-warn <= --psi-alert\n",
         ),
         "nan": (
             ("--psi-warn", "nan"),
-            "error: psi_warn=nan and psi_alert=0.25: give finite numbers, "
-            "0 < psi_warn <= psi_alert\n",
+            "inference_example.py: error: --psi-warn nan and --psi-alert 0.25: give "
+            "finite numbers, 0 < --psi-warn <= --psi-alert\n",
+        ),
+        "zero": (
+            ("--psi-warn", "0", "--psi-alert", "0"),
+            "inference_example.py: error: --psi-warn 0.0 and --psi-alert 0.0: give "
+            "finite numbers, 0 < --psi-warn <= --psi-alert\n",
         ),
         "text": (
             ("--psi-alert", "high"),
@@ -540,8 +545,33 @@ def test_cli_refuses_psi_options_out_of_order_or_not_numbers(
         assert result.returncode == 2, (key, result.stderr)
         assert message in result.stderr, (key, result.stderr)
         assert not any((tmp_path / key).iterdir()), key
-    assert results["reversed"].stderr == refusals["reversed"][1]
-    assert results["nan"].stderr == refusals["nan"][1]
+    for key in ("reversed", "nan", "zero"):
+        assert results[key].stderr.startswith("usage: inference_example.py"), key
+        assert results[key].stderr.endswith(refusals[key][1]), key
+
+    # Without --drift-report the levels would be ignored.
+    output = tmp_path / "no-report" / "out.csv"
+    output.parent.mkdir()
+    alone = subprocess.run(
+        [
+            sys.executable,
+            str(demo.package_dir / "inference_example.py"),
+            str(source),
+            "-o",
+            str(output),
+            "--psi-alert",
+            "0.3",
+        ],
+        capture_output=True,
+        text=True,
+        env=consumer_environment(),
+    )
+    assert alone.returncode == 2, alone.stderr
+    assert alone.stderr.endswith(
+        "inference_example.py: error: --psi-warn and --psi-alert set the drift "
+        "report's levels: add --drift-report PATH\n"
+    )
+    assert not output.exists()
 
 
 def test_huge_values_give_a_finite_report_and_no_warnings(

@@ -2758,10 +2758,14 @@ def main(argv: list[str] | None = None) -> int:
         "(- for stdout, when -o names a file)",
     )
     parser.add_argument(
-        "--psi-warn", type=float, default=PSI_WARN, help=f"default {PSI_WARN}"
+        "--psi-warn",
+        type=float,
+        help=f"the drift report's warn level (default {PSI_WARN})",
     )
     parser.add_argument(
-        "--psi-alert", type=float, default=PSI_ALERT, help=f"default {PSI_ALERT}"
+        "--psi-alert",
+        type=float,
+        help=f"the drift report's alert level (default {PSI_ALERT})",
     )
     parser.add_argument(
         "--model-dir",
@@ -2777,6 +2781,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.chunk_size is not None and args.chunk_size < 1:
         parser.error(f"--chunk-size {args.chunk_size}: give 1 or more rows")
+    if args.drift_report is None and (args.psi_warn, args.psi_alert) != (None, None):
+        parser.error(
+            "--psi-warn and --psi-alert set the drift report's levels: add "
+            "--drift-report PATH"
+        )
+    psi_warn = PSI_WARN if args.psi_warn is None else args.psi_warn
+    psi_alert = PSI_ALERT if args.psi_alert is None else args.psi_alert
+    if not (math.isfinite(psi_warn) and math.isfinite(psi_alert)) or not (
+        0 < psi_warn <= psi_alert
+    ):
+        parser.error(
+            f"--psi-warn {psi_warn} and --psi-alert {psi_alert}: give finite "
+            "numbers, 0 < --psi-warn <= --psi-alert"
+        )
     # The scored rows and the drift report: a path, or None for stdout.
     output = None if args.output in (None, STANDARD_OUTPUT) else args.output
     report_path = None if args.drift_report == STANDARD_OUTPUT else args.drift_report
@@ -2833,9 +2851,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         drift = (
-            inference.drift_monitor(args.psi_warn, args.psi_alert)
-            if args.drift_report
-            else None
+            inference.drift_monitor(psi_warn, psi_alert) if args.drift_report else None
         )
         input_format = _input_format(args.input, args.format)
         # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not text.
