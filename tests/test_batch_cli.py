@@ -300,16 +300,27 @@ def test_csv_numbers_are_read_strictly(
     demo: Rendered, records: list[dict], tmp_path: Path
 ) -> None:
     """Digit separators and digits of other scripts, which float() reads,
-    are not numbers in a CSV cell: the line is refused, naming the text."""
-    source = write_csv(tmp_path / "in.csv", records[:3])
+    are not numbers in a CSV cell: the line is refused, naming the text. So
+    is a number too large for a float, shown as written rather than as the
+    inf that float() makes of it; a spelled infinity is shown as one."""
+    source = write_csv(tmp_path / "in.csv", records[:6])
     rows = list(csv.reader(source.read_text(encoding="utf-8").splitlines()))
     rows[1][1] = "1_0"
     rows[2][1] = "\u0661"  # ARABIC-INDIC DIGIT ONE
+    rows[3][1] = "1e400"
+    rows[4][1] = "9" * 400
+    rows[5][1] = "-Infinity"
     source.write_text("".join(",".join(row) + "\n" for row in rows), encoding="utf-8")
     result = run_cli(demo.package_dir, str(source))
     assert result.returncode == 1
     assert "line 2: Feature 'auth_failure_ratio' is '1_0'" in result.stderr
     assert "line 3: Feature 'auth_failure_ratio' is '\u0661'" in result.stderr
+    assert "line 4: Feature 'auth_failure_ratio' is '1e400'" in result.stderr
+    assert (
+        f"line 5: Feature 'auth_failure_ratio' is '{'9' * 56}... (402 characters)"
+        in result.stderr
+    )
+    assert "line 6: Feature 'auth_failure_ratio' is -inf" in result.stderr
 
 
 @pytest.mark.parametrize(

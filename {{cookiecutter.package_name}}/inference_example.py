@@ -2246,18 +2246,26 @@ def _csv_problem(error: csv.Error) -> str:
     return text
 
 
+_INFINITIES = ("inf", "infinity")
+
+
 def _csv_number(text: str) -> float | str:
     """The number in a CSV cell (or a setting's text), else the text
     (refused when scored).
 
     Stricter than float(), which also reads "1_0" as 10 and digits of other
-    scripts: ASCII only, no digit separators.
+    scripts: ASCII only, no digit separators. A number too large for a float
+    ("1e400", 400 digits) stays text, so its error shows it as written
+    rather than as inf.
     """
     if text.isascii() and "_" not in text:
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
-            pass
+            return text
+        if math.isinf(number) and text.strip().lstrip("+-").lower() not in _INFINITIES:
+            return text
+        return number
     return text
 
 
