@@ -130,12 +130,21 @@ def _unreadable(error: OSError) -> str:
     return f"cannot be read ({error.strerror or type(error).__name__})"
 
 
+def _not_a_file(path: Path, missing: str = "missing") -> str | None:
+    """Why ``path`` is no package file: ``missing``, or not a regular file (a
+    folder, a device, a pipe: never read); None for a regular file."""
+    if path.is_file():
+        return None
+    return "not a regular file" if path.exists() else missing
+
+
 def _hash_problem(path: Path, expected: str, recorded_in: str) -> str | None:
     """Why the file ``path`` does not have the SHA-256 ``expected`` (which
     ``recorded_in`` holds): missing, cannot be read, or another digest; None
     when it has it."""
-    if not path.is_file():
-        return "not a regular file" if path.exists() else "missing"
+    absent = _not_a_file(path)
+    if absent:
+        return absent
     try:
         digest = sha256_file(path)
     except OSError as error:
@@ -223,13 +232,9 @@ def integrity_report(
         elif name is not None and not isinstance(name, str):
             report.append((MANIFEST_FILE, f"files holds {_shown(name)}, not a name"))
     sums = model_dir / SUMS_FILE
-    if not sums.is_file():
-        problem = (
-            "not a regular file"
-            if sums.exists()
-            else "missing (it holds the manifest's SHA-256)"
-        )
-        report.append((SUMS_FILE, problem))
+    absent = _not_a_file(sums, "missing (it holds the manifest's SHA-256)")
+    if absent:
+        report.append((SUMS_FILE, absent))
         return report
     try:
         text = sums.read_text(encoding="utf-8")
