@@ -19,7 +19,7 @@ from sklearn.covariance import EllipticEnvelope
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 from sklearn.svm import OneClassSVM
 
 # inference_example.py is copied into packages unrendered: test it in place.
@@ -232,6 +232,56 @@ def test_unusable_input_is_left_to_scikit_learn() -> None:
     assert np.array_equal(flat.anomaly_scores(X), sklearn_scores(model, scaler, X))
 
 
+def test_float32_rows_reaching_a_standard_scaler_are_scaled_in_float32() -> None:
+    """A Pipeline step that hands float32 rows to a StandardScaler:
+    scikit-learn scales them in float32, and so does the flattened forest,
+    on rows that land at the split thresholds too."""
+    model = make_pipeline(
+        FunctionTransformer(np.float32),
+        StandardScaler(),
+        IsolationForest(n_estimators=50, random_state=0),
+    ).fit(training_rows())
+    flat = FlatForest.build(model)
+    assert flat is not None
+    X = rows_on_splits(model, model.steps[1][1], 3000)
+    scores = flat.anomaly_scores(X)
+    assert np.array_equal(scores, sklearn_scores(model, None, X))
+    threshold = -forest_of(model).offset_
+    assert np.array_equal(scores > threshold, sklearn_predictions(model, None, X))
+
+
+def writes_in_place() -> Any:
+    """A Pipeline whose first step scales the rows it is given in place
+    (copy=False), then takes square roots: a row below the training minimum
+    becomes NaN there, which only scikit-learn scores."""
+    return make_pipeline(
+        MinMaxScaler(copy=False),
+        FunctionTransformer(np.sqrt),
+        IsolationForest(n_estimators=20, random_state=0),
+    ).fit(training_rows().copy())
+
+
+def test_the_flat_forest_never_writes_to_the_rows_it_scores() -> None:
+    """Rows it scores, and rows it leaves to scikit-learn (one of them
+    becomes NaN), are as they were after anomaly_scores."""
+    model = writes_in_place()
+    flat = FlatForest.build(model)
+    assert flat is not None
+    inside = training_rows()[:200]
+    below = inside.copy()
+    below[0, 0] = inside[:, 0].min() - 1000.0
+    for X, scored in ((inside, True), (below, False)):
+        given = X.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # sqrt of a negative
+            scores = flat.anomaly_scores(X)
+        assert np.array_equal(X, given)
+        assert (scores is not None) == scored
+    assert np.array_equal(
+        flat.anomaly_scores(inside), sklearn_scores(model, None, inside.copy())
+    )
+
+
 # ModelInference on rendered packages
 
 
@@ -385,6 +435,43 @@ def test_unsupported_model_in_a_package_uses_scikit_learn(
     inference = load(package_dir)
     assert inference._fast_scorer is None
     assert inference.predict(X)["scores"] == expected_result(inference, X)[0]
+
+
+@pytest.mark.parametrize("fast_scoring", [True, False])
+def test_a_transformer_that_writes_in_place_scores_each_row_once(
+    rendered_samples: dict[str, Rendered], tmp_path: Path, fast_scoring: bool
+) -> None:
+    """A Pipeline step with copy=False scales rows in place, and a row that it
+    turns into NaN leaves the batch to scikit-learn: every row still gets
+    scikit-learn's score (scaled once, not twice), the same as on its own,
+    and the caller's array is as it was; a drift report counts the rows as
+    given, not as scaled."""
+    package_dir = copy_package(rendered_samples["no_scaler"].package_dir, tmp_path)
+    model = writes_in_place()
+    joblib.dump(model, package_dir / "model.joblib")
+    resign_package(package_dir)
+    module = load_package_module(package_dir)
+    inference = module.ModelInference(
+        package_dir, environ={}, fast_scoring=fast_scoring
+    )
+    X = make_data(100, seed=8)[0]
+    X[0, 0] = X[:, 0].min() - 1000.0  # below the training minimum
+    given = X.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # sqrt of a negative
+        expected = sklearn_scores(model, None, X.copy())
+        result = inference.predict(X)
+        alone = inference.predict(X[5:6])
+        report = inference.drift_report(X)
+        assert np.isnan(model[:-1].transform(X[:1].copy())).any()
+    assert np.array_equal(X, given)
+    means = [report["features"][name]["mean"] for name in inference.feature_names]
+    assert np.allclose(means, X.mean(axis=0), rtol=1e-12)
+    assert result["scores"] == expected.tolist()
+    assert (
+        result["predictions"] == (expected > inference.threshold).astype(int).tolist()
+    )
+    assert alone["scores"] == expected[5:6].tolist()
 
 
 def test_non_finite_values_reaching_score_are_for_scikit_learn(

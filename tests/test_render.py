@@ -919,6 +919,7 @@ def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:
     readme = (demo.package_dir / "README.md").read_text(encoding="utf-8")
     assert "`ModelInference` scores this IsolationForest with a flattened" in readme
     assert "scored by scikit-learn itself" not in readme
+    assert "on the boundary itself" not in readme
 
 
 def test_another_outlier_detector_is_packaged_and_scored_by_scikit_learn(
@@ -945,6 +946,10 @@ def test_another_outlier_detector_is_packaged_and_scored_by_scikit_learn(
     assert "This model is scored by scikit-learn itself." in readme
     assert "scores this IsolationForest with a flattened copy" not in readme
     assert "# Model 20241201_143022: OneClassSVM anomaly detector" in readme
+    assert (
+        "`model.predict(X) == -1`, but on the boundary itself: this model's "
+        "`score_samples` is `decision_function + offset_`"
+    ) in " ".join(readme.split())
     inference = load_package_module(rendered.package_dir).ModelInference(
         rendered.package_dir, environ={}
     )

@@ -19,7 +19,9 @@ or CRITICAL) and LOG_FORMAT (text or json: one structured record per call).
 Scores follow one convention: ``score = -estimator.score_samples(X)``, higher
 means more anomalous, and a row is an anomaly (prediction 1) when
 ``score > threshold``. The default threshold is the model's own decision
-boundary, ``-offset_``, so predictions equal ``estimator.predict(X) == -1``.
+boundary, ``-offset_``, so predictions equal ``estimator.predict(X) == -1``
+(for a OneClassSVM, whose ``score_samples`` adds ``offset_`` back onto
+``decision_function``, but for rows on the boundary itself, within rounding).
 """
 
 import sys
@@ -639,10 +641,16 @@ def _average_path_length(n_samples: int) -> np.ndarray:
 
 class _StandardScaling:
     """``StandardScaler.transform`` of float64 rows: ``(X - mean_) / scale_``,
-    the operations scikit-learn performs, without its input checks."""
+    the operations scikit-learn performs, without its input checks. Rows of
+    another dtype (float32 from an earlier Pipeline step), which scikit-learn
+    scales in their own precision, go to the scaler's own transform."""
+
+    # It never writes to the rows it is given (see _OwnTransform).
+    writes_input = False
 
     def __init__(self, scaler: Any) -> None:
         self.scaler = scaler
+        self.own = _OwnTransform(scaler)
         self.n_features = int(scaler.n_features_in_)
         self.mean = np.asarray(scaler.mean_, np.float64) if scaler.with_mean else None
         self.scale = (
@@ -654,7 +662,9 @@ class _StandardScaling:
             if vector is not None and vector.shape != (self.n_features,):
                 raise ValueError("the scaler's statistics do not fit its features")
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
+    def __call__(self, X: np.ndarray) -> np.ndarray | None:
+        if X.dtype != np.float64:
+            return self.own(X)
         # A value too large to scale becomes +-inf, as in scikit-learn, and
         # is scored as scikit-learn scores it: numpy's overflow warning would
         # only alarm.
@@ -680,6 +690,10 @@ class _StandardScaling:
 class _OwnTransform:
     """Any other transformer: its own ``transform``, used when that returns a
     plain float array (otherwise the whole call is left to scikit-learn)."""
+
+    # It may write to the rows it is given (copy=False, or a function that
+    # does): FlatForest never gives it the caller's.
+    writes_input = True
 
     def __init__(self, step: Any) -> None:
         self.step = step
@@ -922,7 +936,10 @@ class FlatForest:
             and np.isfinite(X).all()
         ):
             return None
+        given = X
         for step in self.steps:
+            if step.writes_input and np.may_share_memory(X, given):
+                X = X.copy()
             X = step(X)
             if X is None:
                 return None
@@ -1769,12 +1786,15 @@ class ModelInference:
 
         An IsolationForest is scored by its flattened copy (FlatForest), which
         gives scikit-learn's scores bit for bit, much faster; anything else,
-        by scikit-learn.
+        by scikit-learn. ``X`` is left as it is.
         """
         if self._fast_scorer is not None:
             scores = self._fast_scorer.anomaly_scores(X)
             if scores is not None:
                 return scores
+        if self._scaler is not None or hasattr(self._model, "steps"):
+            # A transformer may write to the rows it is given (copy=False).
+            X = X.copy()
         if self._scaler is not None:
             X = self._scaler.transform(_named_if_fitted_with_names(self._scaler, X))
         return anomaly_scores(self._model, _named_if_fitted_with_names(self._model, X))
