@@ -390,33 +390,45 @@ def test_a_key_given_twice_in_a_json_line_is_a_bad_row(
     assert len(skipped.stdout.splitlines()) == 1
 
 
+ARRAY_TO_LINES = "jq -c '.[]' FILE writes an array's objects so"
+BODY_TO_LINES = (
+    "jq -c '.features[]' FILE writes the records of a serve.py body "
+    '{"features": [...]} so'
+)
+OBJECT_TO_LINES = (
+    "jq -c . FILE writes an object so; jq -c '.features[]' FILE, the records "
+    'of a serve.py body {"features": [...]}'
+)
+
+
 @pytest.mark.parametrize(
     ("whole", "convert"),
     [
-        (
-            lambda rows: json.dumps(rows, indent=2),
-            "jq -c '.[]' FILE writes an array's objects so",
-        ),
-        (
-            lambda rows: "\n" + json.dumps(rows, indent=2),
-            "jq -c '.[]' FILE writes an array's objects so",
-        ),
-        (
-            lambda rows: json.dumps({"features": rows}, indent=2),
-            "jq -c '.features[]' FILE writes the records of a serve.py body "
-            '{"features": [...]} so',
-        ),
+        (lambda rows: json.dumps(rows, indent=2), ARRAY_TO_LINES),
+        (lambda rows: "\n" + json.dumps(rows, indent=2), ARRAY_TO_LINES),
+        (lambda rows: json.dumps(rows), ARRAY_TO_LINES),
+        (lambda rows: json.dumps({"features": rows}), BODY_TO_LINES),
+        (lambda rows: json.dumps({"features": rows}, indent=2), OBJECT_TO_LINES),
+        (lambda rows: json.dumps(rows[0], indent=2), OBJECT_TO_LINES),
     ],
-    ids=["pretty-printed-array", "after-a-blank-line", "serve-body"],
+    ids=[
+        "pretty-printed-array",
+        "after-a-blank-line",
+        "array-on-one-line",
+        "serve-body-on-one-line",
+        "pretty-printed-serve-body",
+        "pretty-printed-record",
+    ],
 )
 def test_a_json_document_given_for_json_lines_is_one_error(
     demo: Rendered, records: list[dict], tmp_path: Path, whole, convert: str
 ) -> None:
-    """A .json file holding one JSON document written over many lines (an
-    array, or serve.py's body), not JSON lines: one error that says so and
-    how to convert it, not a bad row for each of its lines; --skip-bad-rows
-    does not hide it. (An array on one line is a bad row, as JSON lines of
-    arrays are: see test_bad_json_lines_are_named.)"""
+    """A .json file holding one JSON document (an array of records, or
+    serve.py's body, on one line or many; a record over many lines), not
+    JSON lines: one error that says so and how to convert it, not a bad row
+    for each of its lines; --skip-bad-rows does not hide it. (A line that is
+    an array of numbers is a bad row, as in JSON lines of arrays: see
+    test_bad_json_lines_are_named.)"""
     source = tmp_path / "in.json"
     source.write_text(whole(records[:3]) + "\n")
     for extra in ([], ["--skip-bad-rows"]):

@@ -2294,19 +2294,33 @@ def _csv_number(text: str) -> float | str:
     return text
 
 
-def _not_json_lines(start: str) -> InputError:
-    """The error of an input that is one JSON document written over many
-    lines (its first line a bare ``[`` or ``{``), not JSON lines."""
-    convert = (
-        "jq -c '.[]' FILE writes an array's objects so"
-        if start == "["
-        else "jq -c '.features[]' FILE writes the records of a serve.py body "
-        '{"features": [...]} so'
-    )
+_JSON_TO_LINES = {
+    "array": "jq -c '.[]' FILE writes an array's objects so",
+    "body": "jq -c '.features[]' FILE writes the records of a serve.py body "
+    '{"features": [...]} so',
+    "object": "jq -c . FILE writes an object so; jq -c '.features[]' FILE, "
+    'the records of a serve.py body {"features": [...]}',
+}
+
+
+def _not_json_lines(kind: str) -> InputError:
+    """The error of an input that is one JSON document, not JSON lines:
+    ``kind`` is "array" (of objects), "body" (serve.py's) or "object" (one
+    written over many lines, which may be either)."""
     return InputError(
         "the input is one JSON document, not JSON lines: give one object per "
-        f"line ({convert})"
+        f"line ({_JSON_TO_LINES[kind]})"
     )
+
+
+def _whole_document(record: Any) -> str | None:
+    """The kind of JSON document that a first line holding ``record`` is,
+    when it is one whole (an array of objects, a serve.py body), else None."""
+    if isinstance(record, list) and record and all(isinstance(r, dict) for r in record):
+        return "array"
+    if isinstance(record, dict) and isinstance(record.get("features"), list):
+        return "body"
+    return None
 
 
 def _jsonl_rows(stream: Any) -> Any:
@@ -2324,10 +2338,15 @@ def _jsonl_rows(stream: Any) -> Any:
         except (ValueError, RecursionError) as error:
             # ValueError: not JSON, or an integer of more than 4300 digits.
             if was_first and text.strip() in ("[", "{"):  # JSON written whole
-                raise _not_json_lines(text.strip()) from None
+                raise _not_json_lines(
+                    "array" if text.strip() == "[" else "object"
+                ) from None
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             yield _Row(line, {}, None, f"is not valid JSON ({reason})")
             continue
+        whole = _whole_document(record) if was_first else None
+        if whole:
+            raise _not_json_lines(whole)
         if not isinstance(record, dict):
             yield _Row(line, {}, None, f"is {json_type(record)}, not a JSON object")
             continue
