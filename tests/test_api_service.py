@@ -233,7 +233,10 @@ def test_missing_feature_is_400_naming_it(server: str, inference: Any) -> None:
     del record[name]
     reply = post_json(f"{server}/predict", {"features": [record]})
     assert reply.status == 400
-    assert f"Feature '{name}' not found in input (row 0)" in reply.body["error"]
+    assert reply.body["error"] == (
+        f"Feature '{name}' not found in input (row 0): every record needs all "
+        "features in feature_names (GET /metadata)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -712,12 +712,12 @@ def test_zip_or_file_instead_of_folder_is_a_file_not_found_error(
     )
 
 
-def test_unreadable_manifest_is_an_os_error_naming_the_fix(
+def test_a_manifest_that_is_a_folder_is_an_os_error_naming_the_fix(
     module: Any, demo: Rendered, tmp_path: Path
 ) -> None:
-    """A deployment_manifest.json that exists but cannot be read (here a
-    folder: permissions do not stop root) raises the OSError subclass that
-    reading it raised, saying so and what to do as for any package file."""
+    """A deployment_manifest.json that is a folder raises IsADirectoryError,
+    as reading it does, saying what it is and to re-download the package
+    (not to give read access: test_batch_cli has the unreadable one)."""
     package = copy_package(demo.package_dir, tmp_path)
     manifest = package / MANIFEST_FILE
     manifest.unlink()
@@ -725,8 +725,7 @@ def test_unreadable_manifest_is_an_os_error_naming_the_fix(
     with pytest.raises(IsADirectoryError) as unreadable:
         module.ModelInference(package)
     assert str(unreadable.value) == (
-        f"{manifest} cannot be read (Is a directory): give the user running this "
-        "read access to the package's files, or re-download the package"
+        f"{manifest} is not a regular file (a folder): re-download the package"
     )
 
 
@@ -1008,6 +1007,8 @@ INVALID_SETTINGS = [
     ("MODEL_TIMEOUT", "0"),
     ("MODEL_TIMEOUT", "-1"),
     ("MODEL_TIMEOUT", "nan"),
+    ("MODEL_TIMEOUT", "inf"),
+    ("MODEL_TIMEOUT", "1e400"),
     # Python-only number forms: a digit separator, digits of other scripts.
     ("MODEL_THRESHOLD", "1_0"),
     ("MODEL_BATCH_SIZE", "\u0661\u0660"),  # ARABIC-INDIC DIGITS ONE, ZERO

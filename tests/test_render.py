@@ -922,6 +922,27 @@ def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:
     assert "on the boundary itself" not in readme
 
 
+def test_readme_tells_the_two_anomaly_ratios_apart(demo: Rendered) -> None:
+    """The evaluation's anomaly ratio and the share the package expects to
+    flag (its reference data's, drift_report's baseline) are two numbers,
+    and the README says which is which."""
+    metadata = read_json(demo.package_dir / "metadata.json")
+    manifest = read_json(demo.package_dir / "deployment_manifest.json")
+    evaluated = metadata["evaluation_info"]["basic_metrics"]["anomaly_ratio"]
+    expected = manifest["inference_config"]["anomaly_ratio"]
+    assert evaluated != expected
+    readme = (demo.package_dir / "README.md").read_text(encoding="utf-8")
+    text = " ".join(readme.split())
+    assert (
+        "The anomaly ratio is the share of records the model flagged in its "
+        "evaluation (here: the share of held-out rows it flagged). The share this "
+        "package expects to flag in production is another measure, "
+        f"`inference_config.anomaly_ratio` ({expected}), taken at its threshold "
+        "on its reference data"
+    ) in text
+    assert f"| Anomaly ratio | {evaluated} |" in readme
+
+
 def test_another_outlier_detector_is_packaged_and_scored_by_scikit_learn(
     tmp_path: Path,
 ) -> None:

@@ -228,7 +228,7 @@ class Run:
 INVALID_SETTINGS = {
     "MODEL_THRESHOLD": ("abc", "give a finite number"),
     "MODEL_BATCH_SIZE": ("0", "give a whole number of rows, 1 or more"),
-    "MODEL_TIMEOUT": ("-1", "give a number of seconds greater than 0"),
+    "MODEL_TIMEOUT": ("-1", "give a finite number of seconds greater than 0"),
     "LOG_LEVEL": ("loud", "give one of: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     "LOG_FORMAT": ("xml", "give one of: text, json"),
 }

@@ -13,7 +13,7 @@ in every package.
 Environment variables override the manifest's inference_config when the
 class is constructed; an invalid value is refused there, naming the variable:
 MODEL_THRESHOLD (a finite number), MODEL_BATCH_SIZE (rows, 1 or more),
-MODEL_TIMEOUT (seconds, more than 0), LOG_LEVEL (DEBUG, INFO, WARNING, ERROR
+MODEL_TIMEOUT (finite seconds, more than 0), LOG_LEVEL (DEBUG, INFO, WARNING, ERROR
 or CRITICAL) and LOG_FORMAT (text or json: one structured record per call).
 
 Scores follow one convention: ``score = -estimator.score_samples(X)``, higher
@@ -190,10 +190,18 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{path} not found: pass the extracted package folder"
         ) from None
-    except OSError as error:
-        raise type(error)(
+    except IsADirectoryError:
+        raise IsADirectoryError(
+            f"{path} is not a regular file (a folder): re-download the package"
+        ) from None
+    except PermissionError as error:
+        raise PermissionError(
             f"{path} {_unreadable(error)}: give the user running this read access "
             "to the package's files, or re-download the package"
+        ) from None
+    except OSError as error:
+        raise type(error)(
+            f"{path} {_unreadable(error)}: re-download the package"
         ) from None
     except (ValueError, RecursionError) as error:  # also not UTF-8
         reason = "nested too deeply" if isinstance(error, RecursionError) else error
@@ -365,7 +373,7 @@ _SETTING_CHOICES = {
 _SETTING_FIXES = {
     "threshold": "give a finite number",
     "batch_size": "give a whole number of rows, 1 or more",
-    "timeout": "give a number of seconds greater than 0",
+    "timeout": "give a finite number of seconds greater than 0",
 }
 
 
@@ -1175,6 +1183,10 @@ class ModelInference:
             scikit-learn alone and loads a large forest faster.
 
     Raises:
+        FileNotFoundError: ``model_dir`` is not a folder, or holds no
+            deployment_manifest.json.
+        OSError: the manifest cannot be read (the subclass reading it
+            raised: PermissionError...).
         IntegrityError: a file is missing, altered or cannot be read; nothing
             was unpickled.
         VersionMismatchError: see ``allow_version_mismatch``.
@@ -1227,7 +1239,8 @@ class ModelInference:
         self._set_out_of_range(settings.out_of_range, "inference_config.out_of_range")
 
     def _load(self, name: str) -> Any:
-        """Unpickle the package's file ``name`` (verified first, unless told not to)."""
+        """Unpickle the package's file ``name`` (__init__ has verified it,
+        unless told not to)."""
         return load_artifact(self.model_dir / name, self._allow_version_mismatch)
 
     @property
@@ -1271,7 +1284,7 @@ class ModelInference:
 
     @property
     def timeout_seconds(self) -> float:
-        """Time limit of one ``predict`` call; settable (more than 0)."""
+        """Time limit of one ``predict`` call; settable (finite, more than 0)."""
         return self._timeout_seconds
 
     @timeout_seconds.setter
@@ -1338,7 +1351,8 @@ class ModelInference:
         ``fast_scoring``, the environment variables that set this instance's
         values (as an ``environ`` of their own: the unpickling process's
         environment is not read, and nothing else of ``os.environ`` is
-        pickled), and the current ``batch_size`` and ``timeout_seconds``.
+        pickled), and the current ``batch_size``, ``timeout_seconds``,
+        ``missing_features`` and ``out_of_range``.
         """
         settings = self._settings
         values = {

@@ -320,7 +320,11 @@ def create_app(
         try:
             return jsonify(inference.predict(features))
         except ValueError as error:  # a missing feature, a non-finite value...
-            return _error(str(error), 400)
+            # A client learns the features from GET /metadata, not from Python.
+            message = str(error).replace(
+                "ModelInference.feature_names", "feature_names (GET /metadata)"
+            )
+            return _error(message, 400)
         except TimeoutError as error:  # too many records for timeout_seconds
             return _error(str(error), 503)
 

@@ -405,6 +405,8 @@ def check_environment(report: Report, metadata: dict, allow_mismatch: bool) -> N
     else:
         report.line("⚠️  metadata.json records no build environment to compare")
     try:
+        # The variables alone (no inference_config), from os.environ: what
+        # ModelInference would refuse, or take over the manifest's values.
         settings = read_settings({}, None)
     except ConfigurationError as error:
         report.check("environment", passed=False)
