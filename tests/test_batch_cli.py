@@ -440,6 +440,22 @@ def test_a_json_document_given_for_json_lines_is_one_error(
         )
 
 
+def test_a_first_record_with_a_features_list_of_its_own_is_scored(
+    demo: Rendered, records: list[dict], tmp_path: Path
+) -> None:
+    """A first JSON line whose extra key "features" holds numbers, not
+    records, is a record like any other, not taken for a serve.py body."""
+    source = tmp_path / "in.jsonl"
+    first = {**records[0], "features": [1, 2]}
+    source.write_text(json.dumps(first) + "\n" + json.dumps(records[1]) + "\n")
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 0, result.stderr
+    assert [
+        json.loads(line)["features"] for line in result.stdout.splitlines()[:1]
+    ] == [[1, 2]]
+    assert len(result.stdout.splitlines()) == 2
+
+
 def zero_fill_package(factory: pytest.TempPathFactory, out_of_range: str) -> Path:
     """The demo built with missing_features=zero and ``out_of_range``."""
     rendered = run_cookiecutter(

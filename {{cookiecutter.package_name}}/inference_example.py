@@ -2329,10 +2329,19 @@ def _not_json_lines(kind: str) -> InputError:
 
 def _whole_document(record: Any) -> str | None:
     """The kind of JSON document that a first line holding ``record`` is,
-    when it is one whole (an array of objects, a serve.py body), else None."""
-    if isinstance(record, list) and record and all(isinstance(r, dict) for r in record):
+    when it is one whole (an array of objects, a serve.py body: its
+    "features" such an array), else None."""
+
+    def records(value: Any) -> bool:
+        return (
+            isinstance(value, list)
+            and bool(value)
+            and all(isinstance(item, dict) for item in value)
+        )
+
+    if records(record):
         return "array"
-    if isinstance(record, dict) and isinstance(record.get("features"), list):
+    if isinstance(record, dict) and records(record.get("features")):
         return "body"
     return None
 
