@@ -91,3 +91,51 @@ def test_build_run_not_started_runs_nothing_and_stops(
         validation.start()
         validation.wait()
     assert (package / "ran.txt").read_text() == "validate_model.py ran"
+
+
+def test_build_run_killed_by_a_signal_fails_the_build(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """A validate_model.py that never exits by itself (killed, as by the
+    out-of-memory killer: a negative return code) fails the build with
+    what it printed: no zip of a package that was not seen to pass."""
+    package = copy_package(demo.package_dir, tmp_path)
+    (package / "validate_model.py").write_text(
+        "import os, signal\n"
+        "print('checking...', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n",
+        encoding="utf-8",
+    )
+
+    with Validation(package) as validation:
+        validation.start()
+        with pytest.raises(BuildError) as raised:
+            validation.wait()
+
+    assert validation.process.returncode == -9
+    assert str(raised.value) == (
+        "the package failed its own validation, so no zip was written:\nchecking...\n"
+    )
+
+
+def test_build_run_does_not_see_the_builders_pythonpath(
+    demo: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module that only the builder's PYTHONPATH provides cannot be imported
+    by the build's run, as it cannot by a consumer's: a model that needs it
+    at scoring time fails here."""
+    modules = tmp_path / "builder_modules"
+    modules.mkdir()
+    (modules / "builders_helper.py").write_text("", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(modules))
+    package = copy_package(demo.package_dir, tmp_path)
+    (package / "validate_model.py").write_text(
+        "import importlib.util\nprint(importlib.util.find_spec('builders_helper'))\n",
+        encoding="utf-8",
+    )
+
+    with Validation(package) as validation:
+        validation.start()
+        output = validation.wait()
+
+    assert output == "None\n"
