@@ -913,6 +913,8 @@ def test_invalid_environment_is_not_served(
     [
         ("--port", "abc", "argument --port: 'abc' is not a port number (0 to 65535)"),
         ("--port", "70000", "argument --port: '70000' is not a port number"),
+        ("--port", "65536", "argument --port: '65536' is not a port number"),
+        ("--port", "-1", "argument --port: '-1' is not a port number"),
         (
             "--max-content-length",
             "0",
@@ -922,6 +924,11 @@ def test_invalid_environment_is_not_served(
             "--read-timeout",
             "0",
             "argument --read-timeout: '0' is not a whole number of seconds",
+        ),
+        (
+            "--read-timeout",
+            "86401",
+            "argument --read-timeout: '86401' is not a whole number of seconds",
         ),
         (
             "--host",

@@ -390,69 +390,86 @@ def test_a_key_given_twice_in_a_json_line_is_a_bad_row(
     assert len(skipped.stdout.splitlines()) == 1
 
 
-ARRAY_TO_LINES = "jq -c '.[]' FILE writes an array's objects so"
+ONE_DOCUMENT = (
+    "the input is one JSON document, not JSON lines: give one object per line "
+)
+ARRAY_TO_LINES = "(jq -c '.[]' FILE writes an array's objects so)"
 BODY_TO_LINES = (
-    "jq -c '.features[]' FILE writes the records of a serve.py body "
-    '{"features": [...]} so'
+    "(jq -c '.features[]' FILE writes the records of a serve.py body "
+    '{"features": [...]} so)'
 )
 OBJECT_TO_LINES = (
-    "jq -c . FILE writes an object so; jq -c '.features[]' FILE, the records "
-    'of a serve.py body {"features": [...]}'
+    "(jq -c . FILE writes an object so; jq -c '.features[]' FILE, the records "
+    'of a serve.py body {"features": [...]})'
 )
 
 
 @pytest.mark.parametrize(
-    ("whole", "convert"),
+    ("whole", "message"),
     [
-        (lambda rows: json.dumps(rows, indent=2), ARRAY_TO_LINES),
-        (lambda rows: "\n" + json.dumps(rows, indent=2), ARRAY_TO_LINES),
-        (lambda rows: json.dumps(rows), ARRAY_TO_LINES),
-        (lambda rows: json.dumps({"features": rows}), BODY_TO_LINES),
-        (lambda rows: json.dumps({"features": rows}, indent=2), OBJECT_TO_LINES),
-        (lambda rows: json.dumps(rows[0], indent=2), OBJECT_TO_LINES),
+        (lambda rows: json.dumps(rows, indent=2), ONE_DOCUMENT + ARRAY_TO_LINES),
+        (
+            lambda rows: "\n" + json.dumps(rows, indent=2),
+            ONE_DOCUMENT + ARRAY_TO_LINES,
+        ),
+        (
+            lambda rows: json.dumps({"features": rows}, indent=2),
+            ONE_DOCUMENT + OBJECT_TO_LINES,
+        ),
+        (lambda rows: json.dumps(rows[0], indent=2), ONE_DOCUMENT + OBJECT_TO_LINES),
+        (
+            lambda rows: json.dumps(rows) + "\n" + json.dumps(rows),
+            "the input's first line is a JSON array of records, not a record: give "
+            "one object per line " + ARRAY_TO_LINES,
+        ),
+        (
+            lambda rows: json.dumps({"features": rows}),
+            "the input's first line is a serve.py body, not a record: give one "
+            "object per line " + BODY_TO_LINES,
+        ),
     ],
     ids=[
         "pretty-printed-array",
         "after-a-blank-line",
-        "array-on-one-line",
-        "serve-body-on-one-line",
         "pretty-printed-serve-body",
         "pretty-printed-record",
+        "arrays-on-lines",
+        "serve-body-on-one-line",
     ],
 )
 def test_a_json_document_given_for_json_lines_is_one_error(
-    demo: Rendered, records: list[dict], tmp_path: Path, whole, convert: str
+    demo: Rendered, records: list[dict], tmp_path: Path, whole, message: str
 ) -> None:
-    """A .json file holding one JSON document (an array of records, or
-    serve.py's body, on one line or many; a record over many lines), not
-    JSON lines: one error that says so and how to convert it, not a bad row
-    for each of its lines; --skip-bad-rows does not hide it. (A line that is
-    an array of numbers is a bad row, as in JSON lines of arrays: see
+    """A .json file holding one JSON document written over many lines (an
+    array, serve.py's body, a record), or whose first line holds records
+    (an array of them, serve.py's body), not JSON lines: one error that says
+    so and how to convert it, not a bad row for each of its lines;
+    --skip-bad-rows does not hide it. (A line that is an array of numbers is
+    a bad row, as in JSON lines of arrays: see
     test_bad_json_lines_are_named.)"""
     source = tmp_path / "in.json"
     source.write_text(whole(records[:3]) + "\n")
     for extra in ([], ["--skip-bad-rows"]):
         result = run_cli(demo.package_dir, str(source), *extra)
         assert result.returncode == 1
-        assert result.stderr == (
-            f"error: {source}: the input is one JSON document, not JSON lines: "
-            f"give one object per line ({convert})\n"
-        )
+        assert result.stderr == f"error: {source}: {message}\n"
 
 
+@pytest.mark.parametrize("extra", [[1, 2], [{"tag": "x"}]], ids=["numbers", "objects"])
 def test_a_first_record_with_a_features_list_of_its_own_is_scored(
-    demo: Rendered, records: list[dict], tmp_path: Path
+    demo: Rendered, records: list[dict], tmp_path: Path, extra: list
 ) -> None:
-    """A first JSON line whose extra key "features" holds numbers, not
-    records, is a record like any other, not taken for a serve.py body."""
+    """A first JSON line that is a record with an extra key "features" (a
+    list of numbers, or even of objects) is scored like any other record,
+    not taken for a serve.py body, and keeps that key in its output."""
     source = tmp_path / "in.jsonl"
-    first = {**records[0], "features": [1, 2]}
+    first = {**records[0], "features": extra}
     source.write_text(json.dumps(first) + "\n" + json.dumps(records[1]) + "\n")
     result = run_cli(demo.package_dir, str(source))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert json.loads(lines[0])["features"] == [1, 2]
+    assert json.loads(lines[0])["features"] == extra
 
 
 def zero_fill_package(factory: pytest.TempPathFactory, out_of_range: str) -> Path:
@@ -733,6 +750,35 @@ def test_without_input_it_prints_the_self_test(demo: Rendered) -> None:
         json.loads(result.stdout)["predictions"]
         == (manifest["self_test"]["predictions"])
     )
+
+
+def test_options_for_input_without_input_are_refused(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """Options that only scoring INPUT uses (-o, --drift-report and the rest),
+    given without INPUT, would be ignored while the self-test ran: exit 2
+    naming them, and nothing written."""
+    cases = {
+        ("-o", str(tmp_path / "out.csv")): "-o",
+        (
+            "--drift-report",
+            str(tmp_path / "drift.json"),
+            "--psi-warn",
+            "0.2",
+        ): "--drift-report, --psi-warn",
+        ("--format", "csv", "--chunk-size", "5", "--skip-bad-rows"): (
+            "--format, --chunk-size, --skip-bad-rows"
+        ),
+    }
+    for args, named in cases.items():
+        result = run_cli(demo.package_dir, *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.endswith(
+            f"inference_example.py: error: {named}: for scoring INPUT, which was not "
+            "given (without INPUT the self-test runs and prints its result)\n"
+        )
+        assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_self_test_over_the_timeout_is_an_error_line(demo: Rendered) -> None:

@@ -659,6 +659,82 @@ def test_tampered_module_fails_the_job_before_it_runs(
     assert not marker.exists()
 
 
+def with_marker(module: bytes, marker: Path) -> bytes:
+    """inference_example.py with a last line that creates ``marker`` when the
+    module runs."""
+    return (
+        module + f"\nimport pathlib\npathlib.Path({str(marker)!r}).touch()\n".encode()
+    )
+
+
+def test_archive_with_another_manifest_than_the_drivers_fails_the_job(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """The driver reads the demo zip, but the archive shipped beforehand under
+    the alias is another build, intact in itself (re-signed, with a module
+    that would create a marker file when it runs): the executors refuse it,
+    saying its manifest is not the one the driver read, and run nothing."""
+    marker = tmp_path / "imported"
+    other = copy_package(demo.package_dir, tmp_path / "other")
+    module = other / "inference_example.py"
+    module.write_bytes(with_marker(module.read_bytes(), marker))
+    resign_package(other)
+    other_zip = zip_folder(other, tmp_path / "other" / demo.zip_path.name)
+    alias = "another-manifest"
+    spark.sparkContext.addArchive(f"{other_zip}#{alias}")
+    df = generated(spark, inference, 100, partitions=2)
+    scored = scoring.score_dataframe(df, demo.zip_path, shipped_as=alias, environ={})
+    with pytest.raises(
+        Exception,
+        match=re.escape(
+            f"package integrity check failed, nothing was loaded: {MANIFEST_FILE} in "
+        )
+        + r"\S+"
+        + re.escape(
+            f"/{alias}/{demo.package_dir.name} is not the manifest the driver read "
+            "(the archive changed after it was shipped?): ship the zip again under "
+            "a new alias"
+        ),
+    ):
+        scored.collect()
+    assert not marker.exists()
+
+
+def test_manifest_without_the_modules_hash_fails_the_job_before_it_runs(
+    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
+) -> None:
+    """A zip whose manifest has no SHA-256 for inference_example.py (and whose
+    module would create a marker file when it runs), no .sha256 beside it:
+    the module cannot be checked, so the executors refuse it, naming the
+    file, and never run it."""
+    marker = tmp_path / "imported"
+    manifest = json.loads((demo.package_dir / MANIFEST_FILE).read_bytes())
+    del manifest["file_integrity"]["inference_example.py"]
+    tampered = tmp_path / demo.zip_path.name
+    rewrite_zip(
+        demo.zip_path,
+        tampered,
+        {
+            MANIFEST_FILE: json.dumps(manifest, indent=2).encode(),
+            "inference_example.py": with_marker(
+                (demo.package_dir / "inference_example.py").read_bytes(), marker
+            ),
+        },
+    )
+    df = generated(spark, inference, 100, partitions=2)
+    scored = scoring.score_dataframe(df, tampered, environ={})
+    with pytest.raises(
+        Exception,
+        match=re.escape(
+            "package integrity check failed, nothing was loaded: "
+            "inference_example.py: SHA-256 does not match the manifest. "
+            "Re-download the package and run validate_model.py"
+        ),
+    ):
+        scored.collect()
+    assert not marker.exists()
+
+
 def test_zip_that_does_not_match_its_sidecar_is_refused_on_the_driver(
     spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
 ) -> None:

@@ -26,19 +26,20 @@ boundary, ``-offset_``, so predictions equal ``estimator.predict(X) == -1``
 
 import sys
 
-if __name__ == "__main__" and sys.path:
-    # Not this folder, from the first import on: a file here named like a
-    # library (json.py, joblib.py, pandas.py) must never stand in for it. The
-    # package loads its own files by their paths. Only the entry Python put
-    # first for this script goes: run from other code (runpy, IPython's %run)
-    # the caller's sys.path stays. (sys is built in; os is loaded at start-up
-    # or frozen, never looked for on sys.path.)
+# Run as a script, this folder is off sys.path from the first import on: a
+# file here named like a library (json.py, joblib.py, pandas.py) must never
+# stand in for it. The package loads its own files by their paths. For code
+# that ran the script (runpy, IPython's %run), the entry goes back once the
+# script's main function has returned or raised. (sys is built in; os is
+# loaded at start-up or frozen, never looked for on sys.path.)
+if __name__ == "__main__":
     import os
 
-    if os.path.realpath(sys.path[0] or os.curdir) == os.path.dirname(
+    _FOLDER_ENTRY = None
+    if sys.path and os.path.realpath(sys.path[0] or os.curdir) == os.path.dirname(
         os.path.realpath(__file__)
     ):
-        del sys.path[0]
+        _FOLDER_ENTRY = sys.path.pop(0)
 
 import csv
 import decimal
@@ -2308,29 +2309,30 @@ def _csv_number(text: str) -> float | str:
     return text
 
 
-_JSON_TO_LINES = {
-    "array": "jq -c '.[]' FILE writes an array's objects so",
-    "body": "jq -c '.features[]' FILE writes the records of a serve.py body "
-    '{"features": [...]} so',
-    "object": "jq -c . FILE writes an object so; jq -c '.features[]' FILE, "
-    'the records of a serve.py body {"features": [...]}',
+_ARRAY_TO_LINES = "jq -c '.[]' FILE writes an array's objects so"
+_BODY_TO_LINES = (
+    "jq -c '.features[]' FILE writes the records of a serve.py body "
+    '{"features": [...]} so'
+)
+_NOT_JSON_LINES = {
+    # A first line that is a bare [ or {: one document over many lines.
+    "[": "the input is one JSON document, not JSON lines: give one object per "
+    f"line ({_ARRAY_TO_LINES})",
+    "{": "the input is one JSON document, not JSON lines: give one object per "
+    "line (jq -c . FILE writes an object so; jq -c '.features[]' FILE, the "
+    'records of a serve.py body {"features": [...]})',
+    # A first line that holds records, not one.
+    "array": "the input's first line is a JSON array of records, not a record: "
+    f"give one object per line ({_ARRAY_TO_LINES})",
+    "body": "the input's first line is a serve.py body, not a record: give one "
+    f"object per line ({_BODY_TO_LINES})",
 }
 
 
-def _not_json_lines(kind: str) -> InputError:
-    """The error of an input that is one JSON document, not JSON lines:
-    ``kind`` is "array" (of objects), "body" (serve.py's) or "object" (one
-    written over many lines, which may be either)."""
-    return InputError(
-        "the input is one JSON document, not JSON lines: give one object per "
-        f"line ({_JSON_TO_LINES[kind]})"
-    )
-
-
-def _whole_document(record: Any) -> str | None:
-    """The kind of JSON document that a first line holding ``record`` is,
-    when it is one whole (an array of objects, a serve.py body: its
-    "features" such an array), else None."""
+def _records_line(record: Any) -> str | None:
+    """What a first JSON line holds when it holds records, not one: "array"
+    (an array of objects) or "body" (serve.py's {"features": [objects]},
+    with no other key); else None."""
 
     def records(value: Any) -> bool:
         return (
@@ -2341,8 +2343,8 @@ def _whole_document(record: Any) -> str | None:
 
     if records(record):
         return "array"
-    if isinstance(record, dict) and records(record.get("features")):
-        return "body"
+    if isinstance(record, dict) and record.keys() == {"features"}:
+        return "body" if records(record["features"]) else None
     return None
 
 
@@ -2361,15 +2363,13 @@ def _jsonl_rows(stream: Any) -> Any:
         except (ValueError, RecursionError) as error:
             # ValueError: not JSON, or an integer of more than 4300 digits.
             if was_first and text.strip() in ("[", "{"):  # JSON written whole
-                raise _not_json_lines(
-                    "array" if text.strip() == "[" else "object"
-                ) from None
+                raise InputError(_NOT_JSON_LINES[text.strip()]) from None
             reason = "nested too deeply" if isinstance(error, RecursionError) else error
             yield _Row(line, {}, None, f"is not valid JSON ({reason})")
             continue
-        whole = _whole_document(record) if was_first else None
-        if whole:
-            raise _not_json_lines(whole)
+        holds = _records_line(record) if was_first else None
+        if holds:
+            raise InputError(_NOT_JSON_LINES[holds])
         if not isinstance(record, dict):
             yield _Row(line, {}, None, f"is {json_type(record)}, not a JSON object")
             continue
@@ -2854,6 +2854,25 @@ def main(argv: list[str] | None = None) -> int:
         "errors are still reported)",
     )
     args = parser.parse_args(argv)
+    if args.input is None:
+        for_input = [
+            option
+            for option, value in (
+                ("-o", args.output),
+                ("--format", args.format),
+                ("--chunk-size", args.chunk_size),
+                ("--skip-bad-rows", args.skip_bad_rows or None),
+                ("--drift-report", args.drift_report),
+                ("--psi-warn", args.psi_warn),
+                ("--psi-alert", args.psi_alert),
+            )
+            if value is not None
+        ]
+        if for_input:
+            parser.error(
+                f"{', '.join(for_input)}: for scoring INPUT, which was not given "
+                "(without INPUT the self-test runs and prints its result)"
+            )
     if args.chunk_size is not None and args.chunk_size < 1:
         parser.error(f"--chunk-size {args.chunk_size}: give 1 or more rows")
     if args.drift_report is None and (args.psi_warn, args.psi_alert) != (None, None):
@@ -3026,4 +3045,8 @@ def _run_command_line() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_run_command_line())
+    try:
+        raise SystemExit(_run_command_line())
+    finally:
+        if _FOLDER_ENTRY is not None:
+            sys.path.insert(0, _FOLDER_ENTRY)

@@ -33,19 +33,20 @@ version, an invalid environment variable).
 
 import sys
 
-if __name__ == "__main__" and sys.path:
-    # Not this folder, from the first import on: a file here named like a
-    # library (json.py, joblib.py, pandas.py) must never stand in for it. The
-    # package loads its own files by their paths. Only the entry Python put
-    # first for this script goes: run from other code (runpy, IPython's %run)
-    # the caller's sys.path stays. (sys is built in; os is loaded at start-up
-    # or frozen, never looked for on sys.path.)
+# Run as a script, this folder is off sys.path from the first import on: a
+# file here named like a library (json.py, joblib.py, pandas.py) must never
+# stand in for it. The package loads its own files by their paths. For code
+# that ran the script (runpy, IPython's %run), the entry goes back once the
+# script's main function has returned or raised. (sys is built in; os is
+# loaded at start-up or frozen, never looked for on sys.path.)
+if __name__ == "__main__":
     import os
 
-    if os.path.realpath(sys.path[0] or os.curdir) == os.path.dirname(
+    _FOLDER_ENTRY = None
+    if sys.path and os.path.realpath(sys.path[0] or os.curdir) == os.path.dirname(
         os.path.realpath(__file__)
     ):
-        del sys.path[0]
+        _FOLDER_ENTRY = sys.path.pop(0)
 
 import argparse
 import hashlib
@@ -668,4 +669,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    finally:
+        if _FOLDER_ENTRY is not None:
+            sys.path.insert(0, _FOLDER_ENTRY)
