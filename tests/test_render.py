@@ -943,6 +943,31 @@ def test_readme_tells_the_two_anomaly_ratios_apart(demo: Rendered) -> None:
     assert f"| Anomaly ratio | {evaluated} |" in readme
 
 
+def test_readme_calls_a_contamination_ratio_what_it_is(tmp_path: Path) -> None:
+    """A model packaged without metadata.json: its anomaly ratio is its
+    contamination setting, and the README says so rather than calling it an
+    evaluation's measure."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(400, 3))
+    scaler = StandardScaler().fit(X)
+    model = IsolationForest(n_estimators=20, contamination=0.05, random_state=0)
+    rendered = render_model_and_scaler(
+        tmp_path,
+        model.fit(scaler.transform(X)),
+        scaler,
+        "feature_names=a,b,c",
+        "create_zip=no",
+    )
+    metadata = read_json(rendered.package_dir / "metadata.json")
+    assert metadata["evaluation_info"]["basic_metrics"]["anomaly_ratio"] == 0.05
+    readme = (rendered.package_dir / "README.md").read_text(encoding="utf-8")
+    assert (
+        "The anomaly ratio is the model's `contamination` setting: the share of its "
+        "training rows beyond its own boundary, not a measured evaluation."
+    ) in readme.splitlines()
+    assert "flagged in its evaluation" not in readme
+
+
 def test_another_outlier_detector_is_packaged_and_scored_by_scikit_learn(
     tmp_path: Path,
 ) -> None:
