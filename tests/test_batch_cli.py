@@ -112,11 +112,13 @@ def test_csv_file_is_scored_into_an_output_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".ndjson", ".json"])
 def test_jsonl_file_is_scored_to_stdout_in_small_chunks(
-    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path
+    demo: Rendered, records: list[dict], expected: dict, tmp_path: Path, suffix: str
 ) -> None:
-    """JSON lines in, JSON lines out; chunk boundaries do not change results."""
-    source = tmp_path / "in.jsonl"
+    """JSON lines in (by any of the suffixes the README names), JSON lines
+    out; chunk boundaries do not change results."""
+    source = tmp_path / f"in{suffix}"
     source.write_text(
         "".join(json.dumps({"id": i, **r}) + "\n" for i, r in enumerate(records))
     )
@@ -369,6 +371,25 @@ def test_bad_json_lines_are_named(
     assert "line 1: is an array, not a JSON object" in result.stderr
     assert "line 4: is not valid JSON" in result.stderr
     assert "line 5: is an array, not a JSON object" in result.stderr
+
+
+@pytest.mark.parametrize(("bad", "more"), [(20, ""), (25, "; and 5 more")])
+def test_bad_rows_are_listed_up_to_twenty(
+    demo: Rendered, tmp_path: Path, bad: int, more: str
+) -> None:
+    """An input with many bad rows: the error names the first 20 and counts
+    the rest, so that a file of a million bad rows gives one short line."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('"x"\n' * bad)
+    result = run_cli(demo.package_dir, str(source))
+    assert result.returncode == 1
+    listed = "; ".join(
+        f"line {line}: is a string, not a JSON object" for line in range(1, 21)
+    )
+    assert result.stderr == (
+        f"error: {source}: {bad} bad row(s): {listed}{more} (fix them, or pass "
+        "--skip-bad-rows to leave them out)\n"
+    )
 
 
 def test_a_key_given_twice_in_a_json_line_is_a_bad_row(
