@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import re
 import shutil
@@ -637,3 +638,90 @@ def test_a_manifest_that_is_not_a_regular_file_is_never_read(
         f"❌ Validation failed: {package / MANIFEST_FILE} is not a regular file: "
         "re-download the package"
     )
+
+
+def test_a_sha256sums_line_not_in_its_format_is_named(package: Path) -> None:
+    """Lines of SHA256SUMS that are not ``<sha256>  <file>`` (a blank one, a
+    short digest): ModelInference and validate_model.py name each by its
+    number, and nothing is loaded."""
+    sums = package / "SHA256SUMS"
+    lines = sums.read_text(encoding="utf-8").splitlines()
+    sums.write_text("\n".join([*lines, "", "abc  model.joblib"]) + "\n")
+    blank, short = len(lines) + 1, len(lines) + 2
+    module = load_package_module(package)
+    with pytest.raises(module.IntegrityError) as raised:
+        module.ModelInference(package, environ={})
+    assert str(raised.value) == (
+        "package integrity check failed, nothing was loaded: "
+        f"SHA256SUMS: line {blank} is not '<sha256>  <file>'; "
+        f"SHA256SUMS: line {short} is not '<sha256>  <file>'. "
+        "Re-download the package and run validate_model.py"
+    )
+    result = run_validate_model(package)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for number in (blank, short):
+        assert (
+            f"❌ SHA256SUMS: line {number} is not '<sha256>  <file>'"
+            in result.stdout.splitlines()
+        )
+    assert LOADING not in result.stdout
+
+
+def test_a_file_name_that_is_not_text_is_refused_as_such(package: Path) -> None:
+    """A manifest whose ``files`` holds a list where a name goes, re-signed so
+    that every hash matches: refused as altered, naming what it holds, not
+    a TypeError."""
+    resign_package(
+        package, lambda manifest: manifest["files"].update(model=["model.joblib"])
+    )
+    module = load_package_module(package)
+    with pytest.raises(module.IntegrityError) as raised:
+        module.ModelInference(package, environ={})
+    assert str(raised.value) == (
+        "package integrity check failed, nothing was loaded: "
+        "deployment_manifest.json: files holds ['model.joblib'], not a name. "
+        "Re-download the package and run validate_model.py"
+    )
+
+
+@pytest.mark.skipif(
+    UNREADABLE is None, reason="no write-only /proc/sys file to stand for one"
+)
+def test_an_unreadable_file_beside_an_altered_one_gets_the_read_access_fix(
+    package: Path,
+) -> None:
+    """One file this user cannot read and another altered: both named, and
+    the fix says to give read access first (re-downloading alone would not
+    make the unreadable file readable)."""
+    (package / "model.joblib").unlink()
+    (package / "model.joblib").symlink_to(UNREADABLE)
+    append_bytes(package / "scaler.joblib", b"\0")
+    module = load_package_module(package)
+    with pytest.raises(module.IntegrityError) as raised:
+        module.ModelInference(package, environ={})
+    assert str(raised.value) == (
+        "package integrity check failed, nothing was loaded: "
+        f"model.joblib: {CANNOT_BE_READ}; scaler.joblib: {NOT_MATCHING}. "
+        "Give the user running this read access to the package's files, or "
+        "re-download the package"
+    )
+
+
+@pytest.mark.parametrize("name", ["SHA256SUMS", MANIFEST_FILE])
+def test_a_checked_file_larger_than_any_of_its_kind_is_refused(
+    package: Path, name: str
+) -> None:
+    """A SHA256SUMS or manifest padded past 64 MiB (sparse: no disk used) is
+    refused as larger than any such file, read no further than that:
+    validate_model.py names it before importing anything, and
+    ModelInference refuses too."""
+    os.truncate(package / name, 64 * 1024 * 1024 + 1)
+    result = run_validate_model(package)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-2:] == [
+        f"❌ {name}: larger than 67108864 bytes",
+        MODULE_NOT_IMPORTED,
+    ]
+    module = load_package_module(package)
+    with pytest.raises(module.IntegrityError, match="larger than 67108864 bytes"):
+        module.ModelInference(package, environ={})

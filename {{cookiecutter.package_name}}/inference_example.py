@@ -86,8 +86,8 @@ else:
 
 MANIFEST_FILE = "deployment_manifest.json"
 SUMS_FILE = "SHA256SUMS"
-# Larger than any manifest: more is not read into memory.
-_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+# Larger than any manifest or SHA256SUMS: more is not read into memory.
+_MAX_LIST_BYTES = 64 * 1024 * 1024
 MISSING_FEATURE_POLICIES = ("error", "zero")
 OUT_OF_RANGE_POLICIES = ("allow", "warn", "error")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -180,10 +180,10 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         raise IntegrityError(f"{path} is not a regular file: re-download the package")
     try:
         with open(path, "rb") as stream:
-            data = stream.read(_MAX_MANIFEST_BYTES + 1)
-        if len(data) > _MAX_MANIFEST_BYTES:
+            data = stream.read(_MAX_LIST_BYTES + 1)
+        if len(data) > _MAX_LIST_BYTES:
             raise IntegrityError(
-                f"{path} is larger than {_MAX_MANIFEST_BYTES} bytes, more than any "
+                f"{path} is larger than {_MAX_LIST_BYTES} bytes, more than any "
                 "manifest: re-download the package"
             )
         manifest = json.loads(data.decode("utf-8"))
@@ -248,12 +248,18 @@ def integrity_report(
         report.append((SUMS_FILE, absent))
         return report
     try:
-        text = sums.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        report.append((SUMS_FILE, "is not UTF-8 text, so not a list of SHA-256s"))
-        return report
+        with open(sums, "rb") as stream:
+            data = stream.read(_MAX_LIST_BYTES + 1)
     except OSError as error:
         report.append((SUMS_FILE, _unreadable(error)))
+        return report
+    if len(data) > _MAX_LIST_BYTES:
+        report.append((SUMS_FILE, f"larger than {_MAX_LIST_BYTES} bytes"))
+        return report
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        report.append((SUMS_FILE, "is not UTF-8 text, so not a list of SHA-256s"))
         return report
     report.extend(_sums_report(model_dir, text, hashes))
     return report
