@@ -518,6 +518,25 @@ def test_missing_output_dir_means_the_working_folder(
     assert parse(context).output_dir == tmp_path
 
 
+@pytest.mark.parametrize("version", ["19800101_000000", "21071231_235959"])
+def test_versions_at_the_ends_of_the_zip_years_are_taken(
+    context: dict[str, Any], version: str
+) -> None:
+    """The first and last moments a zip can date, 1980 and 2107, are versions."""
+    answers = parse(
+        context, version=version, package_name=f"model_{version}_deployment"
+    )
+    assert answers.version == version
+
+
+def test_a_package_name_of_the_longest_length_is_taken(
+    context: dict[str, Any],
+) -> None:
+    """A package_name of exactly 200 characters, the most, is taken (201 is
+    refused: see the refusals above)."""
+    assert parse(context, package_name="m" * 200).package_name == "m" * 200
+
+
 def test_version_after_2107_is_refused(context: dict[str, Any]) -> None:
     """A version a zip cannot date (after 2107) is refused up front."""
     message = refusal(
