@@ -150,6 +150,21 @@ def run_concurrently(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:
     return {name: future.result() for name, future in futures.items()}
 
 
+def write_only_file() -> Path | None:
+    """A file that no process can read, root included: a write-only sysctl
+    (root reads an ordinary file whatever its mode, so ``chmod 000`` would
+    not do). None where there is none (not Linux)."""
+    for name in ("vm/compact_memory", "net/ipv4/route/flush"):
+        path = Path("/proc/sys", name)
+        try:
+            path.open("rb").close()
+        except PermissionError:
+            return path
+        except OSError:
+            continue
+    return None
+
+
 def copy_package(package_dir: Path, parent: Path) -> Path:
     """A private copy of a rendered package folder, to edit."""
     return Path(shutil.copytree(package_dir, Path(parent) / package_dir.name))

@@ -32,6 +32,7 @@ from conftest import (
     copy_package,
     resign_package,
     run_cookiecutter,
+    write_only_file,
 )
 from package_builder.build import load_package_module
 from package_builder.demo import FEATURE_NAMES
@@ -589,6 +590,35 @@ def test_tampered_package_is_not_served(
     assert "Traceback" not in result.stderr
     assert "Serving model" not in result.stdout
     assert not marker.exists()
+
+
+@pytest.mark.skipif(
+    write_only_file() is None, reason="no write-only /proc/sys file to stand for one"
+)
+def test_an_unreadable_module_is_named_with_the_read_access_fix(
+    api_package: Rendered, tmp_path: Path
+) -> None:
+    """An inference_example.py this user cannot read (a link to a write-only
+    sysctl, which root cannot read either): serve.py exits 1 naming it and
+    saying to give read access, not to re-download."""
+    package = copy_package(api_package.package_dir, tmp_path)
+    module = package / "inference_example.py"
+    module.unlink()
+    module.symlink_to(write_only_file())
+    result = subprocess.run(
+        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        "serve.py: inference_example.py: cannot be read (Permission denied): give "
+        "the user running this read access to the package's files, or re-download "
+        "the package\n"
+    )
+    assert result.stdout == ""
 
 
 def test_nox_validate_snippet_runs(api_package: Rendered) -> None:

@@ -30,6 +30,7 @@ from conftest import (
     resign_package,
     run_concurrently,
     run_validate_model,
+    write_only_file,
 )
 from package_builder.archive import write_json
 from package_builder.build import load_package_module
@@ -405,21 +406,6 @@ def test_manifest_that_is_not_json_is_refused(cases: dict[str, Case], key: str) 
         module.IntegrityError, match=re.escape(f"{path} is not valid JSON")
     ):
         module.ModelInference(case.package, environ={})
-
-
-def write_only_file() -> Path | None:
-    """A file that no process can read, root included: a write-only sysctl
-    (root reads an ordinary file whatever its mode, so ``chmod 000`` would
-    not do). None where there is none (not Linux)."""
-    for name in ("vm/compact_memory", "net/ipv4/route/flush"):
-        path = Path("/proc/sys", name)
-        try:
-            path.open("rb").close()
-        except PermissionError:
-            return path
-        except OSError:
-            continue
-    return None
 
 
 UNREADABLE = write_only_file()
