@@ -120,11 +120,12 @@ def test_ctrl_c_midway_leaves_nothing_new(
         assert first.returncode == 0, first.stderr
         extra = ("--overwrite-if-exists",)
     before = tree(output)
-    process, _ = start_pausing_build(tmp_path, output, 60, *extra)
+    process, _ = start_pausing_build(tmp_path, output, 600, *extra)
     os.killpg(process.pid, signal.SIGINT)
     # The hook and the validation run share cookiecutter's output pipe: it
-    # closes when the last of them has exited.
-    log = process.communicate(timeout=60)[0]
+    # closes when the last of them has exited. (Long before the pause ends,
+    # however loaded the machine.)
+    log = process.communicate(timeout=300)[0]
     assert process.returncode != 0
     assert "ERROR: the build was stopped by SIGINT; nothing was published" in log
     assert tree(output) == before
