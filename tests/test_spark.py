@@ -727,7 +727,7 @@ def test_manifest_without_the_modules_hash_fails_the_job_before_it_runs(
         Exception,
         match=re.escape(
             "package integrity check failed, nothing was loaded: "
-            "inference_example.py: SHA-256 does not match the manifest. "
+            "inference_example.py: has no SHA-256 in the manifest. "
             "Re-download the package and run validate_model.py"
         ),
     ):

@@ -669,10 +669,15 @@ def partition_scorer(
         # from a __pycache__).
         source = (directory / module_file).read_bytes()
         if expected is None or hashlib.sha256(source).hexdigest() != expected:
+            problem = (
+                "has no SHA-256 in the manifest"
+                if expected is None
+                else "SHA-256 does not match the manifest"
+            )
             raise RuntimeError(
                 "package integrity check failed, nothing was loaded: "
-                f"{module_file}: SHA-256 does not match the manifest. "
-                "Re-download the package and run validate_model.py"
+                f"{module_file}: {problem}. Re-download the package and run "
+                "validate_model.py"
             )
         name = f"_model_package_{manifest_sha256[:16]}_inference_example"
         module = sys.modules.get(name)
