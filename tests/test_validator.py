@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pytest
 from conftest import (
     MANIFEST_FILE,
@@ -41,13 +42,17 @@ from conftest import (
 )
 from package_builder.archive import sha256_file, write_json
 from package_builder.build import load_package_module
+from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import InconsistentVersionWarning
+from sklearn.preprocessing import StandardScaler
 
 NUMPY = importlib.metadata.version("numpy")
 LOADING = "🤖 Loading model..."
 SUCCESS = "🎉 Model validation completed successfully!"
 GOLDEN_SCORE_ROW = 2
 GOLDEN_PREDICTION_ROW = 3
+DEMO_FEATURE_COUNT = 17
+OTHER_FEATURE_COUNT = DEMO_FEATURE_COUNT - 1
 MODULE_FILE = "inference_example.py"
 
 
@@ -163,6 +168,40 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
             folder, lambda manifest: manifest["file_integrity"].pop(MODULE_FILE)
         ),
     ),
+    "requirements-edited-with-sums": lambda folder: edit_requirements_and_sums(folder),
+    "manifest-feature-count": lambda folder: resign_package(
+        folder,
+        lambda manifest: manifest["training_info"].__setitem__(
+            "feature_count", OTHER_FEATURE_COUNT
+        ),
+    ),
+    "metadata-feature-count": lambda folder: (
+        edit_json(
+            folder / "metadata.json",
+            lambda metadata: metadata["training_info"].__setitem__(
+                "feature_count", OTHER_FEATURE_COUNT
+            ),
+        ),
+        resign_package(folder),
+    ),
+    "scaler-of-other-width": lambda folder: replace_artifact(
+        folder, "scaler.joblib", fitted_on_columns("scaler", OTHER_FEATURE_COUNT)
+    ),
+    "model-of-other-width": lambda folder: replace_artifact(
+        folder, "model.joblib", fitted_on_columns("model", OTHER_FEATURE_COUNT)
+    ),
+    "scaler-named-otherwise": lambda folder: name_columns_swapped(
+        folder, "scaler.joblib"
+    ),
+    "model-named-otherwise": lambda folder: name_columns_swapped(
+        folder, "model.joblib"
+    ),
+    "self-test-short-scores": lambda folder: resign_package(
+        folder, lambda manifest: manifest["self_test"]["scores"].pop()
+    ),
+    "self-test-short-predictions": lambda folder: resign_package(
+        folder, lambda manifest: manifest["self_test"]["predictions"].pop()
+    ),
 }
 
 
@@ -194,6 +233,67 @@ def edit_module_and_manifest(folder: Path, also_in_sums: bool = False) -> None:
         text = sums.read_text(encoding="utf-8")
         assert text.count(old) == 1
         sums.write_text(text.replace(old, sha256_file(path)), encoding="utf-8")
+
+
+def edit_requirements_and_sums(folder: Path) -> None:
+    """Loosen requirements.txt's scikit-learn pin and put the file's new
+    SHA-256 in SHA256SUMS (``sha256sum -c`` passes), but not in the manifest,
+    which still holds the old one."""
+    path = folder / "requirements.txt"
+    old = sha256_file(path)
+    pin = f"scikit-learn=={SKLEARN}"
+    text = path.read_text(encoding="utf-8")
+    assert text.count(pin) == 1
+    path.write_text(text.replace(pin, f"scikit-learn>={SKLEARN}"), encoding="utf-8")
+    sums = folder / "SHA256SUMS"
+    listed = sums.read_text(encoding="utf-8")
+    assert listed.count(f"{old}  requirements.txt") == 1
+    sums.write_text(listed.replace(old, sha256_file(path)), encoding="utf-8")
+
+
+def edit_json(path: Path, edit: Callable[[Any], None]) -> None:
+    """Apply ``edit`` to the JSON document in ``path`` and write it back."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    edit(document)
+    write_json(path, document)
+
+
+def feature_names_of(folder: Path) -> list[str]:
+    """The feature names the package's manifest lists."""
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return manifest["training_info"]["feature_names"]
+
+
+def swapped(names: list[str]) -> list[str]:
+    """``names`` with the first two swapped."""
+    return [names[1], names[0], *names[2:]]
+
+
+def fitted_on_columns(kind: str, width: int) -> Any:
+    """A StandardScaler (``kind`` "scaler") or an IsolationForest ("model")
+    fitted on ``width`` columns of random numbers."""
+    rows = np.random.default_rng(0).normal(size=(200, width))
+    if kind == "scaler":
+        return StandardScaler().fit(rows)
+    return IsolationForest(n_estimators=10, random_state=0).fit(rows)
+
+
+def replace_artifact(folder: Path, name: str, artifact: Any) -> None:
+    """Dump ``artifact`` into the package's file ``name``, then re-sign."""
+    joblib.dump(artifact, folder / name)
+    resign_package(folder)
+
+
+def name_columns_swapped(folder: Path, name: str) -> None:
+    """The package's scaler or model (``name``) as if it had been fitted on a
+    DataFrame whose first two columns bore each other's names: the same
+    numbers, but ``feature_names_in_`` (what scikit-learn records from a
+    DataFrame's columns) not the manifest's order; re-signed."""
+    artifact = joblib.load(folder / name)
+    artifact.feature_names_in_ = np.asarray(
+        swapped(feature_names_of(folder)), dtype=object
+    )
+    replace_artifact(folder, name, artifact)
 
 
 def replace_by(path: Path, device: str | None) -> None:
@@ -281,6 +381,15 @@ RUNS = {
         else {}
     ),
     "planted-bytecode": Run("planted-bytecode"),
+    "requirements-edited-with-sums": Run("requirements-edited-with-sums", ("--json",)),
+    "manifest-feature-count": Run("manifest-feature-count"),
+    "metadata-feature-count": Run("metadata-feature-count"),
+    "scaler-of-other-width": Run("scaler-of-other-width"),
+    "model-of-other-width": Run("model-of-other-width"),
+    "scaler-named-otherwise": Run("scaler-named-otherwise"),
+    "model-named-otherwise": Run("model-named-otherwise"),
+    "self-test-short-scores": Run("self-test-short-scores"),
+    "self-test-short-predictions": Run("self-test-short-predictions"),
 }
 
 
@@ -419,6 +528,32 @@ def test_json_report_of_an_environment_failure(runs: dict) -> None:
     assert report["error"].startswith(f"{JSON_SETTING}=")
     assert report["checks"]["environment"]["passed"] is False
     assert "loading" not in report["checks"]
+
+
+def test_json_report_holds_every_problem_of_a_file(runs: dict) -> None:
+    """requirements.txt edited and its new SHA-256 put in SHA256SUMS, not in
+    the manifest: exit 1 before loading, one ❌ line for each of its two
+    problems, and ``--json``'s integrity check holds both for the file,
+    joined by "; " (the second does not replace the first)."""
+    result = runs["requirements-edited-with-sums"]
+    assert result.returncode == 1, explain(result)
+    report = json.loads(result.stdout)
+    not_matching = "SHA-256 does not match the manifest"
+    sums_differ = "SHA-256 in SHA256SUMS differs from the manifest"
+    integrity = report["checks"]["integrity"]
+    assert integrity["passed"] is False
+    assert integrity["files"].pop("requirements.txt") == (
+        f"{not_matching}; {sums_differ}"
+    )
+    assert set(integrity["files"].values()) == {"OK"}
+    lines = report["lines"]
+    assert f"❌ requirements.txt: {not_matching}" in lines
+    assert f"❌ requirements.txt: {sums_differ}" in lines
+    assert lines[-1] == (
+        "❌ Validation failed: file integrity check failed, no model was loaded: "
+        "re-download the package and verify it"
+    )
+    assert LOADING not in lines
 
 
 def test_quiet_prints_nothing_on_success(runs: dict) -> None:
@@ -771,6 +906,25 @@ def test_edited_expected_prediction_fails_naming_the_row(runs: dict) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "run", ["self-test-short-scores", "self-test-short-predictions"]
+)
+def test_self_test_of_uneven_lengths_fails_without_a_traceback(
+    runs: dict, run: str
+) -> None:
+    """A manifest whose self_test holds one score (or one prediction) fewer
+    than inputs (package re-signed): exit 1 at the self-test, one ❌ line
+    saying to rebuild the package, no traceback."""
+    result = runs[run]
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines()[-2:] == [
+        "🧪 Testing model inference...",
+        "❌ Validation failed: deployment_manifest.json self_test has inputs, "
+        "scores and predictions of different lengths: rebuild the package",
+    ], explain(result)
+    assert result.stderr == ""
+
+
 def test_resigned_corrupt_model_fails_at_loading(runs: dict) -> None:
     """A corrupt model.joblib whose hashes were rewritten passes the integrity
     check but not loading: exit 1 with a ``loading failed`` line."""
@@ -875,6 +1029,7 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
     assert helped_as_module.stdout == helped.stdout
 
 
+@pytest.mark.parametrize("first", ["libraries", "package"])
 @pytest.mark.parametrize(
     ("script", "arguments", "exit_code"),
     [
@@ -884,25 +1039,37 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
     ],
 )
 def test_scripts_run_from_other_code_leave_its_import_path_alone(
-    demo: Rendered, tmp_path: Path, script: str, arguments: list[str], exit_code: int
+    demo: Rendered,
+    tmp_path: Path,
+    script: str,
+    arguments: list[str],
+    exit_code: int,
+    first: str,
 ) -> None:
     """Run through runpy (as IPython's %run and other launchers do), a script
-    keeps the caller's first sys.path entry: only the folder Python puts
-    first for the script itself is dropped."""
+    leaves the caller's sys.path as it was, also when the caller put the
+    package folder first (as the README's pattern does, or an IPython
+    started in it): the folder is off sys.path only while the script runs,
+    so a file there named like a library (argparse.py) is not run."""
     folder = copy_package(demo.package_dir, tmp_path / "copy")
     shutil.copyfile(
         TEMPLATE_DIR / "{{cookiecutter.package_name}}" / "serve.py", folder / "serve.py"
     )
+    (folder / "argparse.py").write_text(
+        f"open({str(tmp_path / 'planted.ran')!r}, 'w').close()\n", encoding="utf-8"
+    )
+    entry = str(tmp_path / "libraries") if first == "libraries" else str(folder)
     caller = tmp_path / "caller.py"
     caller.write_text(
-        "import json, runpy, sys\n"
-        f"sys.path.insert(0, {str(tmp_path / 'libraries')!r})\n"
+        "import runpy, sys\n"
+        f"sys.path.insert(0, {entry!r})\n"
+        "before = list(sys.path)\n"
         f"sys.argv = [{script!r}, *{arguments!r}]\n"
         "try:\n"
         f"    runpy.run_path({str(folder / script)!r}, run_name='__main__')\n"
         "except SystemExit as stop:\n"
         "    code = stop.code or 0\n"
-        "print(json.dumps([code, sys.path[0]]))\n",
+        "print(code, sys.path == before, sys.path[0])\n",
         encoding="utf-8",
     )
 
@@ -915,8 +1082,89 @@ def test_scripts_run_from_other_code_leave_its_import_path_alone(
     )
 
     assert result.returncode == 0, result.stderr
-    last_line = result.stdout.splitlines()[-1]
-    assert json.loads(last_line) == [exit_code, str(tmp_path / "libraries")]
+    assert result.stdout.splitlines()[-1] == f"{exit_code} True {entry}"
+    assert not (tmp_path / "planted.ran").exists()
+
+
+# Feature compatibility
+
+CHECKING_FEATURES = "🔢 Checking feature compatibility..."
+
+
+def assert_features_refused(result: subprocess.CompletedProcess, message: str) -> None:
+    """Exit 1 at the feature check with ``❌ Validation failed: <message>``,
+    before the self-test, and no traceback."""
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines()[-2:] == [
+        CHECKING_FEATURES,
+        f"❌ Validation failed: {message}",
+    ], explain(result)
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("run", "source"),
+    [
+        ("manifest-feature-count", MANIFEST_FILE),
+        ("metadata-feature-count", "metadata.json"),
+    ],
+)
+def test_a_feature_count_that_disagrees_with_the_names_fails(
+    runs: dict, run: str, source: str
+) -> None:
+    """training_info.feature_count one short of the feature_names listed, in
+    the manifest or in metadata.json (package re-signed): exit 1, naming the
+    file, its count and the expected one."""
+    assert_features_refused(
+        runs[run],
+        f"{source} feature_count is {OTHER_FEATURE_COUNT}, expected "
+        f"{DEMO_FEATURE_COUNT}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        (
+            "scaler-of-other-width",
+            f"the scaler expects {OTHER_FEATURE_COUNT} features, the manifest "
+            f"lists {DEMO_FEATURE_COUNT}",
+        ),
+        (
+            "model-of-other-width",
+            f"the model expects {OTHER_FEATURE_COUNT} features, the scaler puts "
+            f"out {DEMO_FEATURE_COUNT}",
+        ),
+    ],
+)
+def test_a_scaler_or_model_fitted_on_another_number_of_features_fails(
+    runs: dict, run: str, message: str
+) -> None:
+    """A scaler.joblib, or a model.joblib, fitted on one feature fewer than
+    the package lists (package re-signed): exit 1, naming the step and both
+    counts."""
+    assert_features_refused(runs[run], message)
+
+
+@pytest.mark.parametrize(
+    ("run", "step", "given_by"),
+    [
+        ("scaler-named-otherwise", "scaler", "the manifest lists"),
+        ("model-named-otherwise", "model", "the scaler puts out"),
+    ],
+)
+def test_a_scaler_or_model_fitted_on_other_column_names_fails(
+    runs: dict, packages: dict[str, Path], run: str, step: str, given_by: str
+) -> None:
+    """The scaler, or the model, as fitted on a DataFrame whose first two
+    columns bore each other's names (same numbers, package re-signed): exit
+    1, naming the features it was fitted on and those it would be given."""
+    names = feature_names_of(packages["intact"])
+    assert len(names) == DEMO_FEATURE_COUNT
+    assert_features_refused(
+        runs[run],
+        f"the {step} was fitted on features {swapped(names)}, {given_by} {names}",
+    )
 
 
 # inference_example.py is checked before it is imported
