@@ -557,6 +557,21 @@ class _WritesMarker:
         return (Path.touch, (Path(self.path),))
 
 
+def start_serving(
+    package: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run serve.py in ``package`` on a free local port until it exits: for a
+    package or settings it must refuse at startup."""
+    return subprocess.run(
+        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+        env=env,
+    )
+
+
 @pytest.mark.parametrize(
     "name", ["model.joblib", "metadata.json", "inference_example.py"]
 )
@@ -578,13 +593,7 @@ def test_tampered_package_is_not_served(
         (package / name).write_text(text[: len(text) // 2])
     else:
         (package / name).write_text((package / name).read_text() + " ")
-    result = subprocess.run(
-        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"],
-        cwd=package,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_SECONDS,
-    )
+    result = start_serving(package)
     assert result.returncode == 1, result.stderr
     assert f"{name}: SHA-256 does not match the manifest" in result.stderr
     assert "Traceback" not in result.stderr
@@ -605,13 +614,7 @@ def test_an_unreadable_module_is_named_with_the_read_access_fix(
     module = package / "inference_example.py"
     module.unlink()
     module.symlink_to(write_only_file())
-    result = subprocess.run(
-        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"],
-        cwd=package,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_SECONDS,
-    )
+    result = start_serving(package)
     assert result.returncode == 1, result.stderr
     assert result.stderr == (
         "serve.py: inference_example.py: cannot be read (Permission denied): give "
@@ -925,13 +928,8 @@ def test_invalid_environment_is_not_served(
     api_package: Rendered, tmp_path: Path
 ) -> None:
     """A bad MODEL_THRESHOLD stops serve.py at startup, naming the variable."""
-    result = subprocess.run(
-        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0"],
-        cwd=api_package.package_dir,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_SECONDS,
-        env={**os.environ, "MODEL_THRESHOLD": "high"},
+    result = start_serving(
+        api_package.package_dir, env={**os.environ, "MODEL_THRESHOLD": "high"}
     )
     assert result.returncode == 1
     assert "serve.py: not serving: " in result.stderr
