@@ -141,6 +141,14 @@ def _not_a_file(path: Path, missing: str = "missing") -> str | None:
     return "not a regular file" if path.exists() else missing
 
 
+def _read_list(path: Path) -> bytes | None:
+    """The bytes of the manifest or SHA256SUMS at ``path``; None when it is
+    larger than any such file (more is never read). Raises OSError."""
+    with open(path, "rb") as stream:
+        data = stream.read(_MAX_LIST_BYTES + 1)
+    return None if len(data) > _MAX_LIST_BYTES else data
+
+
 def _hash_problem(path: Path, expected: str, recorded_in: str) -> str | None:
     """Why the file ``path`` does not have the SHA-256 ``expected`` (which
     ``recorded_in`` holds): missing, cannot be read, or another digest; None
@@ -179,9 +187,8 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         # A device or a pipe: never read (a folder fails as it is opened).
         raise IntegrityError(f"{path} is not a regular file: re-download the package")
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(_MAX_LIST_BYTES + 1)
-        if len(data) > _MAX_LIST_BYTES:
+        data = _read_list(path)
+        if data is None:
             raise IntegrityError(
                 f"{path} is larger than {_MAX_LIST_BYTES} bytes, more than any "
                 "manifest: re-download the package"
@@ -248,12 +255,11 @@ def integrity_report(
         report.append((SUMS_FILE, absent))
         return report
     try:
-        with open(sums, "rb") as stream:
-            data = stream.read(_MAX_LIST_BYTES + 1)
+        data = _read_list(sums)
     except OSError as error:
         report.append((SUMS_FILE, _unreadable(error)))
         return report
-    if len(data) > _MAX_LIST_BYTES:
+    if data is None:
         report.append((SUMS_FILE, f"larger than {_MAX_LIST_BYTES} bytes"))
         return report
     try:
@@ -660,7 +666,9 @@ class _StandardScaling:
     another dtype (float32 from an earlier Pipeline step), which scikit-learn
     scales in their own precision, go to the scaler's own transform."""
 
-    # It never writes to the rows it is given (see _OwnTransform).
+    # It never writes to float64 rows, the only ones of a caller's it gets;
+    # rows of another dtype, which it hands to the scaler's own transform,
+    # are an earlier step's (see _OwnTransform).
     writes_input = False
 
     def __init__(self, scaler: Any) -> None:
