@@ -234,6 +234,15 @@ def cases(
     return cases
 
 
+def integrity_refusal(package: Path) -> str:
+    """The message of the IntegrityError that ModelInference raises, as it
+    must, for ``package``."""
+    module = load_package_module(package)
+    with pytest.raises(module.IntegrityError) as raised:
+        module.ModelInference(package, environ={})
+    return str(raised.value)
+
+
 @pytest.fixture
 def package(demo: Rendered, tmp_path: Path) -> Path:
     """A private copy of the demo package to tamper with."""
@@ -347,11 +356,9 @@ def test_file_name_outside_the_package_is_refused(
         "❌ Validation failed: file integrity check failed, no model was loaded: "
         "re-download the package and verify it"
     )
-    module = load_package_module(case.package)
-    with pytest.raises(module.IntegrityError) as raised:
-        module.ModelInference(case.package, environ={})
+    refusal = integrity_refusal(case.package)
     for name in names:
-        assert f"{name}: {OUTSIDE}" in str(raised.value)
+        assert f"{name}: {OUTSIDE}" in refusal
 
 
 @pytest.mark.parametrize(
@@ -476,10 +483,8 @@ def test_every_unreadable_package_file_is_named(package: Path) -> None:
     for name in unreadable:
         (package / name).unlink()
         (package / name).symlink_to(UNREADABLE)
-    module = load_package_module(package)
-    with pytest.raises(module.IntegrityError) as raised:
-        module.ModelInference(package, environ={})
-    assert str(raised.value) == (
+    refusal = integrity_refusal(package)
+    assert refusal == (
         "package integrity check failed, nothing was loaded: "
         + "; ".join(f"{name}: {CANNOT_BE_READ}" for name in unreadable)
         + ". Give the user running this read access to the package's files, or "
@@ -634,10 +639,8 @@ def test_a_sha256sums_line_not_in_its_format_is_named(package: Path) -> None:
     lines = sums.read_text(encoding="utf-8").splitlines()
     sums.write_text("\n".join([*lines, "", "abc  model.joblib"]) + "\n")
     blank, short = len(lines) + 1, len(lines) + 2
-    module = load_package_module(package)
-    with pytest.raises(module.IntegrityError) as raised:
-        module.ModelInference(package, environ={})
-    assert str(raised.value) == (
+    refusal = integrity_refusal(package)
+    assert refusal == (
         "package integrity check failed, nothing was loaded: "
         f"SHA256SUMS: line {blank} is not '<sha256>  <file>'; "
         f"SHA256SUMS: line {short} is not '<sha256>  <file>'. "
@@ -660,10 +663,8 @@ def test_a_file_name_that_is_not_text_is_refused_as_such(package: Path) -> None:
     resign_package(
         package, lambda manifest: manifest["files"].update(model=["model.joblib"])
     )
-    module = load_package_module(package)
-    with pytest.raises(module.IntegrityError) as raised:
-        module.ModelInference(package, environ={})
-    assert str(raised.value) == (
+    refusal = integrity_refusal(package)
+    assert refusal == (
         "package integrity check failed, nothing was loaded: "
         "deployment_manifest.json: files holds ['model.joblib'], not a name. "
         "Re-download the package and run validate_model.py"
@@ -682,10 +683,8 @@ def test_an_unreadable_file_beside_an_altered_one_gets_the_read_access_fix(
     (package / "model.joblib").unlink()
     (package / "model.joblib").symlink_to(UNREADABLE)
     append_bytes(package / "scaler.joblib", b"\0")
-    module = load_package_module(package)
-    with pytest.raises(module.IntegrityError) as raised:
-        module.ModelInference(package, environ={})
-    assert str(raised.value) == (
+    refusal = integrity_refusal(package)
+    assert refusal == (
         "package integrity check failed, nothing was loaded: "
         f"model.joblib: {CANNOT_BE_READ}; scaler.joblib: {NOT_MATCHING}. "
         "Give the user running this read access to the package's files, or "

@@ -629,42 +629,59 @@ def test_tampered_zip_fails_the_job_before_unpickling(
     assert not marker.exists()
 
 
-def test_tampered_module_fails_the_job_before_it_runs(
-    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
-) -> None:
-    """inference_example.py replaced inside the zip (by code that would
-    create a marker file when it runs), no .sha256 beside it: the executors
-    refuse it, naming the file, and never run it."""
-    marker = tmp_path / "imported"
-    tampered = tmp_path / demo.zip_path.name
-    module = (demo.package_dir / "inference_example.py").read_bytes()
-    rewrite_zip(
-        demo.zip_path,
-        tampered,
-        {
-            "inference_example.py": module
-            + f"\nimport pathlib\npathlib.Path({str(marker)!r}).touch()\n".encode()
-        },
-    )
-    df = generated(spark, inference, 100, partitions=2)
-    scored = scoring.score_dataframe(df, tampered, environ={})
-    with pytest.raises(
-        Exception,
-        match=re.escape(
-            "package integrity check failed, nothing was loaded: "
-            "inference_example.py: SHA-256 does not match the manifest"
-        ),
-    ):
-        scored.collect()
-    assert not marker.exists()
-
-
 def with_marker(module: bytes, marker: Path) -> bytes:
     """inference_example.py with a last line that creates ``marker`` when the
     module runs."""
     return (
         module + f"\nimport pathlib\npathlib.Path({str(marker)!r}).touch()\n".encode()
     )
+
+
+@pytest.mark.parametrize(
+    ("hash_dropped", "problem"),
+    [
+        (False, "SHA-256 does not match the manifest"),
+        (True, "has no SHA-256 in the manifest"),
+    ],
+    ids=["module-replaced", "hash-dropped"],
+)
+def test_module_that_cannot_be_checked_fails_the_job_before_it_runs(
+    spark: Any,
+    scoring: ModuleType,
+    inference: Any,
+    demo: Rendered,
+    tmp_path: Path,
+    hash_dropped: bool,
+    problem: str,
+) -> None:
+    """inference_example.py replaced inside the zip (by code that would
+    create a marker file when it runs), its manifest hash kept or dropped,
+    no .sha256 beside the zip: the executors refuse it, naming the file and
+    the problem, and never run it."""
+    marker = tmp_path / "imported"
+    replaced = {
+        "inference_example.py": with_marker(
+            (demo.package_dir / "inference_example.py").read_bytes(), marker
+        )
+    }
+    if hash_dropped:
+        manifest = json.loads((demo.package_dir / MANIFEST_FILE).read_bytes())
+        del manifest["file_integrity"]["inference_example.py"]
+        replaced[MANIFEST_FILE] = json.dumps(manifest, indent=2).encode()
+    tampered = tmp_path / demo.zip_path.name
+    rewrite_zip(demo.zip_path, tampered, replaced)
+    df = generated(spark, inference, 100, partitions=2)
+    scored = scoring.score_dataframe(df, tampered, environ={})
+    with pytest.raises(
+        Exception,
+        match=re.escape(
+            "package integrity check failed, nothing was loaded: "
+            f"inference_example.py: {problem}. Re-download the package and run "
+            "validate_model.py"
+        ),
+    ):
+        scored.collect()
+    assert not marker.exists()
 
 
 def test_archive_with_another_manifest_than_the_drivers_fails_the_job(
@@ -694,41 +711,6 @@ def test_archive_with_another_manifest_than_the_drivers_fails_the_job(
             f"/{alias}/{demo.package_dir.name} is not the manifest the driver read "
             "(the archive changed after it was shipped?): ship the zip again under "
             "a new alias"
-        ),
-    ):
-        scored.collect()
-    assert not marker.exists()
-
-
-def test_manifest_without_the_modules_hash_fails_the_job_before_it_runs(
-    spark: Any, scoring: ModuleType, inference: Any, demo: Rendered, tmp_path: Path
-) -> None:
-    """A zip whose manifest has no SHA-256 for inference_example.py (and whose
-    module would create a marker file when it runs), no .sha256 beside it:
-    the module cannot be checked, so the executors refuse it, naming the
-    file, and never run it."""
-    marker = tmp_path / "imported"
-    manifest = json.loads((demo.package_dir / MANIFEST_FILE).read_bytes())
-    del manifest["file_integrity"]["inference_example.py"]
-    tampered = tmp_path / demo.zip_path.name
-    rewrite_zip(
-        demo.zip_path,
-        tampered,
-        {
-            MANIFEST_FILE: json.dumps(manifest, indent=2).encode(),
-            "inference_example.py": with_marker(
-                (demo.package_dir / "inference_example.py").read_bytes(), marker
-            ),
-        },
-    )
-    df = generated(spark, inference, 100, partitions=2)
-    scored = scoring.score_dataframe(df, tampered, environ={})
-    with pytest.raises(
-        Exception,
-        match=re.escape(
-            "package integrity check failed, nothing was loaded: "
-            "inference_example.py: has no SHA-256 in the manifest. "
-            "Re-download the package and run validate_model.py"
         ),
     ):
         scored.collect()
