@@ -1031,11 +1031,15 @@ def test_files_named_like_standard_modules_are_not_run_by_the_scripts(
 
 @pytest.mark.parametrize("first", ["libraries", "package"])
 @pytest.mark.parametrize(
-    ("script", "arguments", "exit_code"),
+    ("script", "arguments", "exit_code", "python_options"),
     [
-        ("validate_model.py", [], 0),
-        ("inference_example.py", ["--help"], 0),
-        ("serve.py", ["--help"], 0),
+        ("validate_model.py", [], 0, []),
+        ("inference_example.py", ["--help"], 0, []),
+        ("serve.py", ["--help"], 0, []),
+        # -S: no site-packages, so the script stops at importing joblib.
+        ("validate_model.py", [], 2, ["-S"]),
+        ("inference_example.py", ["--help"], 2, ["-S"]),
+        ("serve.py", ["--help"], 1, ["-S"]),
     ],
 )
 def test_scripts_run_from_other_code_leave_its_import_path_alone(
@@ -1044,13 +1048,15 @@ def test_scripts_run_from_other_code_leave_its_import_path_alone(
     script: str,
     arguments: list[str],
     exit_code: int,
+    python_options: list[str],
     first: str,
 ) -> None:
     """Run through runpy (as IPython's %run and other launchers do), a script
     leaves the caller's sys.path as it was, also when the caller put the
     package folder first (as the README's pattern does, or an IPython
-    started in it): the folder is off sys.path only while the script runs,
-    so a file there named like a library (argparse.py) is not run."""
+    started in it), and also when a missing library stops it: the folder is
+    off sys.path only while the script runs, so a file there named like a
+    library (argparse.py) is not run."""
     folder = copy_package(demo.package_dir, tmp_path / "copy")
     shutil.copyfile(
         TEMPLATE_DIR / "{{cookiecutter.package_name}}" / "serve.py", folder / "serve.py"
@@ -1069,12 +1075,15 @@ def test_scripts_run_from_other_code_leave_its_import_path_alone(
         f"    runpy.run_path({str(folder / script)!r}, run_name='__main__')\n"
         "except SystemExit as stop:\n"
         "    code = stop.code or 0\n"
+        "    if isinstance(code, str):  # as Python itself exits on it\n"
+        "        print(code, file=sys.stderr)\n"
+        "        code = 1\n"
         "print(code, sys.path == before, sys.path[0])\n",
         encoding="utf-8",
     )
 
     result = subprocess.run(
-        [sys.executable, str(caller)],
+        [sys.executable, *python_options, str(caller)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -1083,6 +1092,8 @@ def test_scripts_run_from_other_code_leave_its_import_path_alone(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == f"{exit_code} True {entry}"
+    if python_options:
+        assert "pip install -r requirements.txt" in result.stderr + result.stdout
     assert not (tmp_path / "planted.ran").exists()
 
 

@@ -30,7 +30,7 @@ import sys
 # file here named like a library (json.py, joblib.py, pandas.py) must never
 # stand in for it. The package loads its own files by their paths. For code
 # that ran the script (runpy, IPython's %run), the entry goes back once the
-# script's main function has returned or raised. (sys is built in; os is
+# script has ended, also when a missing library stopped it. (sys is built in; os is
 # loaded at start-up or frozen, never looked for on sys.path.)
 if __name__ == "__main__":
     import os
@@ -40,6 +40,12 @@ if __name__ == "__main__":
         os.path.realpath(__file__)
     ):
         _FOLDER_ENTRY = sys.path.pop(0)
+
+    def _restore_import_path() -> None:
+        """Give this folder's entry back to the code that ran the script."""
+        if _FOLDER_ENTRY is not None:
+            sys.path.insert(0, _FOLDER_ENTRY)
+
 
 import csv
 import decimal
@@ -74,6 +80,7 @@ try:
 except ImportError as error:
     if __name__ != "__main__":
         raise
+    _restore_import_path()
     print(f"error: {error}: pip install -r requirements.txt", file=sys.stderr)
     raise SystemExit(2) from None
 
@@ -3062,5 +3069,4 @@ if __name__ == "__main__":
     try:
         raise SystemExit(_run_command_line())
     finally:
-        if _FOLDER_ENTRY is not None:
-            sys.path.insert(0, _FOLDER_ENTRY)
+        _restore_import_path()

@@ -49,7 +49,7 @@ import sys
 # file here named like a library (json.py, joblib.py, pandas.py) must never
 # stand in for it. The package loads its own files by their paths. For code
 # that ran the script (runpy, IPython's %run), the entry goes back once the
-# script's main function has returned or raised. (sys is built in; os is
+# script has ended, also when a missing library stopped it. (sys is built in; os is
 # loaded at start-up or frozen, never looked for on sys.path.)
 if __name__ == "__main__":
     import os
@@ -59,6 +59,12 @@ if __name__ == "__main__":
         os.path.realpath(__file__)
     ):
         _FOLDER_ENTRY = sys.path.pop(0)
+
+    def _restore_import_path() -> None:
+        """Give this folder's entry back to the code that ran the script."""
+        if _FOLDER_ENTRY is not None:
+            sys.path.insert(0, _FOLDER_ENTRY)
+
 
 import argparse
 import errno
@@ -127,6 +133,8 @@ try:
         select_address_family,
     )
 except _checker.ModuleRefused as refused:
+    if __name__ == "__main__":
+        _restore_import_path()
     fix = (
         _checker.NOT_READABLE_FIX
         if refused.problem.startswith("cannot be read")
@@ -136,6 +144,8 @@ except _checker.ModuleRefused as refused:
         f"serve.py: {refused.path.name}: {refused.problem}: {fix}"
     ) from None
 except ImportError as error:  # flask, numpy, joblib or scikit-learn not installed
+    if __name__ == "__main__":
+        _restore_import_path()
     raise SystemExit(
         f"serve.py: {error}: run pip install -r requirements.txt"
     ) from None
@@ -651,5 +661,4 @@ if __name__ == "__main__":
     try:
         raise SystemExit(main())
     finally:
-        if _FOLDER_ENTRY is not None:
-            sys.path.insert(0, _FOLDER_ENTRY)
+        _restore_import_path()

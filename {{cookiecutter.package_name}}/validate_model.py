@@ -37,7 +37,7 @@ import sys
 # file here named like a library (json.py, joblib.py, pandas.py) must never
 # stand in for it. The package loads its own files by their paths. For code
 # that ran the script (runpy, IPython's %run), the entry goes back once the
-# script's main function has returned or raised. (sys is built in; os is
+# script has ended, also when a missing library stopped it. (sys is built in; os is
 # loaded at start-up or frozen, never looked for on sys.path.)
 if __name__ == "__main__":
     import os
@@ -47,6 +47,12 @@ if __name__ == "__main__":
         os.path.realpath(__file__)
     ):
         _FOLDER_ENTRY = sys.path.pop(0)
+
+    def _restore_import_path() -> None:
+        """Give this folder's entry back to the code that ran the script."""
+        if _FOLDER_ENTRY is not None:
+            sys.path.insert(0, _FOLDER_ENTRY)
+
 
 import argparse
 import hashlib
@@ -672,5 +678,4 @@ if __name__ == "__main__":
     try:
         raise SystemExit(main())
     finally:
-        if _FOLDER_ENTRY is not None:
-            sys.path.insert(0, _FOLDER_ENTRY)
+        _restore_import_path()
