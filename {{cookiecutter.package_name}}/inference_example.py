@@ -2948,19 +2948,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.input is None:
         return _self_test(inference)
     progress = None if args.quiet else sys.stderr
-    clash = _same_file(
-        {
-            "the input": 0 if args.input == "-" else args.input,
-            "--output": 1 if output is None else output,
-            "--drift-report": (
-                None
-                if args.drift_report is None
-                else 1
-                if report_path is None
-                else report_path
-            ),
-        }
-    )
+    files = {
+        "the input": 0 if args.input == "-" else args.input,
+        "--output": 1 if output is None else output,
+    }
+    if args.drift_report is not None:
+        files["--drift-report"] = 1 if report_path is None else report_path
+    clash = _same_file(files)
     if clash:
         print(f"error: {clash}: give each its own file", file=sys.stderr)
         return 2
