@@ -657,6 +657,31 @@ def test_missing_package_folder_exits_2(runs: dict) -> None:
     ]
 
 
+def test_another_package_folder_is_checked_with_its_own_code(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """``python validate_model.py PACKAGE_DIR`` checks that folder with that
+    package's own inference_example.py: a damaged package beside the script
+    does not fail it, and an altered module in it does, named as its own."""
+    here = copy_package(demo.package_dir, tmp_path / "here")
+    there = copy_package(demo.package_dir, tmp_path / "there")
+    (here / "SHA256SUMS").write_text("not a list of SHA-256s\n", encoding="utf-8")
+
+    valid = run_validate_model(here, str(there))
+
+    assert valid.returncode == 0, explain(valid)
+    assert valid.stdout.splitlines()[-1] == SUCCESS
+    with open(there / MODULE_FILE, "a", encoding="utf-8") as module:
+        module.write("# edited\n")
+    altered = run_validate_model(here, str(there))
+    assert altered.returncode == 1, explain(altered)
+    assert altered.stdout.splitlines()[:3] == [
+        "🔍 Validating model deployment...",
+        "📁 Checking file integrity...",
+        "❌ inference_example.py: SHA-256 does not match the manifest",
+    ]
+
+
 @pytest.mark.parametrize("name", INVALID_SETTINGS)
 def test_invalid_environment_variable_exits_2(runs: dict, name: str) -> None:
     """MODEL_THRESHOLD, MODEL_BATCH_SIZE, MODEL_TIMEOUT, LOG_LEVEL or
@@ -696,8 +721,9 @@ def test_python_without_the_libraries_exits_2_as_the_readme_shows(
     demo: Rendered,
 ) -> None:
     """A Python that cannot import the package's libraries (``-S``: no
-    site-packages): exit 2 and one line naming the first missing module and
-    the install command, the line the README's troubleshooting shows."""
+    site-packages): exit 2 and, after the heading, one line naming the first
+    missing module and the install command, the line the README's
+    troubleshooting shows."""
     result = subprocess.run(
         [sys.executable, "-S", "validate_model.py"],
         cwd=demo.package_dir,
@@ -711,7 +737,7 @@ def test_python_without_the_libraries_exits_2_as_the_readme_shows(
         "❌ Validation failed: No module named 'joblib': run pip install -r "
         "requirements.txt"
     )
-    assert result.stdout.splitlines() == [line]
+    assert result.stdout.splitlines() == ["🔍 Validating model deployment...", line]
     readme = (demo.package_dir / "README.md").read_text(encoding="utf-8")
     assert f"\n{line}\n" in readme
 

@@ -20,7 +20,10 @@ Checks, in order, and stops at the first step that fails:
 4. feature compatibility: the manifest, metadata.json, the scaler and the
    model agree on the feature names and count;
 5. inference: the self-test inputs recorded at build time give the recorded
-   scores (within 1e-9) and predictions.
+   scores (within 1e-9, relative for scores beyond 1) and predictions.
+
+PACKAGE_DIR (default: this script's folder) is checked with its own
+inference_example.py, as its consumers will run it.
 
 --json prints one JSON report on stdout instead of the lines; --quiet prints
 only what failed.
@@ -68,8 +71,6 @@ MODULE = "inference_example"
 MODULE_FILE = f"{MODULE}.py"
 MANIFEST_FILE = "deployment_manifest.json"
 SUMS_FILE = "SHA256SUMS"
-# This script's folder: the package whose inference_example.py it runs.
-SCRIPT_DIR = Path(os.path.abspath(__file__)).parent
 SCORE_TOLERANCE = 1e-9
 EXIT_VALID, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2
 NOT_READABLE_FIX = (
@@ -108,7 +109,7 @@ class ModuleRefused(Exception):
 MAX_CHECKED_BYTES = 64 * 1024 * 1024
 
 
-def checked_module_source(folder: Path = SCRIPT_DIR) -> tuple[Path, bytes]:
+def checked_module_source(folder: Path) -> tuple[Path, bytes]:
     """Read ``folder``'s inference_example.py and check it with the standard
     library alone, along the chain a consumer checks by hand: SHA256SUMS
     vouches for the manifest, the manifest for the module. Its code runs on
@@ -172,15 +173,20 @@ def read_checked(path: Path, missing: str) -> bytes:
 def import_inference_module(
     report: "Report", package_dir: Path
 ) -> ValidationFailed | None:
-    """Check inference_example.py, then import what this script uses from it
-    (into this module's namespace), running the very bytes checked; return
-    the failure if either step fails."""
+    """Check the package's inference_example.py, then import what this script
+    uses from it (into this module's namespace), running the very bytes
+    checked: a package is validated with its own code. Return the failure if
+    either step fails."""
     global ConfigurationError, IntegrityError, ModelInference
     global VersionMismatchError, integrity_report, read_manifest, read_settings
+    if not package_dir.is_dir():
+        return EnvironmentProblem(
+            f"{package_dir} is not a folder: give the extracted package folder"
+        )
     try:
-        checked = checked_module_source()
+        checked = checked_module_source(package_dir)
     except ModuleRefused as refused:
-        return refuse_module(report, package_dir, refused.path, refused.problem)
+        return refuse_module(report, refused.path, refused.problem)
     try:
         run_as_module(*checked)
         from inference_example import (
@@ -286,13 +292,10 @@ class Report:
         return code
 
 
-def refuse_module(
-    report: Report, package_dir: Path, path: Path, problem: str
-) -> ValidationFailed:
-    """Report inference_example.py, which failed checked_module_source, as
+def refuse_module(report: Report, path: Path, problem: str) -> ValidationFailed:
+    """Report the file of the package that failed checked_module_source, as
     check_integrity reports a file; return the failure."""
-    name = path.name if path.parent == package_dir.resolve() else str(path)
-    report.line("🔍 Validating model deployment...")
+    name = path.name
     report.line("📁 Checking file integrity...")
     report.line(f"❌ {name}: {problem}", failed=True)
     report.check("integrity", passed=False, files={name: problem})
@@ -616,11 +619,6 @@ def check_features(
 
 def validate(report: Report, package_dir: Path, allow_mismatch: bool) -> None:
     """Run every check; raise ValidationFailed at the first that fails."""
-    report.line("🔍 Validating model deployment...")
-    if not package_dir.is_dir():
-        raise EnvironmentProblem(
-            f"{package_dir} is not a folder: give the extracted package folder"
-        )
     try:
         manifest = read_manifest(package_dir)
     except (OSError, ValueError, IntegrityError) as error:
@@ -665,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     report = Report("json" if args.json else "quiet" if args.quiet else "text")
+    report.line("🔍 Validating model deployment...")
     failure = import_inference_module(report, args.package_dir)
     if failure is None:
         try:
