@@ -778,6 +778,44 @@ def test_without_a_zip_the_package_folder_is_zipped(
     )
 
 
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda manifest: manifest.replace(b'"model_version"', b'"model_versio"'),
+            f"{MANIFEST_FILE}: SHA-256 does not match SHA256SUMS",
+        ),
+        (
+            lambda manifest: b"[1, 2]",
+            f"{MANIFEST_FILE}: not a deployment manifest (no file_integrity)",
+        ),
+        (
+            lambda manifest: b"{not json",
+            f"{MANIFEST_FILE}: not a deployment manifest (no file_integrity)",
+        ),
+    ],
+    ids=["edited", "a-list", "not-json"],
+)
+def test_a_folder_whose_manifest_is_not_signed_is_not_zipped(
+    demo: Rendered, tmp_path: Path, edit: Any, problem: str
+) -> None:
+    """build_package_zip checks the manifest against SHA256SUMS before it
+    zips a folder (the driver refuses what every executor would), and a
+    manifest that is not one is an IntegrityError, not a KeyError or a
+    JSONDecodeError: nothing is zipped."""
+    package = copy_package(demo.package_dir, tmp_path / "copy")
+    manifest = package / MANIFEST_FILE
+    manifest.write_bytes(edit(manifest.read_bytes()))
+    scoring = load_module(package / "spark_scoring.py")
+    with pytest.raises(scoring.IntegrityError) as raised:
+        scoring.build_package_zip(package)
+    assert str(raised.value) == (
+        f"package integrity check failed, nothing was shipped: {problem}. "
+        "Re-download the package and run validate_model.py"
+    )
+    assert scoring._BUILT_ZIPS == {}
+
+
 def test_archive_shipped_beforehand_is_used_as_it_is(
     spark: Any, scoring: ModuleType, inference: Any, demo: Rendered
 ) -> None:

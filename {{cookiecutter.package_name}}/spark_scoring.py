@@ -244,13 +244,16 @@ def build_package_zip(package_dir: str | os.PathLike[str] = PACKAGE_DIR) -> Path
 
     Only the package's own files go in (those named in the manifest's
     file_integrity, the manifest and SHA256SUMS), under one top folder named
-    like the package folder; each is checked against its SHA-256 as it is
-    written. The zip lives until this Python process ends; a second call
-    for the same folder and manifest returns the same zip.
+    like the package folder. Before any is written, the manifest is checked
+    against SHA256SUMS and every other file against the manifest. The zip
+    lives until this Python process ends; a second call for the same folder
+    and manifest returns the same zip.
 
     Raises:
         FileNotFoundError: ``package_dir`` has no deployment_manifest.json.
-        IntegrityError: a file is missing or does not match the manifest.
+        IntegrityError: the manifest is not valid JSON with file_integrity or
+            does not match SHA256SUMS, or a file is missing or does not match
+            the manifest.
     """
     import json
 
@@ -262,15 +265,32 @@ def build_package_zip(package_dir: str | os.PathLike[str] = PACKAGE_DIR) -> Path
             "or a package folder"
         )
     data = manifest_path.read_bytes()
-    key = (str(package_dir), hashlib.sha256(data).hexdigest())
+    manifest_sha256 = hashlib.sha256(data).hexdigest()
+    key = (str(package_dir), manifest_sha256)
     built = _BUILT_ZIPS.get(key)
     if built is not None and built.is_file():
         return built
-    hashes = json.loads(data).get("file_integrity") or {}
+    try:
+        manifest = json.loads(data)
+    except (ValueError, RecursionError):
+        manifest = None
+    hashes = manifest.get("file_integrity") if isinstance(manifest, dict) else None
+    if not isinstance(hashes, dict):
+        raise IntegrityError(
+            _refusal(
+                [f"{MANIFEST_FILE}: not a deployment manifest (no file_integrity)"]
+            )
+        )
     names = [*hashes, MANIFEST_FILE, SUMS_FILE]
     problems = []
-    if not (package_dir / SUMS_FILE).is_file():
+    sums = package_dir / SUMS_FILE
+    if not sums.is_file():
         problems.append(f"{SUMS_FILE}: missing (it holds the manifest's SHA-256)")
+    elif (
+        f"{manifest_sha256}  {MANIFEST_FILE}"
+        not in sums.read_text(encoding="utf-8", errors="replace").splitlines()
+    ):
+        problems.append(f"{MANIFEST_FILE}: SHA-256 does not match {SUMS_FILE}")
     for name in hashes:
         parts = PurePosixPath(name).parts
         if PurePosixPath(name).is_absolute() or ".." in parts:
