@@ -384,6 +384,35 @@ def test_drift_report_counts_what_out_of_range_error_refuses(
     }
 
 
+def test_drift_report_counts_a_filled_feature_as_the_zero_scored(
+    rendered_samples: dict[str, Rendered],
+) -> None:
+    """missing_features=zero: the 0.0 filled in for a missing feature, which
+    out_of_range never checks, is counted by drift_report as that feature's
+    value (the README says so): its mean and out_of_range counts are those
+    of the zeros scored, as if the caller had sent 0.0."""
+    package = rendered_samples["scaled"].package_dir
+    inference = load_package_module(package).ModelInference(package, environ={})
+    inference.missing_features = "zero"
+    records = _outlier(inference)[0]
+    reference = inference.monitoring["features"]
+    # A feature whose reference values are all above 0.0: a zero is below.
+    missing = next(n for n in inference.feature_names if reference[n]["min"] > 0.0)
+    without = [{n: v for n, v in record.items() if n != missing} for record in records]
+    zeros = [{**record, missing: 0.0} for record in records]
+    report = inference.drift_report(without)
+    assert report == inference.drift_report(zeros)
+    assert report["features"][missing]["mean"] == 0.0
+    assert report["features"][missing]["out_of_range"] == {
+        "count": 2,
+        "share": 1.0,
+        "below": 2,
+        "above": 0,
+        "reference_min": reference[missing]["min"],
+        "reference_max": reference[missing]["max"],
+    }
+
+
 def test_cli_writes_a_drift_report(
     demo: Rendered, demo_rows: tuple[np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:

@@ -1885,8 +1885,10 @@ class ModelInference:
         and an overall ``status``: ``alert`` when any PSI reaches
         ``psi_alert`` (default 0.25), ``warn`` when any reaches ``psi_warn``
         (default 0.1), ``ok`` otherwise, ``unknown`` when the package has no
-        reference histograms or no rows were given. Values outside the
-        reference range are counted here, whatever ``out_of_range`` says.
+        reference histograms or no rows were given. Rows are counted as they
+        are scored: values outside the reference range whatever
+        ``out_of_range`` says, and a 0.0 filled in for a missing feature
+        (``missing_features=zero``) as that feature's value.
         """
         deadline = self._deadline("drift_report")
         monitor = self.drift_monitor(psi_warn, psi_alert)
