@@ -777,7 +777,7 @@ class FlatForest:
     that the block's tables stay in a CPU cache.
     """
 
-    def __init__(self, forest: Any, steps: list[Any], chunk_rows: int = 0) -> None:
+    def __init__(self, forest: Any, steps: list[Any]) -> None:
         trees = [estimator.tree_ for estimator in forest.estimators_]
         n_trees = len(trees)
         n_features = int(forest.n_features_in_)
@@ -833,7 +833,7 @@ class FlatForest:
         self.block_trees = int(
             np.clip(_BLOCK_BYTES * n_trees // table_bytes, 1, n_trees)
         )
-        self.chunk_rows = chunk_rows or int(
+        self.chunk_rows = int(
             np.clip(_CHUNK_PAIRS // self.block_trees, 16, _MAX_CHUNK_ROWS)
         )
         if n_features * self.chunk_rows >= 1 << 31:

@@ -211,7 +211,7 @@ def _folder_given(path: Path) -> str:
 
 
 def _archive_from_manifest(
-    path: Path | None, folder: str, data: bytes, sha256: str | None = None
+    path: Path | None, folder: str, data: bytes, sha256: str | None
 ) -> PackageArchive:
     import json
 
@@ -225,8 +225,6 @@ def _archive_from_manifest(
             f"{folder}/{MANIFEST_FILE} in {path or 'the archive'} is not a "
             "deployment manifest with training_info.feature_names"
         )
-    if path is not None and sha256 is None:
-        sha256 = _sha256_file(path)
     return PackageArchive(
         path=path,
         folder=folder,
@@ -348,7 +346,7 @@ def _read_shipped(alias: str) -> PackageArchive:
         if len(found) == 1:
             folder = found[0]
             return _archive_from_manifest(
-                None, folder.name, (folder / MANIFEST_FILE).read_bytes()
+                None, folder.name, (folder / MANIFEST_FILE).read_bytes(), None
             )
     raise FileNotFoundError(
         f"no package archive named '{alias}' is unpacked on the driver (looked in "
