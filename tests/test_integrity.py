@@ -575,6 +575,49 @@ def test_manifest_edited_into_nonsense_is_refused_as_altered(
     assert f"❌ {altered}" in result.stdout.splitlines()
 
 
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda manifest: manifest["files"].__setitem__("model_file", None),
+            "files has no model_file",
+        ),
+        (
+            lambda manifest: manifest["files"].pop("metadata_file"),
+            "files has no metadata_file",
+        ),
+        (
+            lambda manifest: manifest["training_info"].pop("feature_names"),
+            "training_info has no feature_names list",
+        ),
+        (
+            lambda manifest: manifest["training_info"].__setitem__(
+                "feature_names", "bytes_in,bytes_out"
+            ),
+            "training_info has no feature_names list",
+        ),
+    ],
+    ids=["no-model-file", "no-metadata-file", "no-feature-names", "names-a-string"],
+)
+def test_a_signed_manifest_without_what_every_package_has_is_named(
+    package: Path, edit: Callable[[dict], None], problem: str
+) -> None:
+    """A manifest re-signed after an entry every package needs was taken out
+    (the model's file name, metadata.json's, the feature names): refused by
+    ModelInference and validate_model.py as incomplete, naming the entry,
+    not a KeyError or a TypeError; nothing is unpickled."""
+    resign_package(package, edit)
+    module = load_package_module(package)
+    with pytest.raises(
+        module.IntegrityError, match=re.escape(f"{MANIFEST_FILE}: {problem}")
+    ):
+        module.ModelInference(package, environ={})
+    result = run_validate_model(package)
+    assert (result.returncode, result.stderr) == (1, ""), result.stdout
+    assert f"❌ {MANIFEST_FILE}: {problem}" in result.stdout.splitlines()
+    assert LOADING not in result.stdout
+
+
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 @pytest.mark.parametrize("kind", ["folder", "device"])
 def test_a_package_file_that_is_not_a_regular_file_is_named_so(

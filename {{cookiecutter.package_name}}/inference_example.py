@@ -256,6 +256,7 @@ def integrity_report(
             report.append((name, "has no SHA-256 in the manifest"))
         elif name is not None and not isinstance(name, str):
             report.append((MANIFEST_FILE, f"files holds {_shown(name)}, not a name"))
+    report.extend((MANIFEST_FILE, problem) for problem in _incomplete(manifest))
     sums = model_dir / SUMS_FILE
     absent = _not_a_file(sums, "missing (it holds the manifest's SHA-256)")
     if absent:
@@ -276,6 +277,22 @@ def integrity_report(
         return report
     report.extend(_sums_report(model_dir, text, hashes))
     return report
+
+
+def _incomplete(manifest: Mapping[str, Any]) -> list[str]:
+    """What the manifest lacks of the entries every package has: the file
+    names of the model and metadata.json, the feature names."""
+    files = manifest.get("files")
+    problems = [
+        f"files has no {key}"
+        for key in ("model_file", "metadata_file")
+        if not isinstance(files, dict) or not files.get(key)
+    ]
+    training = manifest.get("training_info")
+    names = training.get("feature_names") if isinstance(training, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        problems.append("training_info has no feature_names list")
+    return problems
 
 
 def _sums_report(
