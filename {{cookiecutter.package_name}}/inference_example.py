@@ -179,7 +179,8 @@ def read_manifest(model_dir: Path | str) -> dict[str, Any]:
         FileNotFoundError: ``model_dir`` is not a folder, or holds no manifest.
         OSError: the manifest cannot be read (the subclass that reading it
             raised: PermissionError...).
-        IntegrityError: the manifest is not a JSON object.
+        IntegrityError: the manifest is not a regular file, is larger than
+            any manifest, or is not a JSON object.
     """
     folder = Path(os.path.abspath(model_dir))
     if not folder.is_dir():
@@ -350,6 +351,10 @@ def load_artifact(path: Path, allow_version_mismatch: bool = False) -> Any:
     Raises:
         VersionMismatchError: scikit-learn reports that the file was pickled
             by another version, unless ``allow_version_mismatch`` is true.
+        ModuleNotFoundError: the pickle needs a module this Python cannot
+            import (install requirements.txt).
+        pickle.UnpicklingError: the file is not a loadable pickle (corrupted).
+        OSError: the file cannot be read.
     """
     with warnings.catch_warnings():
         if not allow_version_mismatch:
@@ -1226,10 +1231,14 @@ class ModelInference:
             deployment_manifest.json.
         OSError: the manifest cannot be read (the subclass reading it
             raised: PermissionError...).
-        IntegrityError: a file is missing, altered or cannot be read; nothing
-            was unpickled.
+        IntegrityError: a file is missing, altered or cannot be read, or the
+            manifest lacks an entry every package has; nothing was unpickled.
         VersionMismatchError: see ``allow_version_mismatch``.
-        ConfigurationError: an environment variable has an invalid value.
+        ConfigurationError: an environment variable, or the manifest's
+            inference_config, has an invalid value.
+        ModuleNotFoundError: a library the model needs is not installed.
+        pickle.UnpicklingError: with ``verify=False``, a corrupted file
+            (verified, it is an IntegrityError first).
     """
 
     def __init__(
