@@ -615,6 +615,57 @@ def test_metadata_nested_too_deeply_is_refused(tmp_path: Path) -> None:
     assert "nests lists or objects too deeply to read" in metadata_refusal(path)
 
 
+def nested_notes(levels: int) -> dict[str, Any]:
+    """Metadata whose training_info.notes nests lists ``levels`` deep."""
+    notes: list = []
+    for _ in range(levels - 1):
+        notes = [notes]
+    return {**MINIMAL_METADATA, "training_info": {"notes": notes}}
+
+
+def test_metadata_nested_deeper_than_any_metadata_is_refused(tmp_path: Path) -> None:
+    """Lists 500 deep, which the JSON reader takes but copying and writing
+    them indented into the package would not (a RecursionError): refused
+    naming the limit. 50 deep is read back."""
+    shallow = nested_notes(50)
+    assert read_given_metadata(metadata_file(tmp_path, shallow)) == shallow
+
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(nested_notes(500)), encoding="utf-8")
+    assert metadata_refusal(path).endswith(
+        "): nests lists or objects more than 100 deep; give the training "
+        "service's metadata.json"
+    )
+
+
+@pytest.mark.parametrize(
+    "notes",
+    [
+        pytest.param("x" * (8 * 1024 * 1024), id="as-given"),
+        # 200 kB as given, 10 MB written indented 40 lists deep.
+        pytest.param(
+            json.loads("[" * 40 + ",".join(["0"] * 120_000) + "]" * 40),
+            id="written-indented",
+        ),
+    ],
+)
+def test_metadata_larger_than_any_metadata_is_refused(
+    tmp_path: Path, notes: Any
+) -> None:
+    """Metadata of more than 8 MiB, as given or as the package would hold it
+    written indented (its manifest copies much of it, and consumers read at
+    most 64 MiB of a manifest): refused before anything is built."""
+    data = {**MINIMAL_METADATA, "training_info": {"notes": notes}}
+    path = tmp_path / "metadata.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    assert metadata_refusal(path).endswith(
+        f"): takes more than {8 * 1024 * 1024} bytes (as given, or written "
+        "indented as the package holds it), more than any metadata of a model; "
+        "leave large data out of it"
+    )
+
+
 def test_metadata_with_feature_names_is_accepted(tmp_path: Path) -> None:
     """training_info.feature_names as a list of names is accepted."""
     data = {**MINIMAL_METADATA, "training_info": {"feature_names": ["a", "b"]}}

@@ -253,6 +253,9 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "text_samples.json": ("training_info", {"training_samples": "lots"}),
         "share_above_one.json": ("evaluation_info", {"basic_metrics": {"recall": 7}}),
         "other_type.json": ("model_info", {"model_type": "OneClassSVM"}),
+        "containing_type.json": ("model_info", {"model_type": "NotAnIsolationForest"}),
+        "overflowing_duration.json": ("training_info", {"training_duration": 1.5}),
+        "repeated_key.json": ("model_info", {"training_id": "run-1"}),
         "other_parameters_text.json": (
             "training_info",
             {"model_parameters": {"n_estimators": "5"}},
@@ -274,6 +277,12 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text = json.dumps(told)
         if name == "nan_accuracy.json":
             text = text.replace('"accuracy": 0', '"accuracy": NaN')
+        elif name == "overflowing_duration.json":
+            text = text.replace(
+                '"training_duration": 1.5', '"training_duration": 1e999'
+            )
+        elif name == "repeated_key.json":
+            text = text.replace('"run-1"', '"run-1", "training_id": "run-2"')
         (directory / name).write_text(text)
     del metadata["evaluation_info"]
     (directory / "no_evaluation.json").write_text(json.dumps(metadata))
@@ -410,7 +419,19 @@ BAD_ARTIFACTS = {
     "metadata-nan": (
         ["model_path=model4.joblib", "metadata_path=nan_accuracy.json"],
         "ERROR: metadata_path ('{folder}/nan_accuracy.json')",
-        "not valid JSON (NaN is not a JSON number)",
+        "holds NaN, which is not a JSON number; fix it in the metadata, or write null",
+    ),
+    "metadata-overflowing-number": (
+        ["model_path=model4.joblib", "metadata_path=overflowing_duration.json"],
+        "ERROR: metadata_path ('{folder}/overflowing_duration.json')",
+        "holds the number 1e999, too large for a float (it would be written as "
+        "Infinity, which is not JSON); fix it in the metadata",
+    ),
+    "metadata-repeated-key": (
+        ["model_path=model4.joblib", "metadata_path=repeated_key.json"],
+        "ERROR: metadata_path ('{folder}/repeated_key.json')",
+        'gives the key "training_id" twice in one object, so which one counts is '
+        "unclear; keep one of them in the metadata",
     ),
     "metadata-text-count": (
         ["model_path=model4.joblib", "metadata_path=text_samples.json"],
@@ -428,6 +449,12 @@ BAD_ARTIFACTS = {
         "ERROR: metadata_path (",
         "model_info.model_type is 'OneClassSVM', but the model in model_path is "
         "IsolationForest; give the metadata of this model",
+    ),
+    "metadata-model-type-containing-the-class": (
+        ["model_path=model4.joblib", "metadata_path=containing_type.json"],
+        "ERROR: metadata_path (",
+        "model_info.model_type is 'NotAnIsolationForest', but the model in "
+        "model_path is IsolationForest; give the metadata of this model",
     ),
     "metadata-other-parameters": (
         ["model_path=model4.joblib", "metadata_path=other_parameters.json"],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -141,12 +143,15 @@ def _letters(text: str) -> str:
 def _names_model(model_type: str, facts: ModelFacts) -> bool:
     """Whether a given model_type names the model: its detector
     ("IsolationForest", "sklearn.ensemble.IsolationForest", "isolation_forest",
-    "Pipeline(StandardScaler, IsolationForest)"), or the class of the model
-    itself ("Pipeline", "sklearn.pipeline.Pipeline")."""
-    if _letters(facts.detector_type) in _letters(model_type):
-        return True
-    own_class = _letters(facts.model_class)
-    return bool(own_class) and _letters(model_type.rsplit(".", 1)[-1]) == own_class
+    "Isolation Forest", "Pipeline(StandardScaler, IsolationForest)"), or the
+    class of the model itself ("Pipeline", "sklearn.pipeline.Pipeline"). A
+    name that only contains the class's (SGDOneClassSVM for a OneClassSVM)
+    names another class."""
+    names = {_letters(model_type), *map(_letters, re.findall(r"\w+", model_type))}
+    return _letters(facts.detector_type) in names or (
+        bool(facts.model_class)
+        and _letters(model_type.rsplit(".", 1)[-1]) == _letters(facts.model_class)
+    )
 
 
 def iso_time(moment: datetime) -> str:
@@ -158,8 +163,60 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Deeper than any metadata: more would exhaust Python's recursion on the way
+# to the package (copying the sections, writing them indented).
+MAX_METADATA_NESTING = 100
+# Larger than any metadata, as given and as written indented into the
+# package (whose manifest, holding much of it, its readers take up to 64 MiB
+# of): metadata.json describes a model, not its data.
+MAX_METADATA_BYTES = 8 * 1024 * 1024
+
+
+class _NotMetadata(ValueError):
+    """What makes a given metadata.json unusable, as its refusal says it."""
+
+
 def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
+    raise _NotMetadata(
+        f"holds {name}, which is not a JSON number; fix it in the metadata, or "
+        "write null"
+    )
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotMetadata(
+            f"holds the number {text[:40]}, too large for a float (it would be "
+            "written as Infinity, which is not JSON); fix it in the metadata"
+        )
+    return value
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _NotMetadata(
+                f"gives the key {json.dumps(key)[:80]} twice in one object, so "
+                "which one counts is unclear; keep one of them in the metadata"
+            )
+        data[key] = value
+    return data
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether lists and objects nest in ``data`` more than
+    MAX_METADATA_NESTING deep (a loop, not a recursion)."""
+    pending = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth == MAX_METADATA_NESTING:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+    return False
 
 
 def _not_unicode(data: Any) -> str | None:
@@ -205,10 +262,33 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
     """Read the training service's metadata.json and check its sections and
     the kind of each value the specification's schema defines."""
     try:
-        with open(path, encoding="utf-8") as stream:
-            data = json.load(stream, parse_constant=_refuse_constant)
+        with open(path, "rb") as stream:
+            given = stream.read(MAX_METADATA_BYTES + 1)
+        too_large = _NotMetadata(
+            f"takes more than {MAX_METADATA_BYTES} bytes (as given, or written "
+            "indented as the package holds it), more than any metadata of a "
+            "model; leave large data out of it"
+        )
+        if len(given) > MAX_METADATA_BYTES:
+            raise too_large
+        data = json.loads(
+            given.decode("utf-8"),
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_object_without_repeats,
+        )
+        if _too_deep(data):
+            raise _NotMetadata(
+                f"nests lists or objects more than {MAX_METADATA_NESTING} deep; "
+                "give the training service's metadata.json"
+            )
+        written = json.dumps(data, indent=2, ensure_ascii=False)
+        if len(written.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
+            raise too_large
     except OSError as error:
         raise unreadable("metadata_path", str(path), error) from None
+    except _NotMetadata as error:
+        raise AnswerError("metadata_path", str(path), str(error)) from None
     except (UnicodeDecodeError, ValueError) as error:
         raise AnswerError(
             "metadata_path",
