@@ -226,7 +226,12 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "    return X * 2\n"
             "X = numpy.random.default_rng(0).normal(size=(100, 4))\n"
             "model = make_pipeline(FunctionTransformer(double), IsolationForest())\n"
-            "joblib.dump(model.fit(X), 'main_function.joblib')\n",
+            "joblib.dump(model.fit(X), 'main_function.joblib')\n"
+            # Named as a function of the build's own hook script is.
+            "def build(X):\n"
+            "    return X * 2\n"
+            "model = make_pipeline(FunctionTransformer(build), IsolationForest())\n"
+            "joblib.dump(model.fit(X), 'main_build.joblib')\n",
         ],
         cwd=directory,
         check=True,
@@ -238,6 +243,9 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
         '"evaluation_info": {}}'
     )
     (directory / "not_json.json").write_text("{model_info: ")
+    # Text, whose first letter a pickle reads as an opcode that imports.
+    (directory / "features.csv").write_text("cpu,mem,disk,net\n1,2,3,4\n")
+    (directory / "train.py").write_text("import numpy\n")
     (directory / "list.json").write_text("[]")
     metadata = {
         "model_info": {},
@@ -554,6 +562,28 @@ BAD_ARTIFACTS = {
         "or use scikit-learn's own classes",
         "",
     ),
+    "function-of-the-saving-script-named-as-the-hooks": (
+        ["model_path=main_build.joblib", "feature_names=a,b,c,d"],
+        "ERROR: model_path ('{folder}/main_build.joblib'): holds build, "
+        "defined in the script that saved it (__main__), which no other Python "
+        "can import; define it in a module of a distribution that the template's "
+        "{{{{cookiecutter.package_name}}}}/requirements.txt lists and fit again, "
+        "or use scikit-learn's own classes",
+        "",
+    ),
+    **{
+        f"text-as-{name}": (
+            [f"{answer}={name}", "feature_names=a,b,c,d"]
+            + (["model_path=model4.joblib"] if answer == "scaler_path" else []),
+            f"ERROR: {answer} ('{{folder}}/{name}'): cannot be loaded with joblib "
+            "(ModuleNotFoundError: No module named ",
+            "give a file written by joblib.dump",
+        )
+        for answer, name in [
+            ("model_path", "train.py"),
+            ("scaler_path", "features.csv"),
+        ]
+    },
     "pipeline-ending-in-passthrough": (
         ["model_path=pipeline_passthrough_last.joblib", "feature_names=a,b,c,d"],
         "ERROR: model_path ('{folder}/pipeline_passthrough_last.joblib'): holds a "

@@ -45,7 +45,7 @@ def load_artifact(
     self-test scores computed here, so both must come from the version that
     made the pickle.
     """
-    with warnings.catch_warnings(), _recording_modules(modules):
+    with warnings.catch_warnings(), _recording_modules(modules), _main_of_nothing():
         warnings.simplefilter("error", InconsistentVersionWarning)
         try:
             return joblib.load(path)
@@ -60,13 +60,31 @@ def load_artifact(
                 "pinned requirement and the self-test scores are that version's",
             ) from None
         except ModuleNotFoundError as error:
-            if not error.name:
+            if not _is_module_name(error.name):  # text read as a pickle: 'mport os'
                 raise _not_joblib(answer, source, error) from None
             raise AnswerError(
                 answer, str(source), _missing_module(error.name)
             ) from None
         except Exception as error:
             raise _not_joblib(answer, source, error) from None
+
+
+@contextlib.contextmanager
+def _main_of_nothing() -> Iterator[None]:
+    """While unpickling, ``__main__`` is an empty module: a pickle that names
+    a function of the script that saved it (``__main__.build``) fails as
+    such, instead of finding this hook's own function of that name."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _is_module_name(name: str | None) -> bool:
+    """Whether ``name`` can name a module (a dotted Python name)."""
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
 
 
 def _not_joblib(answer: str, source: Path, error: Exception) -> AnswerError:
