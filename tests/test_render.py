@@ -685,6 +685,44 @@ def test_a_builders_threshold_gets_no_anomaly_ratio_measured_at_another(
     assert report["anomaly_ratio"]["observed"] < monitoring["anomaly_ratio"]
 
 
+def test_given_metrics_get_no_threshold_they_were_not_measured_at(
+    tmp_path: Path,
+) -> None:
+    """Metrics from the training service that do not say at which threshold
+    they were measured keep threshold_value null, whatever threshold the
+    builder gives, and their anomaly ratio is not taken as the share this
+    package expects to flag at its own."""
+    X, _ = make_data(500)
+    model = IsolationForest(n_estimators=20, random_state=0)
+    joblib.dump(model.fit(X), tmp_path / "model.joblib")
+    given = {
+        "model_info": {},
+        "training_info": {"feature_names": FEATURES},
+        "evaluation_info": {"basic_metrics": {"precision": 0.8, "anomaly_ratio": 0.05}},
+    }
+    (tmp_path / "metadata.json").write_text(json.dumps(given), encoding="utf-8")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"metadata_path={tmp_path / 'metadata.json'}",
+        "threshold=0.7",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    metadata = read_json(rendered.package_dir / "metadata.json")
+    assert metadata["evaluation_info"]["basic_metrics"] == {
+        "accuracy": None,
+        "precision": 0.8,
+        "recall": None,
+        "f1_score": None,
+        "threshold_value": None,
+        "anomaly_ratio": 0.05,
+    }
+    manifest = read_json(rendered.package_dir / "deployment_manifest.json")
+    assert manifest["inference_config"]["threshold"] == 0.7
+    assert manifest["inference_config"]["anomaly_ratio"] is None
+
+
 def test_package_without_scaler_has_no_scaler_anywhere(
     rendered_samples: dict[str, Rendered],
 ) -> None:

@@ -479,7 +479,10 @@ def build_metadata(
             if is_unknown(part.get(key)):
                 part[key] = value
     metrics = evaluation.get("basic_metrics")
-    if isinstance(metrics, dict):
+    # Metrics the training service measured, at a threshold it need not
+    # state, get nothing of the model's own: its threshold would read as
+    # theirs, and its contamination as their anomaly ratio.
+    if isinstance(metrics, dict) and all(map(is_unknown, metrics.values())):
         for key, value in known["evaluation_info"]["basic_metrics"].items():
             if is_unknown(metrics.get(key)):
                 metrics[key] = value
