@@ -956,6 +956,57 @@ def test_model_fitted_on_named_columns_names_an_unnamed_scalers_features(
     )
 
 
+def test_model_fitted_on_a_mixing_scalers_named_output_does_not_name_features(
+    tmp_path: Path,
+) -> None:
+    """A PCA fitted on an array, then an IsolationForest fitted on its output
+    as a DataFrame (pc1, pc2, pc3): those names are the PCA's outputs, not
+    the features it takes. Without feature names the build is refused
+    saying so, and nothing is left; with them it builds on those names and
+    scores as scikit-learn does."""
+    import pandas as pd
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(300, 3))
+    pca = PCA(3).fit(X)
+    outputs = ["pc1", "pc2", "pc3"]
+    model = IsolationForest(n_estimators=20, random_state=0).fit(
+        pd.DataFrame(pca.transform(X), columns=outputs)
+    )
+    joblib.dump(model, tmp_path / "model.joblib")
+    joblib.dump(pca, tmp_path / "scaler.joblib")
+    answers = [
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"scaler_path={tmp_path / 'scaler.joblib'}",
+    ]
+    refused = run_cookiecutter(tmp_path / "refused", *answers)
+    assert refused.returncode != 0
+    assert (
+        "ERROR: feature_names (''): the scaler was fitted on a bare array, and the "
+        "model's column names ['pc1', 'pc2', 'pc3'] name what the PCA puts out, "
+        "not the features it takes; give feature_names=name1,name2,... (3 names)"
+    ) in refused.stderr.splitlines()
+    assert list((tmp_path / "refused").iterdir()) == []
+
+    names = ["rssi", "snr", "retries"]
+    rendered = run_cookiecutter(
+        tmp_path / "out", *answers, f"feature_names={','.join(names)}"
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    metadata = read_json(rendered.package_dir / "metadata.json")
+    assert metadata["training_info"]["feature_names"] == names
+    inference = load_package_module(rendered.package_dir).ModelInference(
+        rendered.package_dir, environ={}
+    )
+    rows = rng.normal(size=(30, 3))
+    records = [dict(zip(names, row, strict=True)) for row in rows.tolist()]
+    scaled = pd.DataFrame(pca.transform(rows), columns=outputs)
+    assert inference.predict(records)["scores"] == pytest.approx(
+        (-model.score_samples(scaled)).tolist(), rel=0, abs=1e-12
+    )
+
+
 def test_readme_says_how_the_demo_is_scored(demo: Rendered) -> None:
     """The demo's README says that its IsolationForest is scored by a flattened
     copy."""

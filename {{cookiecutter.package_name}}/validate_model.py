@@ -541,33 +541,37 @@ def check_inference(report: Report, inference: "ModelInference") -> None:
     report.line(f"   Score range: {min(scores):.3f} to {max(scores):.3f}")
 
 
-def scaler_output_names(
+def scaler_output(
     scaler: Any, fitted_names: Any, names: list[str]
-) -> list[str] | None:
-    """The names of the columns the scaler puts out for the features
-    ``names``: its own output names when it was fitted with names; else, when
-    it keeps the number of columns, ``names`` (one column each); else
-    placeholders of the right count (a model after it was fitted without
-    names). None when the count is unknown: the scaler neither names its
-    output nor transforms a row of zeros (Box-Cox takes positive values)."""
+) -> tuple[int | None, list[str] | None]:
+    """How many columns the scaler puts out for the features ``names``, and
+    their names where they are known: its own output names when it was
+    fitted with names; else ``names`` when it gives each column its input's
+    name (a StandardScaler does; a PCA mixes them, so its columns have no
+    such names). (None, None) when not even the count is known: the scaler
+    neither names its output nor transforms a row of zeros (Box-Cox takes
+    positive values)."""
     try:
-        out = [str(name) for name in scaler.get_feature_names_out()]
+        out = [
+            str(name)
+            for name in (
+                scaler.get_feature_names_out()
+                if fitted_names is not None
+                else scaler.get_feature_names_out(names)
+            )
+        ]
     except Exception:  # not implemented, or not for this transformer
         out = None
-    if fitted_names is not None and out is not None:
-        return out
     if out is not None:
-        produced = len(out)
-    else:
-        import numpy as np
+        known = fitted_names is not None or out == list(names)
+        return len(out), out if known else None
+    import numpy as np
 
-        try:
-            produced = np.asarray(scaler.transform(np.zeros((1, len(names))))).shape[1]
-        except Exception:
-            return None
-    if produced == len(names):
-        return list(names)
-    return [f"x{column}" for column in range(produced)]
+    try:
+        produced = np.asarray(scaler.transform(np.zeros((1, len(names))))).shape[1]
+    except Exception:
+        return None, None
+    return produced, None
 
 
 def check_features(
@@ -594,24 +598,29 @@ def check_features(
     checked = ["manifest", metadata_file]
     # The model takes what the scaler puts out (which a transformer such as
     # PolynomialFeatures may widen); without a scaler, the features.
-    given_names, given_by = names, "the manifest lists"
+    given_width, given_names = len(names), names
+    given_by = "the manifest lists"
     for label, step in (("scaler", inference.scaler), ("model", inference.model)):
-        if step is None or given_names is None:
+        if step is None or given_width is None:
             continue
         width = getattr(step, "n_features_in_", None)
-        if width is not None and width != len(given_names):
+        if width is not None and width != given_width:
             raise ValidationFailed(
-                f"the {label} expects {width} features, {given_by} {len(given_names)}"
+                f"the {label} expects {width} features, {given_by} {given_width}"
             )
         fitted_names = getattr(step, "feature_names_in_", None)
-        if fitted_names is not None and list(fitted_names) != given_names:
+        if (
+            fitted_names is not None
+            and given_names is not None
+            and list(fitted_names) != given_names
+        ):
             raise ValidationFailed(
                 f"the {label} was fitted on features {list(fitted_names)}, "
                 f"{given_by} {given_names}"
             )
         checked.append(label)
         if label == "scaler":
-            given_names = scaler_output_names(step, fitted_names, names)
+            given_width, given_names = scaler_output(step, fitted_names, names)
             given_by = "the scaler puts out"
     report.check("features", passed=True, feature_names=names, agree=checked)
     report.line(f"✅ {len(names)} features agree: {', '.join(checked)}")

@@ -624,10 +624,21 @@ def inspect_artifacts(
             )
         scaler_names = _names(scaler)
         fitted_names = {"scaler_path": scaler_names}
-        if scaler_names is None and model_names and produced == input_width:
-            # A scaler fitted on an array before a model fitted on named
-            # columns, one for each input: the model's names name the features.
-            fitted_names = {"model_path": model_names}
+        if scaler_names is None and model_names:
+            if _keeps_names(scaler, model_names):
+                # A scaler fitted on an array before a model fitted on named
+                # columns, each its input's: the model's names name the features.
+                fitted_names = {"model_path": model_names}
+            elif all(names is None for names in declared_names.values()):
+                raise AnswerError(
+                    "feature_names",
+                    "",
+                    f"the scaler was fitted on a bare array, and the model's "
+                    f"column names {model_names} name what the "
+                    f"{type(scaler).__name__} puts out, not the features it "
+                    f"takes; give feature_names=name1,name2,... ({input_width} "
+                    "names)",
+                )
     detector_type = type(detector).__name__
     between = " between 0 and 1" if detector_type == "IsolationForest" else ""
     if threshold is not None:
@@ -702,6 +713,17 @@ def _equal(value: Any, other: Any) -> bool:
         return bool(value == other)
     except (TypeError, ValueError):  # an object whose == is not a yes or no
         return False
+
+
+def _keeps_names(scaler: Any, names: list[str]) -> bool:
+    """Whether ``scaler`` gives each output column its input column's name
+    (a StandardScaler does; a PCA, or a FunctionTransformer that does not say,
+    does not)."""
+    try:
+        out = scaler.get_feature_names_out(names)
+    except Exception:  # none, or one that refuses these names
+        return False
+    return [str(name) for name in out] == names
 
 
 def _output_names(scaler: Any) -> list[str] | None:
