@@ -753,6 +753,73 @@ def test_model_without_metadata_records_unknowns_as_null(
     assert metadata["training_info"]["model_parameters"]["n_estimators"] == 30
 
 
+def test_every_answer_given_reaches_the_package(tmp_path: Path) -> None:
+    """The answers a builder gives land where the README says: the free-text
+    ones in metadata.json (and the manifest's model_info), the deployment
+    facts from this build, and the inference settings in inference_config,
+    which the package's ModelInference then uses."""
+    import platform
+
+    X, _ = make_data(300)
+    joblib.dump(
+        IsolationForest(n_estimators=20, random_state=0).fit(X),
+        tmp_path / "model.joblib",
+    )
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={tmp_path / 'model.joblib'}",
+        f"feature_names={','.join(FEATURES)}",
+        "training_source=netflow export",
+        "training_id=train-0042",
+        "export_file=netflow_2024_12.csv",
+        "deployed_by=Jane Builder",
+        "score_percentile=75",
+        "batch_size=50",
+        "timeout_seconds=5",
+        "missing_features=zero",
+        "create_zip=no",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    metadata = read_json(rendered.package_dir / "metadata.json")
+    given = {
+        "training_source": "netflow export",
+        "training_id": "train-0042",
+        "export_file": "netflow_2024_12.csv",
+    }
+    assert {key: metadata["model_info"][key] for key in given} == given
+    assert metadata["deployment_info"] == {
+        "status": "deployed",
+        "deployed_at": "2024-12-01T14:30:22Z",
+        "deployed_by": "Jane Builder",
+    }
+    assert metadata["build_environment"]["python"] == platform.python_version()
+    manifest = read_json(rendered.package_dir / "deployment_manifest.json")
+    assert {key: manifest["model_info"][key] for key in given} == given
+    assert manifest["deployment_info"] == metadata["deployment_info"]
+    config = manifest["inference_config"]
+    assert {
+        key: config[key]
+        for key in (
+            "score_percentile",
+            "batch_size",
+            "timeout_seconds",
+            "missing_features",
+            "out_of_range",
+        )
+    } == {
+        "score_percentile": 75,
+        "batch_size": 50,
+        "timeout_seconds": 5,
+        "missing_features": "zero",
+        "out_of_range": "allow",
+    }
+    inference = load_package_module(rendered.package_dir).ModelInference(
+        rendered.package_dir, environ={}
+    )
+    assert (inference.batch_size, inference.timeout_seconds) == (50, 5)
+    assert inference.missing_features == "zero"
+
+
 def test_dataframe_model_brings_its_own_feature_names(
     rendered_samples: dict[str, Rendered],
 ) -> None:
