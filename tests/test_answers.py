@@ -545,7 +545,9 @@ def test_version_after_2107_is_refused(context: dict[str, Any]) -> None:
         package_name="model_21080101_000000_deployment",
     )
 
-    assert message.startswith("version ('21080101_000000'): ")
+    assert message.startswith(
+        "version ('21080101_000000'): zip archives hold dates from 1980 to 2107 only; "
+    )
 
 
 # read_given_metadata

@@ -953,13 +953,19 @@ def test_self_test_of_uneven_lengths_fails_without_a_traceback(
 
 def test_resigned_corrupt_model_fails_at_loading(runs: dict) -> None:
     """A corrupt model.joblib whose hashes were rewritten passes the integrity
-    check but not loading: exit 1 with a ``loading failed`` line."""
+    check but not loading: exit 1 with a ``loading failed`` line naming the
+    file, the reason (unpickling's own words) and the fix."""
     result = runs["corrupt-model"]
     assert result.returncode == 1, explain(result)
     lines = result.stdout.splitlines()
     assert "✅ model.joblib: OK" in lines
     assert LOADING in lines
-    assert lines[-1].startswith("❌ Validation failed: loading failed: ")
+    assert re.fullmatch(
+        r"❌ Validation failed: loading failed: UnpicklingError: model\.joblib "
+        r"cannot be unpickled \(\w+: .+\): the file is corrupted; re-download "
+        r"the package and verify it \(python validate_model\.py\)",
+        lines[-1],
+    ), lines[-1]
     assert not any(line.startswith("✅ Model loaded") for line in lines)
 
 
