@@ -138,10 +138,9 @@ VARIANTS: dict[str, Callable[[Path], None] | None] = {
     "module-imports-numpx": lambda folder: misspell_import(
         folder, "import numpy as np", "import numpx as np"
     ),
-    "module-imports-sequencf": lambda folder: misspell_import(
-        folder,
-        "from collections.abc import Iterator, Mapping, Sequence",
-        "from collections.abc import Iterator, Mapping, Sequencf",
+    "module-imports-numpx-resigned": lambda folder: (
+        misspell_import(folder, "import numpy as np", "import numpx as np"),
+        resign_package(folder),
     ),
     "planted-bytecode": plant_bytecode,
     "module-vouched-by-manifest-only": lambda folder: edit_module_and_manifest(folder),
@@ -367,7 +366,7 @@ RUNS = {
     "module-numpx": Run("module-imports-numpx"),
     "module-numpx-json": Run("module-imports-numpx", ("--json",)),
     "module-numpx-quiet": Run("module-imports-numpx", ("--quiet",)),
-    "module-sequencf": Run("module-imports-sequencf"),
+    "module-numpx-resigned": Run("module-imports-numpx-resigned"),
     "module-unlisted": Run("module-unlisted"),
     "module-vouched-by-manifest-only": Run("module-vouched-by-manifest-only"),
     "module-vouched-by-manifest-only-json": Run(
@@ -1238,7 +1237,6 @@ def assert_module_not_imported(
     ("run", "problem"),
     [
         ("module-numpx", NOT_MATCHING),
-        ("module-sequencf", NOT_MATCHING),
         ("module-unlisted", "has no SHA-256 in the manifest"),
     ],
 )
@@ -1246,11 +1244,26 @@ def test_tampered_inference_module_is_refused_before_it_is_imported(
     runs: dict, run: str, problem: str
 ) -> None:
     """inference_example.py edited so that importing it would fail like a
-    missing library (``import numpx as np``, ``from collections.abc import
-    Sequencf``), its SHA-256 no longer the manifest's, or the manifest
-    holding none for it: exit 1, the file named as not matching, and it is
-    never imported (no "pip install" advice, no other module named)."""
+    missing library (``import numpx as np``), its SHA-256 no longer the
+    manifest's, or the manifest holding none for it: exit 1, the file named
+    as not matching, and it is never imported (no "pip install" advice, no
+    other module named)."""
     assert_module_not_imported(runs[run], f"{MODULE_FILE}: {problem}")
+
+
+def test_signed_module_needing_a_missing_library_is_an_environment_problem(
+    runs: dict,
+) -> None:
+    """The same edit in a package re-signed so (its SHA-256 matches): the
+    package vouches for the file, so it is imported, and the library it
+    needs but this Python lacks is exit 2 with the install command, as a
+    real missing dependency is."""
+    result = runs["module-numpx-resigned"]
+    assert result.returncode == 2, explain(result)
+    assert lines_of(result)[-1] == (
+        "❌ Validation failed: No module named 'numpx': run pip install -r "
+        "requirements.txt"
+    )
 
 
 @pytest.mark.parametrize(
