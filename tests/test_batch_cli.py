@@ -416,12 +416,12 @@ ONE_DOCUMENT = (
 )
 ARRAY_TO_LINES = "(jq -c '.[]' FILE writes an array's objects so)"
 BODY_TO_LINES = (
-    "(jq -c '.features[]' FILE writes the records of a serve.py body "
+    "(jq -c '.features[]' FILE writes the records of an API request body "
     '{"features": [...]} so)'
 )
 OBJECT_TO_LINES = (
     "(jq -c . FILE writes an object so; jq -c '.features[]' FILE, the records "
-    'of a serve.py body {"features": [...]})'
+    'of an API request body {"features": [...]})'
 )
 
 
@@ -445,7 +445,7 @@ OBJECT_TO_LINES = (
         ),
         (
             lambda rows: json.dumps({"features": rows}),
-            "the input's first line is a serve.py body, not a record: give one "
+            "the input's first line is an API request body, not a record: give one "
             "object per line " + BODY_TO_LINES,
         ),
     ],
@@ -482,7 +482,7 @@ def test_a_first_record_with_a_features_list_of_its_own_is_scored(
 ) -> None:
     """A first JSON line that is a record with an extra key "features" (a
     list of numbers, or even of objects) is scored like any other record,
-    not taken for a serve.py body, and keeps that key in its output."""
+    not taken for an API request body, and keeps that key in its output."""
     source = tmp_path / "in.jsonl"
     first = {**records[0], "features": extra}
     source.write_text(json.dumps(first) + "\n" + json.dumps(records[1]) + "\n")

@@ -54,6 +54,7 @@ GOLDEN_PREDICTION_ROW = 3
 DEMO_FEATURE_COUNT = 17
 OTHER_FEATURE_COUNT = DEMO_FEATURE_COUNT - 1
 MODULE_FILE = "inference_example.py"
+MISMATCH_FIX = "the package's files do not belong together: rebuild it"
 
 
 PICKLED_WITH = same_length_other_version(SKLEARN)
@@ -568,7 +569,7 @@ def test_quiet_prints_only_the_failure(runs: dict) -> None:
     assert result.returncode == 1, explain(result)
     assert result.stdout.splitlines() == [
         "❌ Validation failed: self-test predictions differ from the recorded "
-        f"ones in rows [{GOLDEN_PREDICTION_ROW}]"
+        f"ones in rows [{GOLDEN_PREDICTION_ROW}]: {MISMATCH_FIX}"
     ]
 
 
@@ -927,7 +928,7 @@ def test_edited_expected_prediction_fails_naming_the_row(runs: dict) -> None:
     assert result.returncode == 1, explain(result)
     assert lines_of(result)[-1] == (
         "❌ Validation failed: self-test predictions differ from the recorded "
-        f"ones in rows [{GOLDEN_PREDICTION_ROW}]"
+        f"ones in rows [{GOLDEN_PREDICTION_ROW}]: {MISMATCH_FIX}"
     )
 
 
@@ -1139,7 +1140,7 @@ def assert_features_refused(result: subprocess.CompletedProcess, message: str) -
     assert result.returncode == 1, explain(result)
     assert result.stdout.splitlines()[-2:] == [
         CHECKING_FEATURES,
-        f"❌ Validation failed: {message}",
+        f"❌ Validation failed: {message}: {MISMATCH_FIX}",
     ], explain(result)
     assert result.stderr == ""
 

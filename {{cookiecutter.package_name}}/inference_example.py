@@ -1332,7 +1332,8 @@ class ModelInference:
 
     @property
     def timeout_seconds(self) -> float:
-        """Time limit of one ``predict`` call; settable (finite, more than 0)."""
+        """Time limit of one ``predict`` or ``drift_report`` call; settable
+        (finite, more than 0)."""
         return self._timeout_seconds
 
     @timeout_seconds.setter
@@ -1915,6 +1916,12 @@ class ModelInference:
         are scored: values outside the reference range whatever
         ``out_of_range`` says, and a 0.0 filled in for a missing feature
         (``missing_features=zero``) as that feature's value.
+
+        Raises:
+            ValueError: bad input, as for ``predict`` (but values outside the
+                reference range, which are counted), or bad PSI levels.
+            TimeoutError: converting and scoring took longer than
+                ``timeout_seconds``.
         """
         deadline = self._deadline("drift_report")
         monitor = self.drift_monitor(psi_warn, psi_alert)
@@ -2132,7 +2139,10 @@ class DriftMonitor:
                 f"{predictions.dtype} {predictions.shape}"
             )
         if not (np.isfinite(X).all() and np.isfinite(scores).all()):
-            raise ValueError("X and scores must hold finite numbers only")
+            raise ValueError(
+                "X and scores must hold finite numbers only, as "
+                "preprocess_features and score give them"
+            )
         if not np.isin(predictions, (0, 1)).all():
             raise ValueError(
                 "predictions must be 0 (normal) or 1 (anomaly), as predict gives "
@@ -2360,7 +2370,7 @@ def _csv_number(text: str) -> float | str:
 
 _ARRAY_TO_LINES = "jq -c '.[]' FILE writes an array's objects so"
 _BODY_TO_LINES = (
-    "jq -c '.features[]' FILE writes the records of a serve.py body "
+    "jq -c '.features[]' FILE writes the records of an API request body "
     '{"features": [...]} so'
 )
 _NOT_JSON_LINES = {
@@ -2369,18 +2379,18 @@ _NOT_JSON_LINES = {
     f"line ({_ARRAY_TO_LINES})",
     "{": "the input is one JSON document, not JSON lines: give one object per "
     "line (jq -c . FILE writes an object so; jq -c '.features[]' FILE, the "
-    'records of a serve.py body {"features": [...]})',
+    'records of an API request body {"features": [...]})',
     # A first line that holds records, not one.
     "array": "the input's first line is a JSON array of records, not a record: "
     f"give one object per line ({_ARRAY_TO_LINES})",
-    "body": "the input's first line is a serve.py body, not a record: give one "
+    "body": "the input's first line is an API request body, not a record: give one "
     f"object per line ({_BODY_TO_LINES})",
 }
 
 
 def _records_line(record: Any) -> str | None:
     """What a first JSON line holds when it holds records, not one: "array"
-    (an array of objects) or "body" (serve.py's {"features": [objects]},
+    (an array of objects) or "body" (an API request body {"features": [objects]},
     with no other key); else None."""
 
     def records(value: Any) -> bool:
@@ -2632,7 +2642,7 @@ def _input_format(path: str, given: str | None) -> str:
     )
 
 
-# What to do when an output cannot be written for want of room.
+# What to do when an output cannot be written, by the error's errno.
 _WRITE_FIXES = {
     errno.ENOSPC: "free some space on its disk, or write it to another disk",
     errno.EDQUOT: "free some of your disk quota, or write it to another disk",
@@ -2646,8 +2656,8 @@ _WRITE_FIXES = {
 
 
 def _cannot_write(name: Any, error: OSError) -> OSError:
-    """The error of an output that cannot be written, naming it and, for a
-    full disk, saying what to do."""
+    """The error of an output that cannot be written, naming it and, where
+    the cause is one of _WRITE_FIXES's, saying what to do."""
     fix = _WRITE_FIXES.get(error.errno)
     return OSError(
         f"cannot write {name}: {error.strerror or error}" + (f": {fix}" if fix else "")

@@ -223,7 +223,8 @@ def _archive_from_manifest(
     if not isinstance(names, list) or not names:
         raise ValueError(
             f"{folder}/{MANIFEST_FILE} in {path or 'the archive'} is not a "
-            "deployment manifest with training_info.feature_names"
+            "deployment manifest with training_info.feature_names: pass the zip "
+            "the package was built as, or re-download it"
         )
     return PackageArchive(
         path=path,

@@ -73,6 +73,8 @@ MANIFEST_FILE = "deployment_manifest.json"
 SUMS_FILE = "SHA256SUMS"
 SCORE_TOLERANCE = 1e-9
 EXIT_VALID, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2
+# What to do about package files that disagree among themselves.
+MISMATCH_FIX = "the package's files do not belong together: rebuild it"
 NOT_READABLE_FIX = (
     "give the user running this read access to the package's files, or "
     "re-download the package"
@@ -521,8 +523,7 @@ def check_inference(report: Report, inference: "ModelInference") -> None:
             f"(by up to {max(differences):.3g}, tolerance {SCORE_TOLERANCE}, "
             "relative for scores beyond 1): the "
             "installed libraries compute different numbers; install "
-            "requirements.txt exactly (if it is, the package's files do not "
-            "belong together: rebuild it)"
+            f"requirements.txt exactly (if it is, {MISMATCH_FIX})"
         )
     bad_rows = [
         row
@@ -533,7 +534,8 @@ def check_inference(report: Report, inference: "ModelInference") -> None:
     ]
     if bad_rows:
         raise ValidationFailed(
-            f"self-test predictions differ from the recorded ones in rows {bad_rows}"
+            f"self-test predictions differ from the recorded ones in rows "
+            f"{bad_rows}: {MISMATCH_FIX}"
         )
     report.check("inference", passed=True)
     report.line("✅ Inference test successful")
@@ -588,12 +590,13 @@ def check_features(
     for source, (source_names, info) in sources.items():
         if source_names != names:
             raise ValidationFailed(
-                f"{source} lists features {source_names}, expected {names}"
+                f"{source} lists features {source_names}, expected {names}: "
+                f"{MISMATCH_FIX}"
             )
         if info.get("feature_count") != len(names):
             raise ValidationFailed(
                 f"{source} feature_count is {info.get('feature_count')!r}, "
-                f"expected {len(names)}"
+                f"expected {len(names)}: {MISMATCH_FIX}"
             )
     checked = ["manifest", metadata_file]
     # The model takes what the scaler puts out (which a transformer such as
@@ -606,7 +609,8 @@ def check_features(
         width = getattr(step, "n_features_in_", None)
         if width is not None and width != given_width:
             raise ValidationFailed(
-                f"the {label} expects {width} features, {given_by} {given_width}"
+                f"the {label} expects {width} features, {given_by} {given_width}: "
+                f"{MISMATCH_FIX}"
             )
         fitted_names = getattr(step, "feature_names_in_", None)
         if (
@@ -616,7 +620,7 @@ def check_features(
         ):
             raise ValidationFailed(
                 f"the {label} was fitted on features {list(fitted_names)}, "
-                f"{given_by} {given_names}"
+                f"{given_by} {given_names}: {MISMATCH_FIX}"
             )
         checked.append(label)
         if label == "scaler":
