@@ -582,6 +582,7 @@ def _serve(server: BaseWSGIServer, requests: _Requests, started: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve this package until stopped; return the exit status."""
     parser = argparse.ArgumentParser(
         description="Serve this model over HTTP with Flask's built-in server.",
         epilog="For production, run under a WSGI server in this folder, e.g. "

@@ -97,10 +97,12 @@ class PackageArchive:
 
     @property
     def feature_names(self) -> list[str]:
+        """The model's features, in the manifest's order."""
         return list(self.manifest["training_info"]["feature_names"])
 
     @property
     def missing_features(self) -> str:
+        """The package's missing_features policy: error, or zero."""
         config = self.manifest.get("inference_config") or {}
         return str(config.get("missing_features") or "error")
 

@@ -244,6 +244,7 @@ class Report:
         self.lines: list[str] = []
 
     def line(self, text: str, failed: bool = False) -> None:
+        """Record a report line; print it unless the mode keeps it back."""
         self.lines.append(text)
         if self.mode == "text" or (self.mode == "quiet" and failed):
             self.print(text)
@@ -268,9 +269,11 @@ class Report:
             os.close(devnull)
 
     def check(self, name: str, **details: Any) -> None:
+        """Record what the check ``name`` saw, for --json."""
         self.checks.setdefault(name, {}).update(details)
 
     def finish(self, package_dir: Path, failure: ValidationFailed | None) -> int:
+        """Print the verdict (or the JSON report); return the exit status."""
         code = EXIT_VALID if failure is None else failure.exit_code
         if failure is None:
             self.line("🎉 Model validation completed successfully!")
@@ -308,6 +311,8 @@ def refuse_module(report: Report, path: Path, problem: str) -> ValidationFailed:
 
 
 def check_integrity(report: Report, package_dir: Path, manifest: dict) -> None:
+    """Step 1: every file against the manifest and the manifest against
+    SHA256SUMS, before anything is unpickled."""
     report.line("📁 Checking file integrity...")
     results = integrity_report(package_dir, manifest)
     files: dict[str, str] = {}
@@ -370,6 +375,8 @@ def installed_versions(names: list[str]) -> dict[str, str | None]:
 
 
 def check_environment(report: Report, metadata: dict, allow_mismatch: bool) -> None:
+    """Step 2: the installed versions beside the build's, and the MODEL_* and
+    LOG_* environment variables."""
     report.line("🧰 Checking environment...")
     built = metadata.get("build_environment") or {}
     installed = installed_versions(list(built) or ["python", "scikit-learn"])
@@ -432,6 +439,8 @@ def check_environment(report: Report, metadata: dict, allow_mismatch: bool) -> N
 
 
 def load(report: Report, package_dir: Path, allow_mismatch: bool) -> "ModelInference":
+    """Step 3: load the package as a consumer does (its files were verified
+    in step 1), with the range policy off for the self-test's inputs."""
     report.line("🤖 Loading model...")
     try:
         inference = ModelInference(
@@ -470,6 +479,8 @@ def load(report: Report, package_dir: Path, allow_mismatch: bool) -> "ModelInfer
 
 
 def check_inference(report: Report, inference: "ModelInference") -> None:
+    """Step 5: the self-test's inputs give the recorded scores and
+    predictions."""
     report.line("🧪 Testing model inference...")
     self_test = inference.manifest.get("self_test") or {}
     inputs = self_test.get("inputs")
@@ -579,6 +590,8 @@ def scaler_output(
 def check_features(
     report: Report, metadata_file: str, metadata: dict, inference: "ModelInference"
 ) -> None:
+    """Step 4: the manifest, metadata.json, the scaler and the model agree on
+    the feature names and count."""
     report.line("🔢 Checking feature compatibility...")
     report.check("features", passed=False)
     names = inference.feature_names
@@ -648,6 +661,8 @@ def validate(report: Report, package_dir: Path, allow_mismatch: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Validate the package folder given on the command line; return the exit
+    status."""
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         epilog="Exit status: 0 valid, 1 invalid, 2 usage or environment.",
