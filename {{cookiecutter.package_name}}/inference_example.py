@@ -107,6 +107,10 @@ _MAX_NOTED_KEYS = 1000
 _SHOWN_CHARACTERS = 60
 # Rows named in one log message (a message says how many more there are).
 _LOGGED_ROWS = 5
+# The warnings of a call, logged or (on the command line) printed, naming
+# rows or lines: the feature, where, and for a range, the values and range.
+_OUTSIDE_RANGE = "Feature '%s' in %s %s, outside the reference range [%r, %r]"
+_FILLED = "Feature '%s' not found in input (%s): filled with 0.0"
 
 logger = logging.getLogger("inference_example")
 
@@ -1508,12 +1512,11 @@ class ModelInference:
             )
             if notes is not None:
                 notes.messages.append(
-                    f"Feature '{name}' in {notes.where(rows)} {seen}, outside the "
-                    f"reference range [{low!r}, {high!r}]"
+                    _OUTSIDE_RANGE % (name, notes.where(rows), seen, low, high)
                 )
                 continue
             logger.warning(
-                "Feature '%s' in %s %s, outside the reference range [%r, %r]",
+                _OUTSIDE_RANGE,
                 name,
                 _rows_text(rows),
                 seen,
@@ -1619,8 +1622,7 @@ class ModelInference:
                             self._log_filled(names[column], _rows_text(rows))
                         else:
                             notes.messages.append(
-                                f"Feature '{names[column]}' not found in input "
-                                f"({notes.where(rows)}): filled with 0.0"
+                                _FILLED % (names[column], notes.where(rows))
                             )
             return X, filled
         hint = ""
@@ -1814,7 +1816,7 @@ class ModelInference:
     def _log_filled(self, name: str, where: str) -> None:
         """One WARNING per feature and call for the values filled with 0.0."""
         logger.warning(
-            "Feature '%s' not found in input (%s): filled with 0.0",
+            _FILLED,
             name,
             where,
             extra={
