@@ -371,11 +371,12 @@ def test_health(server: str) -> None:
 
 
 def test_metadata(server: str, api_package: Rendered, inference: Any) -> None:
-    """GET /metadata: metadata.json as packaged, plus what a caller needs."""
+    """GET /metadata: metadata.json as packaged (ModelInference.metadata),
+    plus what a caller needs."""
     reply = call(f"{server}/metadata")
     assert reply.status == 200
     metadata = json.loads((api_package.package_dir / "metadata.json").read_text())
-    assert reply.body["metadata"] == metadata
+    assert reply.body["metadata"] == metadata == inference.metadata
     assert list(reply.body["metadata"]) == list(metadata)  # order kept
     assert reply.body["model_version"] == VERSION
     assert reply.body["feature_names"] == inference.feature_names

@@ -1283,7 +1283,8 @@ class ModelInference:
         )
         self._settings = settings
         with open(self.model_dir / files["metadata_file"], encoding="utf-8") as stream:
-            self._monitoring = json.load(stream).get("monitoring")
+            self._metadata = json.load(stream)
+        self._monitoring = self._metadata.get("monitoring")
         self._low, self._high = _reference_bounds(self._monitoring, self._feature_names)
         self.batch_size = settings.batch_size
         self.timeout_seconds = settings.timeout_seconds
@@ -1387,6 +1388,11 @@ class ModelInference:
             missing_features=self._missing_features,
             out_of_range=self._out_of_range,
         )
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """metadata.json, as read when loading (after verification)."""
+        return self._metadata
 
     @property
     def monitoring(self) -> dict[str, Any] | None:

@@ -68,7 +68,6 @@ if __name__ == "__main__":
 
 import argparse
 import errno
-import hashlib
 import importlib.util
 import json
 import os
@@ -157,10 +156,6 @@ DEFAULT_READ_TIMEOUT = 10
 USAGE = 'send a JSON object {"features": [{"<feature name>": <number>, ...}, ...]}'
 
 
-class StartupError(RuntimeError):
-    """The service cannot start; the message names the file or setting."""
-
-
 def _error(message: str, status: int, **extra: Any) -> tuple[Response, int]:
     return jsonify(error=message, **extra), status
 
@@ -206,19 +201,6 @@ def _read_whole_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _read_verified_json(
-    model_dir: Path, name: str, manifest: dict[str, Any]
-) -> dict[str, Any]:
-    """Read a JSON file of the package, checking its bytes against the manifest."""
-    data = (model_dir / name).read_bytes()
-    if hashlib.sha256(data).hexdigest() != manifest["file_integrity"].get(name):
-        raise StartupError(
-            f"{name}: SHA-256 does not match the manifest. Re-download the "
-            "package and run validate_model.py"
-        )
-    return json.loads(data)
-
-
 def create_app(
     model_dir: Path | str = PACKAGE_DIR,
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
@@ -232,9 +214,6 @@ def create_app(
     inference = ModelInference(model_dir)  # checks every SHA-256, then unpickles
     manifest = inference.manifest
     version = manifest["model_version"]
-    metadata = _read_verified_json(
-        model_dir, manifest["files"]["metadata_file"], manifest
-    )
     description = {
         "model_version": version,
         "package_format_version": manifest.get("package_format_version"),
@@ -243,7 +222,7 @@ def create_app(
         # The threshold in use; inference_config holds the one recorded at build.
         "threshold": inference.threshold,
         "inference_config": manifest.get("inference_config"),
-        "metadata": metadata,
+        "metadata": inference.metadata,
     }
 
     app = Flask(__name__)
