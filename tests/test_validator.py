@@ -682,6 +682,42 @@ def test_another_package_folder_is_checked_with_its_own_code(
     ]
 
 
+def test_a_folder_that_is_no_package_is_named_so(demo: Rendered) -> None:
+    """PACKAGE_DIR a folder without a manifest (the package's parent, say):
+    exit 1, "not found: pass the extracted package folder", not advice to
+    re-download a package."""
+    result = run_validate_model(demo.package_dir, str(demo.package_dir.parent))
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines() == [
+        "🔍 Validating model deployment...",
+        f"❌ Validation failed: {demo.package_dir.parent / MANIFEST_FILE} not "
+        "found: pass the extracted package folder",
+    ]
+
+
+def test_a_package_of_another_template_version_is_left_to_its_own_script(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """PACKAGE_DIR whose validate_model.py is not this one (a package built
+    by another version of the template, whose code this script's checks may
+    not fit): exit 2, saying to run that package's own validate_model.py;
+    it validates there."""
+    there = copy_package(demo.package_dir, tmp_path / "there")
+    with open(there / "validate_model.py", "a", encoding="utf-8") as script:
+        script.write("# another version\n")
+    resign_package(there)
+
+    result = run_validate_model(demo.package_dir, str(there))
+
+    assert result.returncode == 2, explain(result)
+    assert result.stdout.splitlines()[-1] == (
+        f"❌ Validation failed: {there} was built with another validate_model.py "
+        "than this one, whose checks may not fit it: run its own, python "
+        f"{there / 'validate_model.py'}"
+    )
+    assert run_validate_model(there).returncode == 0
+
+
 @pytest.mark.parametrize("name", INVALID_SETTINGS)
 def test_invalid_environment_variable_exits_2(runs: dict, name: str) -> None:
     """MODEL_THRESHOLD, MODEL_BATCH_SIZE, MODEL_TIMEOUT, LOG_LEVEL or

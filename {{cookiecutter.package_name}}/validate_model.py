@@ -23,7 +23,8 @@ Checks, in order, and stops at the first step that fails:
    scores (within 1e-9, relative for scores beyond 1) and predictions.
 
 PACKAGE_DIR (default: this script's folder) is checked with its own
-inference_example.py, as its consumers will run it.
+inference_example.py, as its consumers will run it; another package folder
+only when its validate_model.py is this one (else: run its own).
 
 --json prints one JSON report on stdout instead of the lines; --quiet prints
 only what failed.
@@ -177,15 +178,30 @@ def import_inference_module(
 ) -> ValidationFailed | None:
     """Check the package's inference_example.py, then import what this script
     uses from it (into this module's namespace), running the very bytes
-    checked: a package is validated with its own code. Return the failure if
-    either step fails."""
+    checked: a package is validated with its own code, and another package
+    folder only by a validate_model.py like its own (one of the same
+    template version). Return the failure if a step fails."""
     global ConfigurationError, IntegrityError, ModelInference
     global VersionMismatchError, integrity_report, read_manifest, read_settings
     if not package_dir.is_dir():
         return EnvironmentProblem(
             f"{package_dir} is not a folder: give the extracted package folder"
         )
+    manifest = package_dir / MANIFEST_FILE
+    if not os.path.lexists(manifest):
+        return ValidationFailed(
+            f"{manifest} not found: pass the extracted package folder"
+        )
     try:
+        own = Path(os.path.abspath(__file__))
+        if package_dir.resolve() != own.resolve().parent:
+            theirs = package_dir / own.name
+            if read_checked(theirs, "missing") != read_checked(own, "missing"):
+                return EnvironmentProblem(
+                    f"{package_dir} was built with another validate_model.py "
+                    f"than this one, whose checks may not fit it: run its own, "
+                    f"python {theirs}"
+                )
         checked = checked_module_source(package_dir)
     except ModuleRefused as refused:
         return refuse_module(report, refused.path, refused.problem)
