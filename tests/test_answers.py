@@ -23,7 +23,7 @@ from package_builder.answers import (
     Answers,
     parse_answers,
 )
-from package_builder.documents import read_given_metadata
+from package_builder.documents import ModelFacts, _names_model, read_given_metadata
 from package_builder.reference_data import (
     declared_feature_names,
     read_reference_data,
@@ -666,6 +666,39 @@ def test_metadata_larger_than_any_metadata_is_refused(
         "indented as the package holds it), more than any metadata of a model; "
         "leave large data out of it"
     )
+
+
+@pytest.mark.parametrize(
+    ("model_type", "names_it"),
+    [
+        ("IsolationForest", True),
+        ("sklearn.ensemble.IsolationForest", True),
+        ("isolation_forest_v1", True),
+        ("IsolationForest_v2", True),
+        ("Isolation Forest model", True),
+        ("Pipeline(StandardScaler, Isolation Forest)", True),
+        ("Pipeline", True),  # the model's own class
+        ("NotAnIsolationForest", False),
+        ("IsolationForests", False),
+        ("OneClassSVM", False),
+    ],
+)
+def test_a_given_model_type_names_the_model_by_its_class_as_words(
+    model_type: str, names_it: bool
+) -> None:
+    """metadata's model_type names a Pipeline ending in an IsolationForest
+    when it holds the detector's class as words of their own (any case,
+    joined or not, with other words around) or the Pipeline's own class; a
+    longer class name that contains it names another class."""
+    facts = ModelFacts(
+        model_type="Pipeline(StandardScaler, IsolationForest)",
+        model_parameters={},
+        feature_names=["a"],
+        threshold=0.5,
+        detector_type="IsolationForest",
+        model_class="Pipeline",
+    )
+    assert _names_model(model_type, facts) is names_it
 
 
 def test_metadata_with_feature_names_is_accepted(tmp_path: Path) -> None:

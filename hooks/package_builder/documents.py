@@ -141,17 +141,23 @@ def _letters(text: str) -> str:
 
 
 def _names_model(model_type: str, facts: ModelFacts) -> bool:
-    """Whether a given model_type names the model: its detector
-    ("IsolationForest", "sklearn.ensemble.IsolationForest", "isolation_forest",
-    "Isolation Forest", "Pipeline(StandardScaler, IsolationForest)"), or the
-    class of the model itself ("Pipeline", "sklearn.pipeline.Pipeline"). A
-    name that only contains the class's (SGDOneClassSVM for a OneClassSVM)
-    names another class."""
-    names = {_letters(model_type), *map(_letters, re.findall(r"\w+", model_type))}
-    return _letters(facts.detector_type) in names or (
-        bool(facts.model_class)
-        and _letters(model_type.rsplit(".", 1)[-1]) == _letters(facts.model_class)
+    """Whether a given model_type names the model: its detector's class as
+    words of their own ("IsolationForest", "sklearn.ensemble.IsolationForest",
+    "isolation_forest_v1", "Isolation Forest model", "Pipeline(StandardScaler,
+    IsolationForest)"), or the class of the model itself ("Pipeline",
+    "sklearn.pipeline.Pipeline"). A name that runs on from letters before or
+    after the class's (SGDOneClassSVM for a OneClassSVM) names another."""
+    words = re.findall(
+        r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+", facts.detector_type
     )
+    detector = r"[\s_-]*".join(map(re.escape, words))
+    if words and re.search(
+        rf"(?<![A-Za-z0-9]){detector}(?![A-Za-z])", model_type, re.IGNORECASE
+    ):
+        return True
+    return bool(facts.model_class) and _letters(
+        model_type.rsplit(".", 1)[-1]
+    ) == _letters(facts.model_class)
 
 
 def iso_time(moment: datetime) -> str:
