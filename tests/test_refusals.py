@@ -247,6 +247,7 @@ def bad_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Text, whose first letter a pickle reads as an opcode that imports.
     (directory / "features.csv").write_text("cpu,mem,disk,net\n1,2,3,4\n")
     (directory / "train.py").write_text("import numpy\n")
+    (directory / "count.csv").write_text("count\n1\n2\n")
     (directory / "list.json").write_text("[]")
     metadata = {
         "model_info": {},
@@ -583,6 +584,7 @@ BAD_ARTIFACTS = {
         for answer, name in [
             ("model_path", "train.py"),
             ("scaler_path", "features.csv"),
+            ("scaler_path", "count.csv"),
         ]
     },
     "pipeline-ending-in-passthrough": (

@@ -60,7 +60,8 @@ def load_artifact(
                 "pinned requirement and the self-test scores are that version's",
             ) from None
         except ModuleNotFoundError as error:
-            if not _is_module_name(error.name):  # text read as a pickle: 'mport os'
+            # Text read as a pickle names a "module" from its own letters.
+            if not (_is_module_name(error.name) and _written_by_joblib(path)):
                 raise _not_joblib(answer, source, error) from None
             raise AnswerError(
                 answer, str(source), _missing_module(error.name)
@@ -80,6 +81,25 @@ def _main_of_nothing() -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+# How a file that joblib.dump wrote starts: a pickle of protocol 2 or more,
+# or the mark of one of joblib's compressors (zlib, gzip, bz2, xz, lzma, lz4).
+_JOBLIB_STARTS = (
+    b"\x80",
+    b"x",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"\x5d\x00",
+    b"\x04\x22\x4d\x18",
+)
+
+
+def _written_by_joblib(path: Path) -> bool:
+    """Whether ``path`` starts as a file that joblib.dump writes does."""
+    with open(path, "rb") as stream:
+        return stream.read(6).startswith(_JOBLIB_STARTS)
 
 
 def _is_module_name(name: str | None) -> bool:
