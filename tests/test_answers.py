@@ -669,6 +669,33 @@ def test_metadata_larger_than_any_metadata_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("number", "shown"),
+    [
+        ("1" + "0" * 400, "1" + "0" * 39 + "... (401 characters)"),
+        ("-" + "9" * 5000, "-" + "9" * 39 + "... (5001 characters)"),
+        ("1e999", "1e999"),
+    ],
+    ids=["401-digits", "5001-digits", "1e999"],
+)
+def test_metadata_number_too_large_for_a_float_is_refused(
+    tmp_path: Path, number: str, shown: str
+) -> None:
+    """A whole number or a fraction beyond a float's range, which other JSON
+    readers take as Infinity (and Python refuses past 4300 digits, asking
+    for a setting the builder cannot give): refused naming it, shortened."""
+    text = json.dumps({**MINIMAL_METADATA, "training_info": {"training_duration": 0}})
+    path = metadata_file(
+        tmp_path,
+        text.replace('"training_duration": 0', f'"training_duration": {number}'),
+    )
+
+    assert metadata_refusal(path).endswith(
+        f"): holds the number {shown}, too large for a float (readers of JSON "
+        "take it as Infinity, which is not JSON); fix it in the metadata"
+    )
+
+
+@pytest.mark.parametrize(
     ("model_type", "names_it"),
     [
         ("IsolationForest", True),

@@ -434,8 +434,8 @@ BAD_ARTIFACTS = {
     "metadata-overflowing-number": (
         ["model_path=model4.joblib", "metadata_path=overflowing_duration.json"],
         "ERROR: metadata_path ('{folder}/overflowing_duration.json')",
-        "holds the number 1e999, too large for a float (it would be written as "
-        "Infinity, which is not JSON); fix it in the metadata",
+        "holds the number 1e999, too large for a float (readers of JSON take it "
+        "as Infinity, which is not JSON); fix it in the metadata",
     ),
     "metadata-repeated-key": (
         ["model_path=model4.joblib", "metadata_path=repeated_key.json"],

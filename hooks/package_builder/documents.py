@@ -10,6 +10,7 @@ import copy
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -189,13 +190,29 @@ def _refuse_constant(name: str) -> None:
     )
 
 
+def _too_large(text: str) -> _NotMetadata:
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    return _NotMetadata(
+        f"holds the number {shown}, too large for a float (readers of JSON "
+        "take it as Infinity, which is not JSON); fix it in the metadata"
+    )
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _NotMetadata(
-            f"holds the number {text[:40]}, too large for a float (it would be "
-            "written as Infinity, which is not JSON); fix it in the metadata"
-        )
+        raise _too_large(text)
+    return value
+
+
+def _float_sized_int(text: str) -> int:
+    """A JSON whole number, refused beyond a float's range (as _finite_float
+    refuses a fraction), before Python's limit on digits would."""
+    if len(text.lstrip("-")) > len(str(int(sys.float_info.max))):
+        raise _too_large(text)
+    value = int(text)
+    if abs(value) > sys.float_info.max:
+        raise _too_large(text)
     return value
 
 
@@ -281,6 +298,7 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
             given.decode("utf-8"),
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
+            parse_int=_float_sized_int,
             object_pairs_hook=_object_without_repeats,
         )
         if _too_deep(data):
