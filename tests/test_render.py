@@ -1052,7 +1052,8 @@ def test_model_fitted_on_a_mixing_scalers_named_output_does_not_name_features(
     assert (
         "ERROR: feature_names (''): the scaler was fitted on a bare array, and the "
         "model's column names ['pc1', 'pc2', 'pc3'] name what the PCA puts out, "
-        "not the features it takes; give feature_names=name1,name2,... (3 names)"
+        "which it does not say are the features it takes, each kept in its "
+        "column; give feature_names=name1,name2,... (3 names)"
     ) in refused.stderr.splitlines()
     assert list((tmp_path / "refused").iterdir()) == []
 

@@ -76,8 +76,8 @@ def _main_of_nothing() -> Iterator[None]:
     a function of the script that saved it (``__main__.build``) fails as
     such, instead of finding this hook's own function of that name."""
     main = sys.modules["__main__"]
-    sys.modules["__main__"] = ModuleType("__main__")
     try:
+        sys.modules["__main__"] = ModuleType("__main__")
         yield
     finally:
         sys.modules["__main__"] = main
@@ -655,9 +655,9 @@ def inspect_artifacts(
                     "",
                     f"the scaler was fitted on a bare array, and the model's "
                     f"column names {model_names} name what the "
-                    f"{type(scaler).__name__} puts out, not the features it "
-                    f"takes; give feature_names=name1,name2,... ({input_width} "
-                    "names)",
+                    f"{type(scaler).__name__} puts out, which it does not say "
+                    "are the features it takes, each kept in its column; give "
+                    f"feature_names=name1,name2,... ({input_width} names)",
                 )
     detector_type = type(detector).__name__
     between = " between 0 and 1" if detector_type == "IsolationForest" else ""
