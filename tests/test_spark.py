@@ -21,8 +21,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,6 +38,7 @@ from conftest import (
     copy_package,
     resign_package,
     run_validate_model,
+    unreadable_file,
 )
 from local_spark import ENVIRONMENT, local_session
 from package_builder.build import load_package_module
@@ -778,42 +780,57 @@ def test_without_a_zip_the_package_folder_is_zipped(
     )
 
 
+def rewrite_manifest(package: Path, edit: Callable[[bytes], bytes]) -> None:
+    manifest = package / MANIFEST_FILE
+    manifest.write_bytes(edit(manifest.read_bytes()))
+
+
+def make_sums_unreadable(package: Path) -> None:
+    (package / "SHA256SUMS").unlink()
+    unreadable_file(package / "SHA256SUMS")
+
+
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
         (
-            lambda manifest: manifest.replace(b'"model_version"', b'"model_versio"'),
+            lambda package: rewrite_manifest(
+                package,
+                lambda data: data.replace(b'"model_version"', b'"model_versio"'),
+            ),
             f"{MANIFEST_FILE}: SHA-256 does not match SHA256SUMS",
         ),
         (
-            lambda manifest: b"[1, 2]",
+            lambda package: rewrite_manifest(package, lambda data: b"[1, 2]"),
             f"{MANIFEST_FILE}: not a deployment manifest (no file_integrity)",
         ),
         (
-            lambda manifest: b"{not json",
+            lambda package: rewrite_manifest(package, lambda data: b"{not json"),
             f"{MANIFEST_FILE}: not a deployment manifest (no file_integrity)",
         ),
+        (make_sums_unreadable, "SHA256SUMS: cannot be read (Permission denied)"),
     ],
-    ids=["edited", "a-list", "not-json"],
+    ids=["edited", "a-list", "not-json", "sums-unreadable"],
 )
 def test_a_folder_whose_manifest_is_not_signed_is_not_zipped(
-    demo: Rendered, tmp_path: Path, edit: Any, problem: str
+    demo: Rendered, tmp_path: Path, edit: Callable[[Path], None], problem: str
 ) -> None:
     """build_package_zip checks the manifest against SHA256SUMS before it
     zips a folder (the driver refuses what every executor would), and a
-    manifest that is not one is an IntegrityError, not a KeyError or a
-    JSONDecodeError: nothing is zipped."""
+    manifest that is not one, or a SHA256SUMS that cannot be read, is an
+    IntegrityError, not a KeyError, a JSONDecodeError or a PermissionError:
+    nothing is zipped."""
     package = copy_package(demo.package_dir, tmp_path / "copy")
-    manifest = package / MANIFEST_FILE
-    manifest.write_bytes(edit(manifest.read_bytes()))
+    edit(package)
     scoring = load_module(package / "spark_scoring.py")
+    made = set(Path(tempfile.gettempdir()).glob("spark_scoring_*"))
     with pytest.raises(scoring.IntegrityError) as raised:
         scoring.build_package_zip(package)
     assert str(raised.value) == (
         f"package integrity check failed, nothing was shipped: {problem}. "
         "Re-download the package and run validate_model.py"
     )
-    assert scoring._BUILT_ZIPS == {}
+    assert set(Path(tempfile.gettempdir()).glob("spark_scoring_*")) == made
 
 
 def test_archive_shipped_beforehand_is_used_as_it_is(

@@ -284,14 +284,9 @@ def build_package_zip(package_dir: str | os.PathLike[str] = PACKAGE_DIR) -> Path
         )
     names = [*hashes, MANIFEST_FILE, SUMS_FILE]
     problems = []
-    sums = package_dir / SUMS_FILE
-    if not sums.is_file():
-        problems.append(f"{SUMS_FILE}: missing (it holds the manifest's SHA-256)")
-    elif (
-        f"{manifest_sha256}  {MANIFEST_FILE}"
-        not in sums.read_text(encoding="utf-8", errors="replace").splitlines()
-    ):
-        problems.append(f"{MANIFEST_FILE}: SHA-256 does not match {SUMS_FILE}")
+    sums_problem = _sums_problem(package_dir / SUMS_FILE, manifest_sha256)
+    if sums_problem is not None:
+        problems.append(sums_problem)
     for name in hashes:
         parts = PurePosixPath(name).parts
         if PurePosixPath(name).is_absolute() or ".." in parts:
@@ -313,6 +308,23 @@ def build_package_zip(package_dir: str | os.PathLike[str] = PACKAGE_DIR) -> Path
     _BUILT_ZIPS[key] = target
     logger.info("no zip next to %s: built %s from the folder", package_dir, target)
     return target
+
+
+def _sums_problem(sums: Path, manifest_sha256: str) -> str | None:
+    """What keeps SHA256SUMS from vouching for the manifest, or None."""
+    if not sums.is_file():
+        return f"{SUMS_FILE}: missing (it holds the manifest's SHA-256)"
+    try:
+        text = sums.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return f"{SUMS_FILE}: cannot be read ({error.strerror or error})"
+    listed = {
+        name: digest
+        for digest, _, name in (line.partition("  ") for line in text.splitlines())
+    }
+    if listed.get(MANIFEST_FILE) != manifest_sha256:
+        return f"{MANIFEST_FILE}: SHA-256 does not match {SUMS_FILE}"
+    return None
 
 
 def _refusal(problems: list[str]) -> str:
