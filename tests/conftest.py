@@ -165,6 +165,24 @@ def write_only_file() -> Path | None:
     return None
 
 
+def render_with_metadata(
+    tmp_path: Path, model: Path, given: dict[str, Any], *answers: str
+) -> Rendered:
+    """Package ``model`` with ``given`` as the builder's metadata.json (and
+    ``answers``), without a zip, into ``tmp_path / "out"``; check that it
+    builds."""
+    (tmp_path / "given.json").write_text(json.dumps(given), encoding="utf-8")
+    rendered = run_cookiecutter(
+        tmp_path / "out",
+        f"model_path={model}",
+        f"metadata_path={tmp_path / 'given.json'}",
+        "create_zip=no",
+        *answers,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return rendered
+
+
 def copy_package(package_dir: Path, parent: Path) -> Path:
     """A private copy of a rendered package folder, to edit."""
     return Path(shutil.copytree(package_dir, Path(parent) / package_dir.name))

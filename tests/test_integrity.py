@@ -596,8 +596,18 @@ def test_manifest_edited_into_nonsense_is_refused_as_altered(
             ),
             "training_info has no feature_names list",
         ),
+        (
+            lambda manifest: manifest["training_info"].__setitem__("feature_names", []),
+            "training_info has no feature_names list",
+        ),
     ],
-    ids=["no-model-file", "no-metadata-file", "no-feature-names", "names-a-string"],
+    ids=[
+        "no-model-file",
+        "no-metadata-file",
+        "no-feature-names",
+        "names-a-string",
+        "names-empty",
+    ],
 )
 def test_a_signed_manifest_without_what_every_package_has_is_named(
     package: Path, edit: Callable[[dict], None], problem: str

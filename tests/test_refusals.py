@@ -23,6 +23,7 @@ from conftest import (
     answers_for,
     builders_model,
     cookiecutter_command,
+    render_with_metadata,
     repickle_version,
     run_cookiecutter,
     same_length_other_version,
@@ -1319,14 +1320,7 @@ def test_self_test_slower_than_the_timeout_names_timeout_seconds(
 def built_metadata(tmp_path: Path, model: Path, given: dict) -> dict:
     """Package ``model`` with ``given`` as the builder's metadata.json; check
     that it builds and return the package's metadata.json."""
-    (tmp_path / "given.json").write_text(json.dumps(given), encoding="utf-8")
-    rendered = run_cookiecutter(
-        tmp_path / "out",
-        f"model_path={model}",
-        f"metadata_path={tmp_path / 'given.json'}",
-        "create_zip=no",
-    )
-    assert rendered.returncode == 0, rendered.stderr
+    rendered = render_with_metadata(tmp_path, model, given)
     return json.loads((rendered.package_dir / "metadata.json").read_text())
 
 

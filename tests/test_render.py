@@ -23,6 +23,7 @@ from conftest import (
     Rendered,
     answers_for,
     consumer_environment,
+    render_with_metadata,
     run_cookiecutter,
     run_validate_model,
     template_copy,
@@ -700,15 +701,9 @@ def test_given_metrics_get_no_threshold_they_were_not_measured_at(
         "training_info": {"feature_names": FEATURES},
         "evaluation_info": {"basic_metrics": {"precision": 0.8, "anomaly_ratio": 0.05}},
     }
-    (tmp_path / "metadata.json").write_text(json.dumps(given), encoding="utf-8")
-    rendered = run_cookiecutter(
-        tmp_path / "out",
-        f"model_path={tmp_path / 'model.joblib'}",
-        f"metadata_path={tmp_path / 'metadata.json'}",
-        "threshold=0.7",
-        "create_zip=no",
+    rendered = render_with_metadata(
+        tmp_path, tmp_path / "model.joblib", given, "threshold=0.7"
     )
-    assert rendered.returncode == 0, rendered.stderr
     metadata = read_json(rendered.package_dir / "metadata.json")
     assert metadata["evaluation_info"]["basic_metrics"] == {
         "accuracy": None,

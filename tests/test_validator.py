@@ -54,7 +54,7 @@ GOLDEN_PREDICTION_ROW = 3
 DEMO_FEATURE_COUNT = 17
 OTHER_FEATURE_COUNT = DEMO_FEATURE_COUNT - 1
 MODULE_FILE = "inference_example.py"
-MISMATCH_FIX = "the package's files do not belong together: rebuild it"
+MISMATCH_FIX = "the package's files do not belong together: have it rebuilt"
 
 
 PICKLED_WITH = same_length_other_version(SKLEARN)

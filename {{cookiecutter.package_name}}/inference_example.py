@@ -295,7 +295,11 @@ def _incomplete(manifest: Mapping[str, Any]) -> list[str]:
     ]
     training = manifest.get("training_info")
     names = training.get("feature_names") if isinstance(training, dict) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(n, str) for n in names)
+    ):
         problems.append("training_info has no feature_names list")
     return problems
 

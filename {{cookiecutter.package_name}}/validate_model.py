@@ -75,7 +75,7 @@ SUMS_FILE = "SHA256SUMS"
 SCORE_TOLERANCE = 1e-9
 EXIT_VALID, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2
 # What to do about package files that disagree among themselves.
-MISMATCH_FIX = "the package's files do not belong together: rebuild it"
+MISMATCH_FIX = "the package's files do not belong together: have it rebuilt"
 NOT_READABLE_FIX = (
     "give the user running this read access to the package's files, or "
     "re-download the package"
