@@ -635,8 +635,8 @@ def test_metadata_nested_deeper_than_any_metadata_is_refused(tmp_path: Path) -> 
     path = tmp_path / "deep.json"
     path.write_text(json.dumps(nested_notes(500)), encoding="utf-8")
     assert metadata_refusal(path).endswith(
-        "): nests lists or objects more than 100 deep; give the training "
-        "service's metadata.json"
+        '): nests lists or objects more than 100 deep under "training_info"; '
+        "give the training service's metadata.json"
     )
 
 

@@ -228,18 +228,18 @@ def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _too_deep(data: Any) -> bool:
-    """Whether lists and objects nest in ``data`` more than
-    MAX_METADATA_NESTING deep (a loop, not a recursion)."""
-    pending = [(data, 0)]
+def _too_deep(data: Any) -> str | None:
+    """The top-level key under which lists and objects nest in ``data`` more
+    than MAX_METADATA_NESTING deep, if anywhere (a loop, not a recursion)."""
+    pending = [(data, 0, "")]
     while pending:
-        value, depth = pending.pop()
+        value, depth, key = pending.pop()
         if isinstance(value, (dict, list)):
             if depth == MAX_METADATA_NESTING:
-                return True
-            items = value.values() if isinstance(value, dict) else value
-            pending.extend((item, depth + 1) for item in items)
-    return False
+                return key
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            pending.extend((item, depth + 1, key or str(name)) for name, item in items)
+    return None
 
 
 def _not_unicode(data: Any) -> str | None:
@@ -301,10 +301,12 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
             parse_int=_float_sized_int,
             object_pairs_hook=_object_without_repeats,
         )
-        if _too_deep(data):
+        deep = _too_deep(data)
+        if deep is not None:
             raise _NotMetadata(
-                f"nests lists or objects more than {MAX_METADATA_NESTING} deep; "
-                "give the training service's metadata.json"
+                f"nests lists or objects more than {MAX_METADATA_NESTING} deep "
+                f"under {_shown(json.dumps(deep)[:80])}; give the training "
+                "service's metadata.json"
             )
         written = json.dumps(data, indent=2, ensure_ascii=False)
         if len(written.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
