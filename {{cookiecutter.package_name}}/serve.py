@@ -201,17 +201,16 @@ def _read_whole_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(
-    model_dir: Path | str = PACKAGE_DIR,
-    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
-) -> Flask:
-    """Verify and load the package in ``model_dir`` once; return the Flask app.
+def create_app(max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH) -> Flask:
+    """Verify and load this folder's package once; return the Flask app.
+
+    Only this folder's: its inference_example.py, checked along the
+    package's own chain, is the code that serves.
 
     Raises whatever ModelInference raises when the package does not verify or
     load (an integrity error names the file), before any request is served.
     """
-    model_dir = Path(model_dir)
-    inference = ModelInference(model_dir)  # checks every SHA-256, then unpickles
+    inference = ModelInference(PACKAGE_DIR)  # checks every SHA-256, then unpickles
     manifest = inference.manifest
     version = manifest["model_version"]
     description = {
@@ -599,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        app = create_app(PACKAGE_DIR, max_content_length=args.max_content_length)
+        app = create_app(max_content_length=args.max_content_length)
     except Exception as error:
         print(
             f"serve.py: not serving: {type(error).__name__}: {error}", file=sys.stderr
