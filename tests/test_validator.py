@@ -718,6 +718,46 @@ def test_a_package_of_another_template_version_is_left_to_its_own_script(
     assert run_validate_model(there).returncode == 0
 
 
+def test_a_missing_manifest_in_the_scripts_own_package_is_a_missing_file(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """``python validate_model.py`` in a package that lost its manifest: the
+    integrity check names the missing file (exit 1), and does not ask for a
+    package folder that was not given."""
+    package = copy_package(demo.package_dir, tmp_path / "copy")
+    (package / MANIFEST_FILE).unlink()
+
+    result = run_validate_model(package)
+
+    assert result.returncode == 1, explain(result)
+    assert result.stdout.splitlines() == [
+        "🔍 Validating model deployment...",
+        "📁 Checking file integrity...",
+        f"❌ {MANIFEST_FILE}: missing",
+        "❌ Validation failed: file integrity check failed, inference_example.py "
+        "was not imported: re-download the package and verify it",
+    ]
+
+
+def test_an_altered_script_in_another_package_is_an_altered_file(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """PACKAGE_DIR whose validate_model.py was altered (not re-signed): an
+    integrity failure naming it (exit 1), not another template version to
+    run."""
+    there = copy_package(demo.package_dir, tmp_path / "there")
+    with open(there / "validate_model.py", "a", encoding="utf-8") as script:
+        script.write("# altered\n")
+
+    result = run_validate_model(demo.package_dir, str(there))
+
+    assert result.returncode == 1, explain(result)
+    assert "❌ validate_model.py: SHA-256 does not match the manifest" in (
+        result.stdout.splitlines()
+    )
+    assert "run its own" not in result.stdout
+
+
 @pytest.mark.parametrize("name", INVALID_SETTINGS)
 def test_invalid_environment_variable_exits_2(runs: dict, name: str) -> None:
     """MODEL_THRESHOLD, MODEL_BATCH_SIZE, MODEL_TIMEOUT, LOG_LEVEL or

@@ -70,6 +70,7 @@ from typing import Any
 
 MODULE = "inference_example"
 MODULE_FILE = f"{MODULE}.py"
+SCRIPT_FILE = "validate_model.py"
 MANIFEST_FILE = "deployment_manifest.json"
 SUMS_FILE = "SHA256SUMS"
 SCORE_TOLERANCE = 1e-9
@@ -112,12 +113,12 @@ class ModuleRefused(Exception):
 MAX_CHECKED_BYTES = 64 * 1024 * 1024
 
 
-def checked_module_source(folder: Path) -> tuple[Path, bytes]:
-    """Read ``folder``'s inference_example.py and check it with the standard
-    library alone, along the chain a consumer checks by hand: SHA256SUMS
-    vouches for the manifest, the manifest for the module. Its code runs on
-    import, and a damaged one can fail like a missing library would
-    (``import numpx``).
+def checked_module_source(folder: Path, name: str = MODULE_FILE) -> tuple[Path, bytes]:
+    """Read ``folder``'s inference_example.py (or its script ``name``) and
+    check it with the standard library alone, along the chain a consumer
+    checks by hand: SHA256SUMS vouches for the manifest, the manifest for the
+    module. Its code runs on import, and a damaged one can fail like a
+    missing library would (``import numpx``).
 
     Returns the file and its bytes, to be run as they are (never a byte-code
     file in __pycache__, which may be stale or planted, nor a module of that
@@ -142,9 +143,9 @@ def checked_module_source(folder: Path) -> tuple[Path, bytes]:
     manifest_bytes = read_checked(manifest_path, "missing")
     if hashlib.sha256(manifest_bytes).hexdigest() != listed[MANIFEST_FILE]:
         raise ModuleRefused(manifest_path, f"SHA-256 does not match {SUMS_FILE}")
-    path = folder / MODULE_FILE
+    path = folder / name
     try:
-        expected = json.loads(manifest_bytes)["file_integrity"][MODULE_FILE]
+        expected = json.loads(manifest_bytes)["file_integrity"][name]
     except (ValueError, RecursionError, TypeError, KeyError):
         expected = None
     if not isinstance(expected, str):
@@ -187,22 +188,23 @@ def import_inference_module(
         return EnvironmentProblem(
             f"{package_dir} is not a folder: give the extracted package folder"
         )
+    own = Path(os.path.abspath(__file__))
+    elsewhere = package_dir.resolve() != own.resolve().parent
     manifest = package_dir / MANIFEST_FILE
-    if not os.path.lexists(manifest):
+    if elsewhere and not os.path.lexists(manifest):
         return ValidationFailed(
             f"{manifest} not found: pass the extracted package folder"
         )
     try:
-        own = Path(os.path.abspath(__file__))
-        if package_dir.resolve() != own.resolve().parent:
-            theirs = package_dir / own.name
-            if read_checked(theirs, "missing") != read_checked(own, "missing"):
+        checked = checked_module_source(package_dir)
+        if elsewhere:
+            theirs, script = checked_module_source(package_dir, SCRIPT_FILE)
+            if script != read_checked(own, "missing"):
                 return EnvironmentProblem(
                     f"{package_dir} was built with another validate_model.py "
                     f"than this one, whose checks may not fit it: run its own, "
                     f"python {theirs}"
                 )
-        checked = checked_module_source(package_dir)
     except ModuleRefused as refused:
         return refuse_module(report, refused.path, refused.problem)
     try:
