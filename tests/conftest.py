@@ -262,10 +262,13 @@ def tree(folder: Path) -> dict[str, bytes | None]:
     }
 
 
-def builders_model(folder: Path, module_source: str, model: str) -> dict[str, str]:
+def builders_model(
+    folder: Path, module_source: str, model: str, dump_options: str = ""
+) -> dict[str, str]:
     """Dump ``model``, an expression over X (200 rows, 3 columns) that uses
     the builder's own module ``house_models`` (``module_source``), into
-    ``folder``/house.joblib; return the environment that finds the module."""
+    ``folder``/house.joblib (``dump_options``: more arguments of joblib.dump,
+    ", compress=3"); return the environment that finds the module."""
     code = folder / "code"
     code.mkdir()
     (code / "house_models.py").write_text(module_source, encoding="utf-8")
@@ -276,7 +279,7 @@ def builders_model(folder: Path, module_source: str, model: str) -> dict[str, st
             "-c",
             "import joblib, numpy, house_models; "
             "X = numpy.random.default_rng(0).normal(size=(200, 3)); "
-            f"joblib.dump({model}, 'house.joblib')",
+            f"joblib.dump({model}, 'house.joblib'{dump_options})",
         ],
         cwd=folder,
         env={**os.environ, **env},

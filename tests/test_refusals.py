@@ -1208,13 +1208,19 @@ def test_artifact_that_takes_text_columns_is_refused(
     assert "Traceback" not in rendered.stderr
 
 
+@pytest.mark.parametrize(
+    "dump_options",
+    ["", ", protocol=0", ", compress=3", ", compress=('xz', 1)"],
+    ids=["default", "protocol-0", "zlib", "xz"],
+)
 def test_model_that_needs_a_module_cookiecutter_cannot_import_is_refused(
-    tmp_path: Path,
+    tmp_path: Path, dump_options: str
 ) -> None:
     """A model pickled from a class in a module that the Python running
     cookiecutter cannot import is refused naming the module, and saying that
-    consumers would need it too (not "give a file written by joblib.dump")."""
-    builders_model(tmp_path, HOUSE_FOREST, HOUSE_MODEL)
+    consumers would need it too (not "give a file written by joblib.dump"),
+    however joblib.dump wrote it."""
+    builders_model(tmp_path, HOUSE_FOREST, HOUSE_MODEL, dump_options)
     rendered = run_cookiecutter(
         tmp_path / "out",
         f"model_path={tmp_path / 'house.joblib'}",

@@ -61,7 +61,9 @@ def load_artifact(
             ) from None
         except ModuleNotFoundError as error:
             # Text read as a pickle names a "module" from its own letters.
-            if not (_is_module_name(error.name) and _written_by_joblib(path)):
+            if not (
+                _is_module_name(error.name) and _written_by_joblib(path, error.name)
+            ):
                 raise _not_joblib(answer, source, error) from None
             raise AnswerError(
                 answer, str(source), _missing_module(error.name)
@@ -84,9 +86,11 @@ def _main_of_nothing() -> Iterator[None]:
 
 
 # How a file that joblib.dump wrote starts: a pickle of protocol 2 or more,
-# or the mark of one of joblib's compressors (zlib, gzip, bz2, xz, lzma, lz4).
+# or the mark of one of joblib's compressors (zlib, gzip, bz2, xz, lzma, lz4,
+# and the ZF of joblib before 0.10).
 _JOBLIB_STARTS = (
     b"\x80",
+    b"ZF",
     b"x",
     b"\x1f\x8b",
     b"BZh",
@@ -96,10 +100,19 @@ _JOBLIB_STARTS = (
 )
 
 
-def _written_by_joblib(path: Path) -> bool:
-    """Whether ``path`` starts as a file that joblib.dump writes does."""
+def _written_by_joblib(path: Path, module: str) -> bool:
+    """Whether ``path``, whose unpickling asked for ``module``, is a file
+    that joblib.dump wrote: it starts as one does, or (protocol 0 or 1) it
+    names ``module`` as such a pickle does, a class name on the next line.
+    Text read as a pickle takes a word of it for the module ("count" reads
+    as the module "ount" of the class "1")."""
     with open(path, "rb") as stream:
-        return stream.read(6).startswith(_JOBLIB_STARTS)
+        if stream.read(6).startswith(_JOBLIB_STARTS):
+            return True
+        stream.seek(0)
+        data = stream.read()
+    named = re.escape(module.encode())
+    return re.search(rb"[ci]" + named + rb"\n[A-Za-z_][\w.]*\n", data) is not None
 
 
 def _is_module_name(name: str | None) -> bool:
