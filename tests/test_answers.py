@@ -702,6 +702,8 @@ def test_metadata_number_too_large_for_a_float_is_refused(
         ("sklearn.ensemble.IsolationForest", True),
         ("isolation_forest_v1", True),
         ("IsolationForest_v2", True),
+        ("IsolationForestV2", True),
+        ("IsolationForest2", True),
         ("Isolation Forest model", True),
         ("Pipeline(StandardScaler, Isolation Forest)", True),
         ("Pipeline", True),  # the model's own class

@@ -152,8 +152,17 @@ def _names_model(model_type: str, facts: ModelFacts) -> bool:
         r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+", facts.detector_type
     )
     detector = r"[\s_-]*".join(map(re.escape, words))
+    # A version after it: IsolationForest2, _v2, V2 (after a class that ends
+    # in a digit, only with a separator or a v).
+    version = (
+        r"(?:[\s_-]+[vV]?\d+|[vV]\d+)?"
+        if words and words[-1].isdigit()
+        else r"(?:[\s_-]*[vV]?\d+)?"
+    )
     if words and re.search(
-        rf"(?<![A-Za-z0-9]){detector}(?![A-Za-z])", model_type, re.IGNORECASE
+        rf"(?<![A-Za-z0-9]){detector}{version}(?![A-Za-z0-9])",
+        model_type,
+        re.IGNORECASE,
     ):
         return True
     return bool(facts.model_class) and _letters(
@@ -229,16 +238,20 @@ def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _too_deep(data: Any) -> str | None:
-    """The top-level key under which lists and objects nest in ``data`` more
-    than MAX_METADATA_NESTING deep, if anywhere (a loop, not a recursion)."""
-    pending = [(data, 0, "")]
+    """The top-level key (or list index) under which lists and objects nest
+    in ``data`` more than MAX_METADATA_NESTING deep, if anywhere (a loop, not
+    a recursion)."""
+    pending: list[tuple[Any, int, str | None]] = [(data, 0, None)]
     while pending:
-        value, depth, key = pending.pop()
+        value, depth, top = pending.pop()
         if isinstance(value, (dict, list)):
             if depth == MAX_METADATA_NESTING:
-                return key
+                return top
             items = value.items() if isinstance(value, dict) else enumerate(value)
-            pending.extend((item, depth + 1, key or str(name)) for name, item in items)
+            pending.extend(
+                (item, depth + 1, str(name) if top is None else top)
+                for name, item in items
+            )
     return None
 
 
@@ -305,8 +318,8 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
         if deep is not None:
             raise _NotMetadata(
                 f"nests lists or objects more than {MAX_METADATA_NESTING} deep "
-                f"under {_shown(json.dumps(deep)[:80])}; give the training "
-                "service's metadata.json"
+                f"under {_shown(json.dumps(deep[:80], ensure_ascii=False))}; "
+                "give the training service's metadata.json"
             )
         written = json.dumps(data, indent=2, ensure_ascii=False)
         if len(written.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
