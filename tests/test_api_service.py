@@ -29,6 +29,7 @@ from conftest import (
     VERSION,
     Rendered,
     builders_model,
+    consumer_environment,
     copy_package,
     resign_package,
     run_cookiecutter,
@@ -923,6 +924,44 @@ def test_ctrl_c_or_a_second_sigterm_stops_at_once(
         with pytest.raises(OSError):
             run.reply.result(timeout=STARTUP_SECONDS)
     assert "serve.py: stopped at once: 1 request not answered" in run.log.read_text()
+
+
+def test_create_app_as_a_wsgi_server_calls_it(api_package: Rendered) -> None:
+    """``serve:create_app(...)``, as gunicorn calls it in the package folder:
+    the app takes max_content_length by keyword, refuses one that is not a
+    whole number of bytes naming it, and serves no other folder (a path as
+    its first argument is a TypeError, not a body limit)."""
+    code = (
+        "import serve\n"
+        "print(serve.create_app(max_content_length=5).config['MAX_CONTENT_LENGTH'])\n"
+        "for bad in (0, 1.5, True):\n"
+        "    try:\n"
+        "        serve.create_app(max_content_length=bad)\n"
+        "    except ValueError as error:\n"
+        "        print(error)\n"
+        "try:\n"
+        "    serve.create_app('/srv/other-package')\n"
+        "except TypeError:\n"
+        "    print('TypeError')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=api_package.package_dir,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=consumer_environment(),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    fix = "give the largest request body to take, in bytes, a whole number of 1 or more"
+    assert result.stdout.splitlines() == [
+        "5",
+        f"max_content_length=0: {fix}",
+        f"max_content_length=1.5: {fix}",
+        f"max_content_length=True: {fix}",
+        "TypeError",
+    ]
 
 
 def test_invalid_environment_is_not_served(

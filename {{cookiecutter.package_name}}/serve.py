@@ -201,15 +201,26 @@ def _read_whole_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH) -> Flask:
+def create_app(*, max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH) -> Flask:
     """Verify and load this folder's package once; return the Flask app.
 
     Only this folder's: its inference_example.py, checked along the
-    package's own chain, is the code that serves.
+    package's own chain, is the code that serves. ``max_content_length``:
+    the largest request body taken, in bytes (a whole number, 1 or more).
 
-    Raises whatever ModelInference raises when the package does not verify or
-    load (an integrity error names the file), before any request is served.
+    Raises ValueError for a bad ``max_content_length``, and whatever
+    ModelInference raises when the package does not verify or load (an
+    integrity error names the file), before any request is served.
     """
+    if (
+        not isinstance(max_content_length, int)
+        or isinstance(max_content_length, bool)
+        or max_content_length < 1
+    ):
+        raise ValueError(
+            f"max_content_length={max_content_length!r}: give the largest "
+            "request body to take, in bytes, a whole number of 1 or more"
+        )
     inference = ModelInference(PACKAGE_DIR)  # checks every SHA-256, then unpickles
     manifest = inference.manifest
     version = manifest["model_version"]
