@@ -809,11 +809,23 @@ def make_sums_unreadable(package: Path) -> None:
             f"{MANIFEST_FILE}: not a deployment manifest (no file_integrity)",
         ),
         (make_sums_unreadable, "SHA256SUMS: cannot be read (Permission denied)"),
+        (
+            lambda package: (package / "SHA256SUMS").write_bytes(b"\xff\xfe  x\n"),
+            "SHA256SUMS: is not UTF-8 text, so not a list of SHA-256s",
+        ),
+        (
+            lambda package: (package / "SHA256SUMS").write_text("", encoding="utf-8"),
+            f"{MANIFEST_FILE}: not listed in SHA256SUMS, so not checked",
+        ),
     ],
-    ids=["edited", "a-list", "not-json", "sums-unreadable"],
+    ids=["edited", "a-list", "not-json", "sums-unreadable", "sums-binary", "unlisted"],
 )
 def test_a_folder_whose_manifest_is_not_signed_is_not_zipped(
-    demo: Rendered, tmp_path: Path, edit: Callable[[Path], None], problem: str
+    demo: Rendered,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    edit: Callable[[Path], None],
+    problem: str,
 ) -> None:
     """build_package_zip checks the manifest against SHA256SUMS before it
     zips a folder (the driver refuses what every executor would), and a
@@ -823,14 +835,16 @@ def test_a_folder_whose_manifest_is_not_signed_is_not_zipped(
     package = copy_package(demo.package_dir, tmp_path / "copy")
     edit(package)
     scoring = load_module(package / "spark_scoring.py")
-    made = set(Path(tempfile.gettempdir()).glob("spark_scoring_*"))
+    temporary = tmp_path / "temporary"  # where a zip would be made
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     with pytest.raises(scoring.IntegrityError) as raised:
         scoring.build_package_zip(package)
     assert str(raised.value) == (
         f"package integrity check failed, nothing was shipped: {problem}. "
         "Re-download the package and run validate_model.py"
     )
-    assert set(Path(tempfile.gettempdir()).glob("spark_scoring_*")) == made
+    assert list(temporary.iterdir()) == []
 
 
 def test_archive_shipped_beforehand_is_used_as_it_is(

@@ -64,6 +64,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # (in sys.modules, so that it outlives one task; workers are reused).
 WORKER_CACHE_MODULE = "_model_package_spark_workers"
 _HASH_CHUNK_BYTES = 1 << 20
+# Larger than any SHA256SUMS (as the package's other readers cap it).
+_MAX_SUMS_BYTES = 64 * 1024 * 1024
 # A folder name that a file system takes (255 bytes at most; the default
 # alias, of a package name of 200 at most, is shorter).
 _ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
@@ -311,18 +313,29 @@ def build_package_zip(package_dir: str | os.PathLike[str] = PACKAGE_DIR) -> Path
 
 
 def _sums_problem(sums: Path, manifest_sha256: str) -> str | None:
-    """What keeps SHA256SUMS from vouching for the manifest, or None."""
+    """What keeps SHA256SUMS from vouching for the manifest, or None, as the
+    package's own readers (validate_model.py, inference_example.py) say it."""
     if not sums.is_file():
+        if os.path.lexists(sums):
+            return f"{SUMS_FILE}: not a regular file"
         return f"{SUMS_FILE}: missing (it holds the manifest's SHA-256)"
     try:
-        text = sums.read_text(encoding="utf-8", errors="replace")
+        with open(sums, "rb") as stream:
+            data = stream.read(_MAX_SUMS_BYTES + 1)
+        text = data.decode("utf-8")
     except OSError as error:
         return f"{SUMS_FILE}: cannot be read ({error.strerror or error})"
+    except UnicodeDecodeError:
+        return f"{SUMS_FILE}: is not UTF-8 text, so not a list of SHA-256s"
+    if len(data) > _MAX_SUMS_BYTES:
+        return f"{SUMS_FILE}: larger than {_MAX_SUMS_BYTES} bytes"
     listed = {
         name: digest
         for digest, _, name in (line.partition("  ") for line in text.splitlines())
     }
-    if listed.get(MANIFEST_FILE) != manifest_sha256:
+    if MANIFEST_FILE not in listed:
+        return f"{MANIFEST_FILE}: not listed in {SUMS_FILE}, so not checked"
+    if listed[MANIFEST_FILE] != manifest_sha256:
         return f"{MANIFEST_FILE}: SHA-256 does not match {SUMS_FILE}"
     return None
 
