@@ -673,9 +673,10 @@ def test_metadata_larger_than_any_metadata_is_refused(
     [
         ("1" + "0" * 400, "1" + "0" * 39 + "... (401 characters)"),
         ("-" + "9" * 5000, "-" + "9" * 39 + "... (5001 characters)"),
+        ("2" * 309, "2" * 40 + "... (309 characters)"),  # as many digits
         ("1e999", "1e999"),
     ],
-    ids=["401-digits", "5001-digits", "1e999"],
+    ids=["401-digits", "5001-digits", "309-digits-above", "1e999"],
 )
 def test_metadata_number_too_large_for_a_float_is_refused(
     tmp_path: Path, number: str, shown: str
