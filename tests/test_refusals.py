@@ -31,6 +31,7 @@ from conftest import (
     tree,
     unreadable_file,
 )
+from package_builder.artifacts import _written_by_joblib
 from sklearn.ensemble import IsolationForest
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity, LocalOutlierFactor
@@ -1206,6 +1207,29 @@ def test_artifact_that_takes_text_columns_is_refused(
         "numbers before fitting"
     ) in rendered.stderr
     assert "Traceback" not in rendered.stderr
+
+
+@pytest.mark.parametrize(
+    ("start", "module", "joblibs"),
+    [
+        (b"\x80\x04\x95", "house_models", True),
+        (b"ccopy_reg\n_reconstructor\n(cacme.models\nForest\n", "acme", True),
+        (b"ccopy_reg\n_reconstructor\n(chouse_models\nHouse\n", "house_models", True),
+        (b"count\n1\n2\n", "ount", False),
+        (b"cpu,mem\n1,2\n", "pu,mem", False),
+    ],
+    ids=["protocol-4", "protocol-0-package", "protocol-0", "count-csv", "csv"],
+)
+def test_a_missing_module_is_told_apart_from_text_read_as_a_pickle(
+    tmp_path: Path, start: bytes, module: str, joblibs: bool
+) -> None:
+    """Whether a file whose unpickling asked for a missing module is one that
+    joblib.dump wrote (then the module is what is missing), also a pickle of
+    protocol 0 naming a module inside the missing package, or text whose
+    letters the unpickler took for a module name."""
+    path = tmp_path / "file"
+    path.write_bytes(start)
+    assert _written_by_joblib(path, module) is joblibs
 
 
 @pytest.mark.parametrize(

@@ -817,8 +817,24 @@ def make_sums_unreadable(package: Path) -> None:
             lambda package: (package / "SHA256SUMS").write_text("", encoding="utf-8"),
             f"{MANIFEST_FILE}: not listed in SHA256SUMS, so not checked",
         ),
+        (
+            lambda package: (package / "SHA256SUMS").write_text(
+                f"{'0' * 64}  {MANIFEST_FILE}\n"
+                + (package / "SHA256SUMS").read_text(encoding="utf-8"),
+                encoding="utf-8",
+            ),
+            f"{MANIFEST_FILE}: SHA-256 does not match SHA256SUMS",
+        ),
     ],
-    ids=["edited", "a-list", "not-json", "sums-unreadable", "sums-binary", "unlisted"],
+    ids=[
+        "edited",
+        "a-list",
+        "not-json",
+        "sums-unreadable",
+        "sums-binary",
+        "unlisted",
+        "listed-twice",
+    ],
 )
 def test_a_folder_whose_manifest_is_not_signed_is_not_zipped(
     demo: Rendered,

@@ -739,6 +739,28 @@ def test_a_missing_manifest_in_the_scripts_own_package_is_a_missing_file(
     ]
 
 
+def test_the_script_copied_out_of_its_package_asks_for_one(
+    demo: Rendered, tmp_path: Path
+) -> None:
+    """validate_model.py copied to a folder of tools and run there without
+    an argument: no package there at all, so it asks for the package folder
+    (exit 1), and given one it validates it."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    shutil.copyfile(demo.package_dir / "validate_model.py", tools / "validate_model.py")
+
+    alone = run_validate_model(tools)
+    given = run_validate_model(tools, str(demo.package_dir))
+
+    assert alone.returncode == 1, explain(alone)
+    assert alone.stdout.splitlines()[-1] == (
+        f"❌ Validation failed: {tools / MANIFEST_FILE} not found: pass the "
+        "extracted package folder"
+    )
+    assert given.returncode == 0, explain(given)
+    assert given.stdout.splitlines()[-1] == SUCCESS
+
+
 def test_an_altered_script_in_another_package_is_an_altered_file(
     demo: Rendered, tmp_path: Path
 ) -> None:

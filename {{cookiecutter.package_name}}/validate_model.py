@@ -101,7 +101,9 @@ def unreadable(error: OSError) -> str:
 
 
 class ModuleRefused(Exception):
-    """inference_example.py does not match the manifest beside it."""
+    """A file of the package checked before any of its code runs (its
+    inference_example.py, or another package's validate_model.py) is not
+    vouched for by the manifest beside it, or the manifest by SHA256SUMS."""
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
@@ -117,7 +119,7 @@ def checked_module_source(folder: Path, name: str = MODULE_FILE) -> tuple[Path, 
     """Read ``folder``'s inference_example.py (or its script ``name``) and
     check it with the standard library alone, along the chain a consumer
     checks by hand: SHA256SUMS vouches for the manifest, the manifest for the
-    module. Its code runs on import, and a damaged one can fail like a
+    file. The module's code runs on import, and a damaged one can fail like a
     missing library would (``import numpx``).
 
     Returns the file and its bytes, to be run as they are (never a byte-code
@@ -191,7 +193,11 @@ def import_inference_module(
     own = Path(os.path.abspath(__file__))
     elsewhere = package_dir.resolve() != own.resolve().parent
     manifest = package_dir / MANIFEST_FILE
-    if elsewhere and not os.path.lexists(manifest):
+    # Not a package at all (this script copied elsewhere, run without one):
+    # in its own folder, a package that lost its manifest still has the rest.
+    if not os.path.lexists(manifest) and (
+        elsewhere or not os.path.lexists(package_dir / SUMS_FILE)
+    ):
         return ValidationFailed(
             f"{manifest} not found: pass the extracted package folder"
         )

@@ -103,16 +103,20 @@ _JOBLIB_STARTS = (
 def _written_by_joblib(path: Path, module: str) -> bool:
     """Whether ``path``, whose unpickling asked for ``module``, is a file
     that joblib.dump wrote: it starts as one does, or (protocol 0 or 1) it
-    names ``module`` as such a pickle does, a class name on the next line.
-    Text read as a pickle takes a word of it for the module ("count" reads
-    as the module "ount" of the class "1")."""
+    names ``module`` (or a module in it) as such a pickle does, a class name
+    on the next line. Text read as a pickle takes a word of it for the module
+    ("count" reads as the module "ount" of the class "1"); a text that reads
+    as such a pickle up to there ("config", then "value") cannot be told
+    apart."""
     with open(path, "rb") as stream:
         if stream.read(6).startswith(_JOBLIB_STARTS):
             return True
         stream.seek(0)
         data = stream.read()
     named = re.escape(module.encode())
-    return re.search(rb"[ci]" + named + rb"\n[A-Za-z_][\w.]*\n", data) is not None
+    # The module, or one of its own (a missing package "acme" of acme.models).
+    pattern = rb"[ci]" + named + rb"(?:\.\w+)*\n[A-Za-z_][\w.]*\n"
+    return re.search(pattern, data) is not None
 
 
 def _is_module_name(name: str | None) -> bool:

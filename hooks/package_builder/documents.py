@@ -145,9 +145,11 @@ def _names_model(model_type: str, facts: ModelFacts) -> bool:
     """Whether a given model_type names the model: its detector's class as
     words of their own ("IsolationForest", "sklearn.ensemble.IsolationForest",
     "isolation_forest_v1", "Isolation Forest model", "Pipeline(StandardScaler,
-    IsolationForest)"), or the class of the model itself ("Pipeline",
+    IsolationForest)"), optionally followed by a version (IsolationForestV2,
+    IsolationForest2), or the class of the model itself ("Pipeline",
     "sklearn.pipeline.Pipeline"). A name that runs on from letters before or
-    after the class's (SGDOneClassSVM for a OneClassSVM) names another."""
+    after the class's (SGDOneClassSVM for a OneClassSVM), or from more digits
+    (Detector30 for a Detector3), names another."""
     words = re.findall(
         r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+", facts.detector_type
     )
@@ -318,7 +320,7 @@ def read_given_metadata(path: Path) -> dict[str, Any]:
         if deep is not None:
             raise _NotMetadata(
                 f"nests lists or objects more than {MAX_METADATA_NESTING} deep "
-                f"under {_shown(json.dumps(deep[:80], ensure_ascii=False))}; "
+                f"under {json.dumps(deep[:80])}{'...' if len(deep) > 80 else ''}; "
                 "give the training service's metadata.json"
             )
         written = json.dumps(data, indent=2, ensure_ascii=False)
