@@ -30,8 +30,8 @@ import sys
 # file here named like a library (json.py, joblib.py, pandas.py) must never
 # stand in for it. The package loads its own files by their paths. For code
 # that ran the script (runpy, IPython's %run), the entry goes back once the
-# script has ended, also when a missing library stopped it. (sys is built in; os is
-# loaded at start-up or frozen, never looked for on sys.path.)
+# script has ended, also when a missing library stopped it. (sys is built
+# in; os is loaded at start-up or frozen, never looked for on sys.path.)
 if __name__ == "__main__":
     import os
 
